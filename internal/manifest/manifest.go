@@ -1,0 +1,215 @@
+// Package manifest loads the data manifest — the declaration of every data
+// item the product may send — checks it, validates events against it and
+// renders the disclosure text that a licence or privacy notice includes.
+//
+// The manifest is the single source of truth: the agent's collectors, the
+// server's validation, the forwarders' field lists and retention all read it,
+// so what the disclosure says and what the code does cannot drift apart.
+package manifest
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"time"
+)
+
+//go:embed reference.yaml
+var referenceYAML []byte
+
+// ReferenceYAML returns the text of the embedded reference manifest.
+func ReferenceYAML() []byte { return slices.Clone(referenceYAML) }
+
+// Reference returns the embedded reference manifest, which implements the
+// data-provision terms of the reference product.
+func Reference() *Manifest {
+	m, err := Parse("reference.yaml", referenceYAML)
+	if err != nil {
+		// The embedded manifest is checked by the tests; failing here means
+		// the binary was built from a broken tree.
+		panic(fmt.Sprintf("embedded reference manifest: %v", err))
+	}
+	return m
+}
+
+// Known region and recipient ids. A manifest naming any other is rejected.
+var (
+	Regions    = []string{"eu", "uk", "br", "us-ca"}
+	Recipients = []string{"vendor", "google_analytics", "third_party"}
+)
+
+// RecipientDescriptions says in plain words who each recipient is.
+var RecipientDescriptions = map[string]string{
+	"vendor":           "the software vendor (the rightholder)",
+	"google_analytics": "the Google Analytics service, over a secure connection",
+	"third_party":      "a third-party service provider entrusted by the vendor to count users",
+}
+
+// RegionDescriptions names the territory of each region id.
+var RegionDescriptions = map[string]string{
+	"eu":    "European Union",
+	"uk":    "United Kingdom",
+	"br":    "Brazil",
+	"us-ca": "California residents",
+}
+
+// Personal-data levels.
+const (
+	PersonalNone         = "none"
+	PersonalPseudonymous = "pseudonymous"
+	PersonalPersonal     = "personal"
+)
+
+// Sources of an item's value.
+const (
+	SourceDevice = "device" // collected by the agent on the device
+	SourceServer = "server" // derived by the server; an agent may never send it
+)
+
+// BatchEvent is the pseudo event type of items carried once per batch, in
+// its envelope, rather than inside each event (the installation id).
+const BatchEvent = "batch"
+
+// Manifest is a loaded and checked manifest. It is immutable and safe for
+// concurrent use.
+type Manifest struct {
+	Version    string
+	Terms      Terms
+	Purposes   []Purpose
+	Categories []Category
+	EventTypes []EventType
+	Items      []*Item
+
+	file       string
+	items      map[string]*Item
+	eventTypes map[string]*EventType
+}
+
+// Terms names the legal text this manifest implements.
+type Terms struct {
+	Product string
+	Title   string
+	Regions []string
+}
+
+// Purpose is one declared reason for collecting data.
+type Purpose struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+}
+
+// Category groups items the way the terms list them.
+type Category struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+}
+
+// EventType is one kind of event and the items it must carry.
+type EventType struct {
+	ID          string
+	Description string
+	Required    []string
+
+	index    int
+	required []*Item
+}
+
+// Item is one declared data item.
+type Item struct {
+	ID             string
+	Description    string
+	Type           Type
+	Category       string
+	Purposes       []string
+	Recipients     []string
+	Regions        []string
+	Personal       string
+	PersonalReason string
+	RetentionDays  int
+	Events         []string
+	Source         string
+
+	eventMask     uint64
+	regionMask    uint8
+	recipientMask uint8
+}
+
+// Retention is how long raw values of the item may be kept.
+func (it *Item) Retention() time.Duration {
+	return time.Duration(it.RetentionDays) * 24 * time.Hour
+}
+
+// InEvent reports whether the item is declared for the event type.
+func (m *Manifest) InEvent(it *Item, eventType string) bool {
+	et, ok := m.eventTypes[eventType]
+	return ok && it.eventMask&(1<<et.index) != 0
+}
+
+// ForRegion reports whether the item is declared for the region.
+func (it *Item) ForRegion(region string) bool {
+	return it.regionMask&regionBit(region) != 0
+}
+
+// ForRecipient reports whether the item may be sent to the recipient.
+func (it *Item) ForRecipient(recipient string) bool {
+	return it.recipientMask&recipientBit(recipient) != 0
+}
+
+// Item returns the item with the id, or nil.
+func (m *Manifest) Item(id string) *Item { return m.items[id] }
+
+// EventType returns the event type with the id, or nil.
+func (m *Manifest) EventType(id string) *EventType { return m.eventTypes[id] }
+
+// File is the name the manifest was loaded from.
+func (m *Manifest) File() string { return m.file }
+
+// ItemsFor returns the items of the event type that may go to the recipient
+// in the region, in manifest order. Forwarders take their field lists here.
+func (m *Manifest) ItemsFor(eventType, recipient, region string) []*Item {
+	var out []*Item
+	for _, it := range m.Items {
+		if m.InEvent(it, eventType) && it.ForRecipient(recipient) && it.ForRegion(region) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// MaxRetention is the longest retention of any item of the event type; raw
+// events of that type older than it hold nothing that may still be kept.
+func (m *Manifest) MaxRetention(eventType string) time.Duration {
+	var longest time.Duration
+	for _, it := range m.Items {
+		if m.InEvent(it, eventType) && it.Retention() > longest {
+			longest = it.Retention()
+		}
+	}
+	return longest
+}
+
+func regionBit(region string) uint8 {
+	switch region {
+	case "eu":
+		return 1
+	case "uk":
+		return 2
+	case "br":
+		return 4
+	case "us-ca":
+		return 8
+	}
+	return 0
+}
+
+func recipientBit(recipient string) uint8 {
+	switch recipient {
+	case "vendor":
+		return 1
+	case "google_analytics":
+		return 2
+	case "third_party":
+		return 4
+	}
+	return 0
+}
