@@ -545,17 +545,17 @@ poll_interval: 5s
 		t.Errorf("config = %+v", c)
 	}
 	bad := map[string]string{
-		"unknown key":        "google_analytic: {}\n",
-		"no measurement id":  "google_analytics: {api_secret_env: X}\n",
-		"two secrets":        "google_analytics: {measurement_id: G, api_secret_env: X, api_secret_file: f}\n",
-		"http endpoint":      "google_analytics: {measurement_id: G, api_secret_env: X, endpoint: 'http://x/mp/collect'}\n",
-		"http webhook":       "third_party: {url: 'http://x', secret_env: S}\n",
-		"no webhook secret":  "third_party: {url: 'https://x'}\n",
-		"negative attempts":  "retry: {max_attempts: -1}\n",
-		"negative duration":  "poll_interval: -1s\n",
-		"huge batch":         "batch_size: 1000000\n",
-		"not a mapping":      "- 1\n",
-		"bad duration":       "poll_interval: soon\n",
+		"unknown key":         "google_analytic: {}\n",
+		"no measurement id":   "google_analytics: {api_secret_env: X}\n",
+		"two secrets":         "google_analytics: {measurement_id: G, api_secret_env: X, api_secret_file: f}\n",
+		"http endpoint":       "google_analytics: {measurement_id: G, api_secret_env: X, endpoint: 'http://x/mp/collect'}\n",
+		"http webhook":        "third_party: {url: 'http://x', secret_env: S}\n",
+		"no webhook secret":   "third_party: {url: 'https://x'}\n",
+		"negative attempts":   "retry: {max_attempts: -1}\n",
+		"negative duration":   "poll_interval: -1s\n",
+		"huge batch":          "batch_size: 1000000\n",
+		"not a mapping":       "- 1\n",
+		"bad duration":        "poll_interval: soon\n",
 		"inline secret field": "google_analytics: {measurement_id: G, api_secret: x}\n",
 	}
 	for name, doc := range bad {
