@@ -22,6 +22,7 @@ type Config struct {
 	PollInterval    time.Duration    `yaml:"poll_interval"`
 	RedriveEvery    time.Duration    `yaml:"redrive_every"`
 	MaxLag          int64            `yaml:"max_lag"`
+	KeepSentDays    int              `yaml:"keep_sent_days"`
 }
 
 // GA4Settings configure the Google Analytics 4 forwarder.
@@ -105,6 +106,9 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 0 || c.BatchSize > 10000 {
 		bad("batch_size", "must be between 1 and 10000")
 	}
+	if c.KeepSentDays < 0 || c.KeepSentDays > 366 {
+		bad("keep_sent_days", "must be between 1 and 366")
+	}
 	if c.PollInterval < 0 || c.RedriveEvery < 0 || c.MaxLag < 0 {
 		bad("poll_interval", "durations and max_lag must not be negative")
 	}
@@ -185,6 +189,7 @@ func (c *Config) Apply(o *Options) {
 	o.PollInterval = c.PollInterval
 	o.RedriveEvery = c.RedriveEvery
 	o.MaxLag = c.MaxLag
+	o.KeepSentDays = c.KeepSentDays
 }
 
 func orDefault(d, def time.Duration) time.Duration {

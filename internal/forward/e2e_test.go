@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,8 +58,7 @@ redrive_every: 30ms
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var fwds []*forward.Forwarder
+	var fwds forward.Group
 	for _, s := range senders {
 		o := forward.Options{Manifest: m, Log: log, Checkpoints: log, State: state, Suppressor: erased, Sender: s, Metrics: metrics}
 		cfg.Apply(&o)
@@ -69,11 +67,12 @@ redrive_every: 30ms
 			t.Fatal(err)
 		}
 		fwds = append(fwds, f)
-		wg.Go(func() { _ = f.Run(ctx) })
 	}
+	stopped := make(chan struct{})
+	go func() { fwds.Run(ctx); close(stopped) }()
 	defer func() {
 		cancel()
-		wg.Wait()
+		<-stopped
 	}()
 
 	const installations = 6
@@ -117,10 +116,8 @@ redrive_every: 30ms
 		}
 		return true
 	})
-	for _, f := range fwds {
-		if st := f.Status(ctx); st.Healthy {
-			t.Errorf("%s healthy during an outage: %+v", f.Recipient(), st)
-		}
+	if sts, healthy := fwds.Status(ctx); healthy {
+		t.Errorf("healthy during an outage: %+v", sts)
 	}
 	ga.Recover()
 	tp.Recover()

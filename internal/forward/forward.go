@@ -80,6 +80,7 @@ type Options struct {
 	PollInterval   time.Duration // wait when caught up; default 2s
 	RedriveEvery   time.Duration // how often retryable dead letters are tried again; default 10m
 	MaxLag         int64         // lag above which Status reports unhealthy; default 10000
+	KeepSentDays   int           // days of sent markers kept for the once-a-day rule; default 7
 	Metrics        *Metrics      // nil: not exported
 	Logger         *slog.Logger  // nil: discard
 	Now            func() time.Time
@@ -139,6 +140,9 @@ func New(o Options) (*Forwarder, error) {
 	if o.MaxLag <= 0 {
 		o.MaxLag = 10000
 	}
+	if o.KeepSentDays <= 0 {
+		o.KeepSentDays = 7
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -184,6 +188,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if f.o.Now().Sub(f.lastRedriveTime()) >= f.o.RedriveEvery {
 				if _, err := f.Redrive(ctx, true); err != nil && ctx.Err() == nil {
 					f.log.Warn("redrive failed", "err", err)
+				}
+				before := f.o.Now().UTC().AddDate(0, 0, -f.o.KeepSentDays).Format(dayLayout)
+				if _, err := f.o.State.PruneSent(ctx, before); err != nil && ctx.Err() == nil {
+					f.log.Warn("pruning sent markers failed", "err", err)
 				}
 			}
 		}
