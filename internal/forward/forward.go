@@ -168,6 +168,7 @@ func (f *Forwarder) Recipient() string { return f.recipient }
 
 // Run forwards until ctx ends. It returns nil when ctx was cancelled.
 func (f *Forwarder) Run(ctx context.Context) error {
+	f.refreshDeadLetters(ctx)
 	wait := f.o.PollInterval
 	for {
 		n, err := f.Step(ctx)
