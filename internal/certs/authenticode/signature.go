@@ -404,4 +404,3 @@ func sum(hash crypto.Hash, data []byte) []byte {
 	h.Write(data)
 	return h.Sum(nil)
 }
-
