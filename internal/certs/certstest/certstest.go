@@ -1,6 +1,6 @@
-// Package testtool runs the independent tools (openssl, osslsigncode) that
+// Package certstest runs the independent tools (openssl, osslsigncode) that
 // the certificate tests compare against.
-package testtool
+package certstest
 
 import (
 	"bytes"
@@ -125,4 +125,12 @@ func Issue(tb testing.TB, dir, name, keyAlg, caCert, caKey string, ext ...string
 	Run(tb, nil, "openssl", "x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey,
 		"-CAcreateserial", "-out", certFile, "-days", "30", "-extfile", extFile)
 	return certFile, keyFile
+}
+
+// Name returns the subject or issuer ("subject" or "issuer") of a PEM
+// certificate file in the RFC 2253 form openssl prints.
+func Name(tb testing.TB, certPEMFile, which string) string {
+	tb.Helper()
+	out := string(Run(tb, nil, "openssl", "x509", "-in", certPEMFile, "-noout", "-"+which, "-nameopt", "RFC2253"))
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), which+"="))
 }
