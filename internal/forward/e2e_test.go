@@ -2,18 +2,23 @@ package forward_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite"
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/sqlite"
 )
 
 // End to end: installations submit over three days; both forwarders run
@@ -22,9 +27,13 @@ import (
 // permitted fields, once per installation per day, within the rules, with
 // nothing lost and nothing twice.
 func TestEndToEnd(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { endToEnd(t, forwardtest.NewState()) })
+	t.Run("sqlite", func(t *testing.T) { endToEnd(t, openSQLiteState(t)) })
+}
+
+func endToEnd(t *testing.T, state forward.State) {
 	m := manifest.Reference()
 	log := forwardtest.NewLog()
-	state := forwardtest.NewState()
 	erased := &forwardtest.Suppressed{}
 	ga := forwardtest.NewGA4Server(t, measurementID, apiSecret)
 	tp := forwardtest.NewReceiver(t, webhookSecret)
@@ -179,6 +188,25 @@ redrive_every: 30ms
 			t.Errorf("%s retried metric is 0", f.Recipient())
 		}
 	}
+}
+
+// openSQLiteState is the embedded store's forward.State on a fresh file,
+// with the forwarders' migration applied.
+func openSQLiteState(t *testing.T) forward.State {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "forward.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ddl, err := os.ReadFile("../sqlite/migrations/0200_forward.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(ddl)); err != nil {
+		t.Fatal(err)
+	}
+	return sqlite.NewForwardState(db)
 }
 
 func deadLetters(ctx context.Context, st forward.State) int {

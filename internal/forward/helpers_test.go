@@ -70,6 +70,7 @@ type rig struct {
 	tp      *forwardtest.Receiver
 	gaFwd   *forward.Forwarder
 	tpFwd   *forward.Forwarder
+	tpSend  *forward.Webhook
 	reg     *prometheus.Registry
 	metrics *forward.Metrics
 	now     time.Time
@@ -106,9 +107,12 @@ func newRig(t *testing.T, m *manifest.Manifest, now time.Time) *rig {
 	}
 	r.gaFwd = r.forwarder(t, ga)
 	r.tpFwd = r.forwarder(t, tp)
+	r.tpSend = tp
 	t.Cleanup(func() { gaClient.CloseIdleConnections(); tpClient.CloseIdleConnections() })
 	return r
 }
+
+func (r *rig) tpSender(*testing.T) forward.Sender { return r.tpSend }
 
 func (r *rig) forwarder(t *testing.T, s forward.Sender) *forward.Forwarder {
 	f, err := forward.New(forward.Options{

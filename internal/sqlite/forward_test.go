@@ -17,7 +17,7 @@ import (
 // applied as the migration runner applies it.
 func openMigrated(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "forward.db"))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "forward.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
 	if err != nil {
 		t.Fatal(err)
 	}
