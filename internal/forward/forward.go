@@ -273,7 +273,8 @@ func (f *Forwarder) handle(ctx context.Context, r *provision.Record) error {
 		Time:           r.Event.Time,
 		Fields:         SelectFields(f.o.Manifest, f.recipient, r.Region, r.InstallationID, r.Event.Fields),
 	}
-	return f.deliver(ctx, c, 0)
+	_, err = f.deliver(ctx, c, 0)
+	return err
 }
 
 // SelectFields returns the values that may go to the recipient: the items of
@@ -297,14 +298,16 @@ func SelectFields(m *manifest.Manifest, recipient, region, installationID string
 
 // deliver sends c with retries and records the outcome: a sent marker on
 // success, a dead letter when the attempts are exhausted or the error is
-// permanent. prior counts attempts made before (a redriven dead letter).
-func (f *Forwarder) deliver(ctx context.Context, c *Count, prior int) error {
+// permanent. prior counts attempts made before (a redriven dead letter). It
+// reports whether c was delivered; an error means neither outcome could be
+// recorded.
+func (f *Forwarder) deliver(ctx context.Context, c *Count, prior int) (bool, error) {
 	// The last line of defence: nothing undeclared leaves, even if a bug
 	// upstream put it into the count.
 	if v := f.o.Manifest.CheckRecipient(nil, 0, c.Fields, f.recipient); len(v) > 0 {
 		f.o.Metrics.skip(f.recipient, "undeclared_field")
 		f.log.Error("count held back: field not declared for recipient", "violation", v[0].String())
-		return f.deadLetter(ctx, c, prior, fmt.Errorf("%s", v[0].String()), false)
+		return false, f.deadLetter(ctx, c, prior, fmt.Errorf("%s", v[0].String()), false)
 	}
 	attempt := prior
 	for {
@@ -313,19 +316,19 @@ func (f *Forwarder) deliver(ctx context.Context, c *Count, prior int) error {
 		if err == nil {
 			now := f.o.Now()
 			if err := f.o.State.MarkSent(context.WithoutCancel(ctx), f.recipient, c.InstallationID, c.Day, now); err != nil {
-				return fmt.Errorf("forward %s: mark sent: %w", f.recipient, err)
+				return true, fmt.Errorf("forward %s: mark sent: %w", f.recipient, err)
 			}
 			f.noteSuccess(now)
-			return nil
+			return true, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		var re *RetryableError
 		retryable := errors.As(err, &re)
 		f.noteError(err)
 		if !retryable || attempt-prior >= f.o.Retry.MaxAttempts {
-			return f.deadLetter(ctx, c, attempt, err, retryable)
+			return false, f.deadLetter(ctx, c, attempt, err, retryable)
 		}
 		var after time.Duration
 		if re != nil {
@@ -341,7 +344,7 @@ func (f *Forwarder) deliver(ctx context.Context, c *Count, prior int) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -408,11 +411,11 @@ func (f *Forwarder) Redrive(ctx context.Context, onlyRetryable bool) (int, error
 		if !suppressed && !sent {
 			// The manifest may have changed since: select again from what was kept.
 			c.Fields = SelectFields(f.o.Manifest, f.recipient, c.Region, c.InstallationID, c.Fields)
-			before := f.failedCount()
-			if err := f.deliver(ctx, &c, dl.Attempts); err != nil {
+			ok, err := f.deliver(ctx, &c, dl.Attempts)
+			if err != nil {
 				return delivered, err
 			}
-			if f.failedCount() == before {
+			if ok {
 				delivered++
 			}
 		}
@@ -423,12 +426,6 @@ func (f *Forwarder) Redrive(ctx context.Context, onlyRetryable bool) (int, error
 	}
 	f.refreshDeadLetters(ctx)
 	return delivered, nil
-}
-
-func (f *Forwarder) failedCount() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failed
 }
 
 func (f *Forwarder) lastRedriveTime() time.Time {
@@ -456,4 +453,12 @@ func (f *Forwarder) noteError(err error) {
 	f.lastError = err.Error()
 	f.lastErrorAt = f.o.Now()
 	f.mu.Unlock()
+}
+
+// SuppressorFunc adapts a function to Suppressor.
+type SuppressorFunc func(ctx context.Context, installationID string) (bool, error)
+
+// Suppressed implements Suppressor.
+func (f SuppressorFunc) Suppressed(ctx context.Context, installationID string) (bool, error) {
+	return f(ctx, installationID)
 }

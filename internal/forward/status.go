@@ -37,7 +37,7 @@ func (f *Forwarder) Status(ctx context.Context) Status {
 	s.LastSuccess, s.LastError, s.LastErrorAt = f.lastSuccess, f.lastError, f.lastErrorAt
 	f.mu.Unlock()
 	if !s.LastErrorAt.IsZero() && s.LastErrorAt.After(s.LastSuccess) {
-		s.Problems = append(s.Problems, "last delivery attempt failed: "+s.LastError)
+		s.Problems = append(s.Problems, "last attempt failed: "+s.LastError)
 	}
 	s.Healthy = len(s.Problems) == 0
 	return s
