@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -659,4 +660,94 @@ func (c *cancelAfter) Send(ctx context.Context, cnt *forward.Count) error {
 		return &forward.RetryableError{Status: 503, Err: errors.New("down")}
 	}
 	return c.Sender.Send(ctx, cnt)
+}
+
+// An item not declared for the installation's region is not forwarded there.
+func TestRegionRespected(t *testing.T) {
+	m, err := manifest.Load("testdata/extra_field.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, m, day1.Add(time.Hour))
+	submit(t, m, r.log, installation(1), "eu", day1, userCount("a", day1, map[string]any{"software.update_channel": "beta"}))
+	// The validator refuses the item for us-ca; append as if a bug let it in.
+	ev := userCount("b", day1, map[string]any{"software.update_channel": "beta"})
+	_, _, _ = r.log.Append(context.Background(), &provision.Submission{BatchID: "ca", InstallationID: installation(2), Region: "us-ca", ReceivedAt: day1, Events: []provision.Event{ev}})
+	r.drain(t)
+	got := map[string]any{}
+	for _, d := range r.tp.Received() {
+		got[d.Fields["installation.id"].(string)] = d.Fields["software.update_channel"]
+	}
+	if len(got) != 2 || got[installation(1)] != "beta" || got[installation(2)] != nil {
+		t.Errorf("software.update_channel by installation = %v; want it for eu only", got)
+	}
+}
+
+// The GA-rules server is a real check: each documented rule, broken, is
+// recorded; a request that keeps them all is accepted.
+func TestGA4ServerEnforcesRules(t *testing.T) {
+	srv := forwardtest.NewGA4Server(t, measurementID, apiSecret)
+	client, err := forward.NewHTTPClient(forwardtest.CAFile(t, srv.Server), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseIdleConnections()
+	ev := func(name string, params map[string]any) forward.MPEvent { return forward.MPEvent{Name: name, Params: params} }
+	manyEvents := make([]forward.MPEvent, 26)
+	for i := range manyEvents {
+		manyEvents[i] = ev("user_count", nil)
+	}
+	manyParams := map[string]any{}
+	for i := range 26 {
+		manyParams[fmt.Sprintf("p%d", i)] = 1
+	}
+	manyProps := map[string]forward.MPUserProperty{}
+	for i := range 26 {
+		manyProps[fmt.Sprintf("u%d", i)] = forward.MPUserProperty{Value: "x"}
+	}
+	ok := forward.MPRequest{ClientID: "c", Events: []forward.MPEvent{ev("user_count", map[string]any{"a": "x"})}}
+	cases := map[string]forward.MPRequest{
+		"no client_id":          {Events: ok.Events},
+		"26 events":             {ClientID: "c", Events: manyEvents},
+		"no events":             {ClientID: "c"},
+		"reserved event":        {ClientID: "c", Events: []forward.MPEvent{ev("session_start", nil)}},
+		"event name 41":         {ClientID: "c", Events: []forward.MPEvent{ev("e"+strings.Repeat("x", 40), nil)}},
+		"event name digit":      {ClientID: "c", Events: []forward.MPEvent{ev("1event", nil)}},
+		"26 params":             {ClientID: "c", Events: []forward.MPEvent{ev("e", manyParams)}},
+		"param name 41":         {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"p" + strings.Repeat("x", 40): 1})}},
+		"param name dash":       {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"a-b": 1})}},
+		"reserved param prefix": {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"ga_x": 1})}},
+		"reserved param":        {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"session_id": 1})}},
+		"value 101":             {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"a": strings.Repeat("x", 101)})}},
+		"nested value":          {ClientID: "c", Events: []forward.MPEvent{ev("e", map[string]any{"a": []any{1}})}},
+		"26 user properties":    {ClientID: "c", Events: ok.Events, UserProperties: manyProps},
+		"user prop name 25":     {ClientID: "c", Events: ok.Events, UserProperties: map[string]forward.MPUserProperty{"u" + strings.Repeat("x", 24): {Value: "x"}}},
+		"user prop value 37":    {ClientID: "c", Events: ok.Events, UserProperties: map[string]forward.MPUserProperty{"u": {Value: strings.Repeat("x", 37)}}},
+		"reserved user prop":    {ClientID: "c", Events: ok.Events, UserProperties: map[string]forward.MPUserProperty{"user_id": {Value: "x"}}},
+		"73 hours old":          {ClientID: "c", Events: ok.Events, TimestampMicros: time.Now().Add(-73 * time.Hour).UnixMicro()},
+		"body 130 kB":           {ClientID: strings.Repeat("c", forward.GA4MaxBodyBytes), Events: ok.Events},
+	}
+	post := func(req forward.MPRequest) {
+		body, _ := json.Marshal(req)
+		resp, err := client.Post(srv.Endpoint()+"?measurement_id="+measurementID+"&api_secret="+apiSecret, "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("status %d: the collection endpoint answers 2xx even to bad hits", resp.StatusCode)
+		}
+	}
+	for name, req := range cases {
+		before := len(srv.Violations())
+		post(req)
+		if len(srv.Violations()) == before {
+			t.Errorf("%s: not recorded as a violation", name)
+		}
+	}
+	before := len(srv.Violations())
+	post(ok)
+	if len(srv.Violations()) != before || len(srv.Accepted()) != 1 {
+		t.Errorf("a valid request was refused: %v", srv.Violations()[before:])
+	}
 }
