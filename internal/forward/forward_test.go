@@ -692,7 +692,9 @@ func TestGA4ServerEnforcesRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.CloseIdleConnections()
-	ev := func(name string, params map[string]any) forward.MPEvent { return forward.MPEvent{Name: name, Params: params} }
+	ev := func(name string, params map[string]any) forward.MPEvent {
+		return forward.MPEvent{Name: name, Params: params}
+	}
 	manyEvents := make([]forward.MPEvent, 26)
 	for i := range manyEvents {
 		manyEvents[i] = ev("user_count", nil)
