@@ -50,18 +50,18 @@ type Fleet struct {
 	Planted     Planted
 	PublicRoots *x509.CertPool // the roots a report treats as public
 
-	pubLeaves  []*x509.Certificate
-	pubInter   *x509.Certificate
-	evilLeaf   *x509.Certificate
-	evilRoot   *x509.Certificate
-	corpLeaf   *x509.Certificate
-	corpRoot   *x509.Certificate
-	oldLeaf    *x509.Certificate
-	oldRoot    *x509.Certificate
-	vendor     *x509.Certificate
-	stolen     *x509.Certificate
-	renewed    *x509.Certificate
-	b64        map[*x509.Certificate]string
+	pubLeaves []*x509.Certificate
+	pubInter  *x509.Certificate
+	evilLeaf  *x509.Certificate
+	evilRoot  *x509.Certificate
+	corpLeaf  *x509.Certificate
+	corpRoot  *x509.Certificate
+	oldLeaf   *x509.Certificate
+	oldRoot   *x509.Certificate
+	vendor    *x509.Certificate
+	stolen    *x509.Certificate
+	renewed   *x509.Certificate
+	b64       map[*x509.Certificate]string
 }
 
 type issued struct {
