@@ -4,6 +4,10 @@
 // or any range is the merge of its days, and several workers (or machines)
 // can build them from parts of the log.
 //
+// Distinct counts use HyperLogLog with precision 16 (65,536 registers,
+// standard error about 0.4%); small cells stay in the sparse form, which is
+// close to exact.
+//
 // Rollups hold no installation id. Each id is turned into a 64-bit keyed
 // hash (HMAC-SHA256 with a per-deployment key kept by the Store) and only
 // that hash enters a HyperLogLog sketch. What the sketch retains: in its
@@ -88,7 +92,7 @@ const durationAccuracy = 0.01
 
 // NewCell returns an empty cell for k.
 func NewCell(k Key) *Cell {
-	return &Cell{Key: k, Installs: hyperloglog.New14()}
+	return &Cell{Key: k, Installs: hyperloglog.New16()}
 }
 
 func newDurations() *ddsketch.DDSketch {
@@ -109,7 +113,7 @@ func (c *Cell) Merge(o *Cell) error {
 	c.Failures += o.Failures
 	if o.Installs != nil {
 		if c.Installs == nil {
-			c.Installs = hyperloglog.New14()
+			c.Installs = hyperloglog.New16()
 		}
 		if err := c.Installs.Merge(o.Installs); err != nil {
 			return fmt.Errorf("rollup: merge installs of %s: %w", c.Key, err)
@@ -179,13 +183,13 @@ func (c *Cell) Encode() (Encoded, error) {
 	return e, nil
 }
 
-// maxSketchBytes bounds a stored sketch before decoding: a dense p=14 HLL
-// is about 10 KiB, a duration sketch a few KiB.
+// maxSketchBytes bounds a stored sketch before decoding: a dense p=16 HLL
+// is 64 KiB, a duration sketch a few KiB.
 const maxSketchBytes = 1 << 20
 
 // DecodeCell rebuilds a cell from its stored form.
 func DecodeCell(k Key, events, weight, failures int64, e Encoded) (*Cell, error) {
-	c := &Cell{Key: k, Events: events, Weight: weight, Failures: failures, Installs: hyperloglog.New14()}
+	c := &Cell{Key: k, Events: events, Weight: weight, Failures: failures, Installs: hyperloglog.New16()}
 	if len(e.Installs) > maxSketchBytes || len(e.Durations) > maxSketchBytes {
 		return nil, fmt.Errorf("rollup: stored sketch of %s too large", k)
 	}
