@@ -54,7 +54,6 @@ func (s *seriesSet) get(view, dims string) *series { return s.m[view+"\x00"+dims
 
 // merged merges the cells of days from..to.
 func (sr *series) merged(from, to string) *rollup.Cell {
-	out := rollup.NewCell(rollup.Key{View: sr.view, Dims: sr.dims})
 	ds := make([]string, 0, len(sr.byDay))
 	for d := range sr.byDay {
 		if d >= from && d <= to {
@@ -62,8 +61,19 @@ func (sr *series) merged(from, to string) *rollup.Cell {
 		}
 	}
 	sort.Strings(ds) // a fixed merge order keeps rebuilt reports byte-identical
-	for _, d := range ds {
-		_ = out.MergeAs(sr.byDay[d]) // cells of one series share their sketch parameters
+	cells := make([]*rollup.Cell, len(ds))
+	for i, d := range ds {
+		cells[i] = sr.byDay[d]
+	}
+	return mergeAll(rollup.Key{View: sr.view, Dims: sr.dims}, cells)
+}
+
+func mergeAll(k rollup.Key, cells []*rollup.Cell) *rollup.Cell {
+	out, err := rollup.MergeAll(k, cells)
+	if err != nil {
+		// Cells of one store share their sketch parameters; a mismatch is
+		// corruption, and an empty cell publishes nothing.
+		return rollup.NewCell(k)
 	}
 	return out
 }
@@ -120,20 +130,20 @@ func (o Options) dailyPoints(sr *series) []Point {
 // grouped merges the days of sr by a period function (week, month).
 func (o Options) grouped(sr *series, period func(string) string) []Point {
 	var order []string
-	acc := map[string]*rollup.Cell{}
+	acc := map[string][]*rollup.Cell{}
 	for _, d := range days(o.From, o.To) {
 		p := period(d)
-		if acc[p] == nil {
-			acc[p] = rollup.NewCell(rollup.Key{})
+		if _, ok := acc[p]; !ok {
+			acc[p] = nil
 			order = append(order, p)
 		}
 		if c := sr.byDay[d]; c != nil {
-			_ = acc[p].MergeAs(c)
+			acc[p] = append(acc[p], c)
 		}
 	}
 	pts := make([]Point, 0, len(order))
 	for _, p := range order {
-		pts = append(pts, o.point(p, acc[p].Distinct()))
+		pts = append(pts, o.point(p, mergeAll(rollup.Key{}, acc[p]).Distinct()))
 	}
 	return pts
 }

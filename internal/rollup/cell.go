@@ -130,6 +130,42 @@ func (c *Cell) Merge(o *Cell) error {
 	return nil
 }
 
+// denseFrom is the summed size above which MergeAll accumulates in a
+// dense sketch: merging sparse sketches re-sorts their lists and grows with
+// the square of their size, while a dense merge is a register max. Below it
+// the sparse form keeps small counts (those near the threshold k) exact.
+const denseFrom = 20000
+
+// MergeAll merges cells into one cell with key k, in the given order.
+func MergeAll(k Key, cells []*Cell) (*Cell, error) {
+	var size int64
+	for _, c := range cells {
+		size += c.Distinct()
+	}
+	out := &Cell{Key: k, Installs: hyperloglog.New16()}
+	if size > denseFrom {
+		out.Installs = hyperloglog.New16NoSparse()
+	}
+	for _, c := range cells {
+		if err := out.MergeAs(c); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Clone returns a deep copy of c.
+func (c *Cell) Clone() *Cell {
+	out := *c
+	if c.Installs != nil {
+		out.Installs = c.Installs.Clone()
+	}
+	if c.Durations != nil {
+		out.Durations = c.Durations.Copy()
+	}
+	return &out
+}
+
 // MergeAs merges o into c regardless of their keys: used to combine days
 // or dimensions into a range figure.
 func (c *Cell) MergeAs(o *Cell) error {

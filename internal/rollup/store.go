@@ -89,11 +89,10 @@ func (m *MemoryStore) Apply(_ context.Context, consumer string, from, to int64, 
 	for _, c := range d.Cells {
 		cur := merged[c.Key]
 		if cur == nil {
-			cur = NewCell(c.Key)
 			if old := m.cells[c.Key]; old != nil {
-				if err := cur.Merge(old); err != nil {
-					return err
-				}
+				cur = old.Clone()
+			} else {
+				cur = NewCell(c.Key)
 			}
 			merged[c.Key] = cur
 		}
@@ -122,11 +121,7 @@ func (m *MemoryStore) Cells(_ context.Context, q Query) ([]*Cell, error) {
 		if !q.match(k) {
 			continue
 		}
-		cp := NewCell(k)
-		if err := cp.Merge(c); err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
+		out = append(out, c.Clone())
 	}
 	SortCells(out)
 	return out, nil
