@@ -3,6 +3,7 @@ module github.com/provisionhq/provision
 go 1.26.0
 
 require (
+	github.com/google/uuid v1.6.0
 	github.com/klauspost/compress v1.20.4
 	github.com/smallstep/pkcs7 v0.2.3
 	github.com/spf13/cobra v1.10.2

@@ -71,7 +71,7 @@ func TestRPMList(t *testing.T) {
 func windowsFixture(t *testing.T, name string) WindowsVersion {
 	var raw struct {
 		ProductName, EditionID, DisplayVersion, ReleaseId, CurrentBuildNumber, CurrentVersion string
-		UBR, CurrentMajorVersionNumber                                                      uint64
+		UBR, CurrentMajorVersionNumber                                                        uint64
 	}
 	if err := json.Unmarshal(read(t, name), &raw); err != nil {
 		t.Fatal(err)
