@@ -120,10 +120,11 @@ func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*D
 	return out, nil
 }
 
-// Ack confirms the message was processed; JetStream confirms the ack so a
-// worker does not move on while it is still in doubt.
-func (d *Delivery) Ack(ctx context.Context) error {
-	if err := d.msg.DoubleAck(ctx); err != nil {
+// Ack confirms the message was processed. It does not wait for the
+// server: a lost ack only means the message comes again, and writing it
+// again stores nothing.
+func (d *Delivery) Ack() error {
+	if err := d.msg.Ack(); err != nil {
 		return fmt.Errorf("natslog: ack %d: %w", d.StreamSeq, unavailable(err))
 	}
 	return nil
@@ -171,4 +172,14 @@ func truncate(s string, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// Backlog returns the messages not yet delivered and those delivered but not
+// yet acknowledged, over all workers of this consumer.
+func (c *Consumer) Backlog(ctx context.Context) (pending, unacked uint64, err error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("natslog: consumer info: %w", unavailable(err))
+	}
+	return info.NumPending, uint64(info.NumAckPending), nil
 }

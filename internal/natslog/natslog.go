@@ -208,3 +208,7 @@ func (l *Log) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Flush waits until the server has received everything sent so far, such
+// as acknowledgements, before a worker stops.
+func (l *Log) Flush(ctx context.Context) error { return l.nc.FlushWithContext(ctx) }

@@ -202,7 +202,7 @@ func TestConsumerDeadLettersMalformedMessages(t *testing.T) {
 	if !errors.Is(ds[1].Err, natslog.ErrMalformed) {
 		t.Fatalf("second delivery: %v", ds[1].Err)
 	}
-	if err := ds[0].Ack(ctx); err != nil {
+	if err := ds[0].Ack(); err != nil {
 		t.Fatal(err)
 	}
 	if err := ds[1].DeadLetter(ctx, ds[1].Err); err != nil {
