@@ -333,7 +333,7 @@ func TestWorkersCatchUpAfterPostgresOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	loadDone := make(chan *load)
-	go func() { loadDone <- runLoad(ctx, pub, 4, 150, "outage") }()
+	go func() { loadDone <- runLoad(ctx, pub, 2, 1<<30, "outage") }()
 
 	admin, err := pgx.Connect(context.Background(), r.store.URL)
 	if err != nil {
@@ -341,8 +341,8 @@ func TestWorkersCatchUpAfterPostgresOutage(t *testing.T) {
 	}
 	defer admin.Close(context.Background())
 	var terminated int64
-	for range 6 {
-		time.Sleep(300 * time.Millisecond)
+	for range 20 {
+		time.Sleep(150 * time.Millisecond)
 		var n int64
 		if err := admin.QueryRow(context.Background(),
 			`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()) t`,
@@ -351,6 +351,7 @@ func TestWorkersCatchUpAfterPostgresOutage(t *testing.T) {
 		}
 		terminated += n
 	}
+	cancel()
 	ld := <-loadDone
 	if terminated == 0 {
 		t.Fatal("no worker connection was terminated")

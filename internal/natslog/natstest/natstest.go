@@ -186,3 +186,6 @@ func URLs(servers []*Server) string {
 	}
 	return strings.Join(urls, ",")
 }
+
+// Name is the server's name in the cluster.
+func (s *Server) Name() string { return s.opts.ServerName }
