@@ -67,7 +67,7 @@ func DefaultConfig(url string) Config {
 		Stream:          "PROVISION",
 		Subject:         "provision.submissions",
 		DeadStream:      "PROVISION_DEAD",
-		DeadSubject:     "provision.dead",
+		DeadSubject:     "provision.submissions.dead",
 		Replicas:        1,
 		DuplicateWindow: 10 * time.Minute,
 		MaxAge:          72 * time.Hour,
