@@ -66,6 +66,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		newManifestCmd(e),
 		newForwardCmd(e),
+		newWorkerCmd(e),
 		newScanCmd(e),
 	)
 	return root
