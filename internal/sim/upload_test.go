@@ -188,4 +188,3 @@ func BenchmarkDayUploads(b *testing.B) {
 	}
 	b.ReportMetric(float64(t.EventsGenerated())/b.Elapsed().Seconds(), "events/s")
 }
-
