@@ -2,17 +2,17 @@ package sim
 
 import (
 	"crypto/ed25519"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"time"
+
+	"github.com/provisionhq/provision/internal/certs"
 )
 
 // Cert is one generated certificate with the encodings the events carry.
@@ -114,12 +114,9 @@ func (b *pkiBuilder) issue(name, org string, parent *Cert, ca bool, usage x509.E
 	if err != nil {
 		panic(fmt.Sprintf("sim: parsing generated certificate %q: %v", name, err))
 	}
-	spki := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	s1 := sha1.Sum(der)
-	s256 := sha256.Sum256(der)
 	return &Cert{
 		Name: name, DER: der, Base64: base64.StdEncoding.EncodeToString(der),
-		SPKISHA256: hex.EncodeToString(spki[:]), SHA1: hex.EncodeToString(s1[:]), SHA256: hex.EncodeToString(s256[:]),
+		SPKISHA256: certs.SPKISHA256Hex(c), SHA1: certs.ThumbprintSHA1(c), SHA256: certs.ThumbprintSHA256(c),
 		Cert: c, key: key,
 	}
 }
