@@ -68,6 +68,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newForwardCmd(e),
 		newWorkerCmd(e),
 		newScanCmd(e),
+		newSimulateCmd(e),
 	)
 	return root
 }
