@@ -147,9 +147,11 @@ func (t *Truth) record(u *Upload, res *Result) {
 	t.Sent.Retries += res.Retries
 	if res.Dropped != "" {
 		t.Sent.DroppedBatches++
-		t.Sent.DroppedEvents += len(u.Batch.Events)
 		t.Sent.RejectionCodes[res.Dropped]++
-		return
+		if res.Delivered == nil {
+			t.Sent.DroppedEvents += len(u.Batch.Events)
+			return
+		}
 	}
 	t.Sent.Batches++
 	if res.Duplicate {
@@ -162,7 +164,11 @@ func (t *Truth) record(u *Upload, res *Result) {
 		rejected[r.Index] = true
 		t.Sent.RejectionCodes[r.Code]++
 	}
-	if t.delivered != nil {
+	if t.delivered != nil && res.Delivered != nil {
+		for _, id := range res.Delivered {
+			t.delivered[id] = struct{}{}
+		}
+	} else if t.delivered != nil {
 		for i, ev := range u.Batch.Events {
 			if !rejected[i] {
 				t.delivered[ev.ID] = struct{}{}

@@ -33,6 +33,10 @@ type Result struct {
 	Duplicate bool
 	Dropped   string // machine code of a permanent refusal of the whole batch
 	Retries   int
+	// Delivered, when not nil, lists the ids of the events the server
+	// confirmed, for senders whose events are not the upload's own (the
+	// agent makes its own events from the same observations).
+	Delivered []string
 }
 
 // Client uploads batches with the wire contract of POST /v1/submit: gzip

@@ -28,6 +28,7 @@ type contractServer struct {
 	batches  map[string][]byte
 	events   map[string]int
 	addrs    map[string]bool
+	users    map[string]map[string]bool // day → installation ids with a user_count
 	refuse   atomic.Int32
 	requests atomic.Int32
 }
@@ -71,14 +72,25 @@ func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.events[b.Events[i].ID]++
 		accepted++
+		if b.Events[i].Type == "user_count" {
+			d := b.Events[i].Time.UTC().Format(time.DateOnly)
+			if s.users[d] == nil {
+				s.users[d] = map[string]bool{}
+			}
+			s.users[d][b.InstallationID] = true
+		}
 	}
 	resp, _ := json.Marshal(map[string]any{"batch_id": b.ID, "accepted": accepted, "rejected": rejected, "duplicate": false})
 	s.batches[b.ID] = resp
 	w.Write(resp)
 }
 
+func newContractServer() *contractServer {
+	return &contractServer{batches: map[string][]byte{}, events: map[string]int{}, addrs: map[string]bool{}, users: map[string]map[string]bool{}}
+}
+
 func startContractServer(t *testing.T) (*contractServer, *Client) {
-	s := &contractServer{batches: map[string][]byte{}, events: map[string]int{}, addrs: map[string]bool{}}
+	s := newContractServer()
 	ts := httptest.NewTLSServer(s)
 	t.Cleanup(ts.Close)
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})

@@ -1,0 +1,277 @@
+package sim
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/agent"
+)
+
+// AgentFleet drives every installation through the real agent library:
+// each has its own state directory (consent, installation id, durable
+// outbox, sent log), its software and operating system are fed to the
+// agent's collectors as simulated device facts, its errors, tasks and TLS
+// chains are recorded with the library calls a host application uses, and
+// the agent uploads over HTTPS with its own batching, retry and sent log.
+//
+// The agent learns file signatures only by scanning real signed PE files,
+// which the simulator does not produce; an installation's file_signature
+// events therefore travel in a separate batch sent by Wire under the
+// installation id the agent created.
+type AgentFleet struct {
+	Root   string // state directories are Root/<installation index>
+	Server string // base URL agents upload to (the Gateway's)
+	CAFile string // PEM roots for the Server's certificate
+	Wire   *Client
+	// Retry is how long to wait before flushing again an outbox whose
+	// upload failed; the events stay in it meanwhile. Default 100 ms.
+	Retry time.Duration
+
+	mu  sync.Mutex
+	ids map[int]string // installation index → the agent's installation id
+}
+
+type simClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *simClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *simClock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Send plays one installation-day through the agent and returns what the
+// server confirmed, with the ids of the delivered events as the agent's
+// sent log shows them.
+func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
+	in := u.Installation
+	clock := &simClock{t: u.Batch.Events[0].Time}
+	var osInfo agent.OSInfo
+	var sw agent.Software
+	for _, ev := range u.Batch.Events {
+		switch ev.Type {
+		case "software":
+			sw = agent.Software{Type: str(ev, "software.type"), Name: str(ev, "software.name"), Version: str(ev, "software.version"),
+				Edition: str(ev, "software.edition"), Localization: str(ev, "software.localization")}
+		case "os":
+			osInfo = agent.OSInfo{Type: str(ev, "os.type"), Version: str(ev, "os.version"), Edition: str(ev, "os.edition"),
+				Build: str(ev, "os.build"), Architecture: str(ev, "os.architecture")}
+			osInfo.UpdatePackages, _ = ev.Fields["os.update_packages"].([]string)
+		}
+	}
+	a, err := agent.Open(agent.Config{
+		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
+		Software:            sw,
+		LicenseProviderSite: in.Shop,
+		Now:                 clock.now,
+		ReadOS:              func(context.Context) (agent.OSInfo, error) { return osInfo, nil },
+		Limits:              agent.Limits{SentEntries: 1000},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	c, err := a.Consent()
+	if err != nil {
+		return nil, err
+	}
+	if !c.Accepted {
+		if c, err = a.Accept(in.Region); err != nil {
+			return nil, err
+		}
+	}
+	af.mu.Lock()
+	if af.ids == nil {
+		af.ids = map[int]string{}
+	}
+	af.ids[in.Index] = c.InstallationID
+	af.mu.Unlock()
+
+	var files []provision.Event
+	for _, ev := range u.Batch.Events {
+		clock.set(ev.Time)
+		if err := replay(ctx, a, ev, &files); err != nil {
+			return nil, fmt.Errorf("installation %d, %s event: %w", in.Index, ev.Type, err)
+		}
+	}
+
+	res := &Result{Delivered: []string{}}
+	batches := 0
+	up := agent.Upload{Server: AgentServerURL(af.Server, in), CAFile: af.CAFile, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond}
+	for {
+		rep, err := a.Flush(ctx, up)
+		batches += rep.Batches
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		res.Retries++
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(cmp(af.Retry, 100*time.Millisecond)):
+		}
+	}
+	if batches > 0 {
+		entries, err := a.Sent(batches)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			collectDelivered(e, res)
+		}
+	}
+	if len(files) > 0 && af.Wire != nil {
+		fb := &Upload{Installation: in, Day: u.Day, Batch: provision.Batch{
+			ID: u.Batch.ID, InstallationID: c.InstallationID, Region: c.Region,
+			ManifestVersion: a.ManifestVersion(), SentAt: u.Batch.SentAt, Events: files,
+		}}
+		fr, err := af.Wire.Send(ctx, fb)
+		if err != nil {
+			return nil, err
+		}
+		res.Accepted += fr.Accepted
+		res.Retries += fr.Retries
+		res.Rejected = append(res.Rejected, fr.Rejected...)
+		rejected := map[int]bool{}
+		for _, r := range fr.Rejected {
+			rejected[r.Index] = true
+		}
+		if fr.Dropped == "" {
+			for i, ev := range files {
+				if !rejected[i] {
+					res.Delivered = append(res.Delivered, ev.ID)
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// InstallationID is the id the agent of installation index created when
+// its terms were accepted, "" before.
+func (af *AgentFleet) InstallationID(index int) string {
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	return af.ids[index]
+}
+
+func cmp(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// collectDelivered adds the events of one sent-log entry that the server
+// accepted.
+func collectDelivered(e agent.SentEntry, res *Result) {
+	if e.Kind != "batch" || e.Status != "accepted" {
+		if e.Kind == "batch" && e.Error != nil {
+			res.Dropped = e.Error.Code
+		}
+		return
+	}
+	var b struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(e.Batch, &b); err != nil {
+		return
+	}
+	rejected := map[int]bool{}
+	for _, r := range e.Rejected {
+		rejected[r.Index] = true
+		res.Rejected = append(res.Rejected, Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
+	}
+	res.Accepted += e.Accepted
+	res.Duplicate = res.Duplicate || e.Duplicate
+	for i, ev := range b.Events {
+		if !rejected[i] {
+			res.Delivered = append(res.Delivered, ev.ID)
+		}
+	}
+}
+
+// replay turns one simulated event into the library call a host
+// application makes for it. Repeats within a day (event.count) are one
+// call: the agent would fold them into one event anyway.
+func replay(ctx context.Context, a *agent.Agent, ev provision.Event, files *[]provision.Event) error {
+	switch ev.Type {
+	case "software", "os", "license":
+		return nil // facts the collectors read
+	case "user_count":
+		rep, err := a.Collect(ctx)
+		if err != nil {
+			return err
+		}
+		if len(rep.Skipped) > 0 {
+			return fmt.Errorf("collectors skipped %v", rep.Skipped)
+		}
+		return nil
+	case "task":
+		ms, _ := ev.Fields["task.duration"].(int64)
+		return a.RecordTask(ctx, agent.Task{
+			Type: str(ev, "task.type"), Status: str(ev, "task.status"),
+			ErrorType: str(ev, "task.error_type"), ErrorCode: str(ev, "task.error_code"),
+			Duration: time.Duration(ms) * time.Millisecond, CampaignID: str(ev, "task.campaign_id"),
+		})
+	case "ui_error":
+		return a.RecordError(ctx, agent.UIError{Type: str(ev, "error.type"), Code: str(ev, "error.code"), ControlID: str(ev, "ui.control_id")})
+	case "tls_connection":
+		der, err := base64.StdEncoding.DecodeString(str(ev, "tls.certificate"))
+		if err != nil {
+			return err
+		}
+		chain := [][]byte{der}
+		rest, _ := ev.Fields["tls.chain"].([]string)
+		for _, s := range rest {
+			d, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return err
+			}
+			chain = append(chain, d)
+		}
+		_, err = a.RecordTLSChain(ctx, chain)
+		return err
+	case "file_signature":
+		*files = append(*files, ev)
+		return nil
+	}
+	return errors.New("no library call for this event type")
+}
+
+func str(ev provision.Event, id string) string {
+	s, _ := ev.Fields[id].(string)
+	return s
+}
+
+// viaPath is the path prefix that tells the Gateway which simulated client
+// address an agent's request comes from.
+const viaPath = "/via/"
+
+// AgentServerURL is the base URL an installation's agent uploads to: the
+// gateway, with the installation's simulated address in the path.
+func AgentServerURL(gateway string, in *Installation) string {
+	return gateway + viaPath + url.PathEscape(in.Addr.String())
+}

@@ -1,0 +1,78 @@
+package sim
+
+import (
+	"context"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/provisionhq/provision/internal/manifest"
+)
+
+// The fleet driven through the real agent library, via the gateway, to a
+// server that follows the wire contract: every event the agents' sent logs
+// show as accepted is stored once, every installation reaches the server
+// with its own simulated address, and each day's user counts equal the
+// truth.
+func TestAgentFleetThroughGateway(t *testing.T) {
+	s := newContractServer()
+	ts := httptest.NewTLSServer(s)
+	defer ts.Close()
+	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	gw, err := StartGateway(ts.URL, serverCA, "X-Forwarded-For", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "gateway.pem")
+	if err := os.WriteFile(caFile, gw.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wireHTTP, err := NewHTTPClient(serverCA, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wireHTTP.CloseIdleConnections()
+	f := mustFleet(t, 40, 5, 21)
+	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile,
+		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For"}}
+	truth := NewTruth(f, true)
+	s.refuse.Store(3) // agents meet an overloaded server first
+	if err := Run(context.Background(), f, truth, RunOptions{ManifestVersion: manifest.Reference().Version, Send: af.Send, Workers: 4}); err != nil {
+		t.Fatal(err)
+	}
+	delivered := truth.Delivered()
+	if len(delivered) == 0 || len(delivered) != len(s.events) {
+		t.Fatalf("agents saw %d events delivered, the server stored %d", len(delivered), len(s.events))
+	}
+	for _, id := range delivered {
+		if s.events[id] != 1 {
+			t.Fatalf("event stored %d times", s.events[id])
+		}
+	}
+	if truth.Sent.Rejected != 0 || truth.Sent.DroppedBatches != 0 {
+		t.Errorf("rejections: %+v", truth.Sent)
+	}
+	want := map[string]bool{}
+	for _, in := range f.Installations {
+		if af.InstallationID(in.Index) != "" {
+			want[in.Addr.String()] = true
+		}
+	}
+	for a := range want {
+		if !s.addrs[a] {
+			t.Errorf("address %s never reached the server", a)
+		}
+	}
+	// Every installation-day with a user_count reached the server as one.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, day := range truth.Days {
+		if got := len(s.users[day.Date]); got != day.Active || got == 0 {
+			t.Errorf("%s: the server counted %d installations, the truth %d", day.Date, got, day.Active)
+		}
+	}
+}
