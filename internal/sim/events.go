@@ -270,9 +270,9 @@ func (f *Fleet) fileScans(d int, r *rand.Rand, in *Installation, add addFunc, dt
 		seen[i] = true
 		signed(p.Signers[i], "valid", 1+int(r.ExpFloat64()*10))
 	}
-	if in.StolenFrom >= 0 && d >= in.StolenFrom && (in.StolenFrom == 0 && r.Float64() < 0.3 || in.StolenFrom > 0 && r.Float64() < 0.85) {
+	if in.StolenFrom >= 0 && d >= in.StolenFrom && r.Float64() < 0.85 {
 		status := "valid"
-		if in.StolenFrom > 0 && r.Float64() < 0.25 {
+		if in.StolenFrom >= f.StolenDay && r.Float64() < 0.25 {
 			status = "digest_mismatch" // the malware patched after signing
 		}
 		signed(p.Stolen, status, 1+r.IntN(3))

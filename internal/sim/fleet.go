@@ -176,7 +176,9 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		switch x := r.Float64(); {
 		case x < 0.004:
-			in.StolenFrom = 0 // the legitimate vendor's rare users
+			// The small vendor's few real users, shortly before the
+			// stolen key is abused at scale.
+			in.StolenFrom = max(1, f.StolenDay-2)
 		case x < 0.22:
 			in.StolenFrom = f.StolenDay + r.IntN(2)
 		}

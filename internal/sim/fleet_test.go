@@ -2,17 +2,21 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
+	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/rollup/rolluptest"
 )
 
 var testStart = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
@@ -228,5 +232,44 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+// The fleet's planted findings and user counts come out of the real
+// rollups and reports as the truth says.
+func TestReportsShowTheTruth(t *testing.T) {
+	f := mustFleet(t, 1500, 21, 8)
+	log := rolluptest.NewMemLog()
+	uploads, truth := generate(t, f)
+	ctx := context.Background()
+	for _, u := range uploads {
+		// The server sees the batch as JSON decodes it.
+		data, err := json.Marshal(&u.Batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b provision.Batch
+		if err := json.Unmarshal(data, &b); err != nil {
+			t.Fatal(err)
+		}
+		sub := &provision.Submission{BatchID: b.ID, InstallationID: b.InstallationID, Region: b.Region,
+			ManifestVersion: b.ManifestVersion, Country: u.Installation.Country, Subdivision: u.Installation.Subdivision,
+			ReceivedAt: b.SentAt, Events: b.Events, Response: []byte("{}")}
+		if _, _, err := log.Append(ctx, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, th, err := BuildReports(ctx, log, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := truth.CompareReports(q, th); len(problems) > 0 {
+		t.Errorf("reports disagree with the truth:\n%s", strings.Join(problems, "\n"))
+	}
+	for _, fl := range th.Flags {
+		t.Logf("threat flag %s %s: %s", fl.Kind, fl.Name, fl.Reason)
+	}
+	for _, fl := range q.Flags {
+		t.Logf("quality flag %s %s: %s", fl.Kind, fl.Subject, fl.Reason)
 	}
 }

@@ -49,7 +49,7 @@ type PKI struct {
 	PublicRoots   []*Cert
 	Intermediates []*Cert
 	Sites         []*Site // in order of popularity
-	Expired       *Site   // an expired certificate still served by a site
+	Expired       *Site   // a site still presenting an expired certificate from an expired intermediate
 	Interception  *Proxy  // the planted malicious interception root
 	Enterprise    []*Proxy
 	CodeSigningCA []*Cert
@@ -159,8 +159,10 @@ func newPKI(seed uint64, start time.Time, spreadDay int) *PKI {
 		leaf := b.issue(host, "", in, false, tlsUsage, host, issued, 90*day)
 		p.Sites = append(p.Sites, &Site{Host: host, Leaf: leaf, Intermediate: in})
 	}
+	// A retired intermediate that expired a month before the period and
+	// whose last site still presents it.
 	legacy := "legacy-portal.example.org"
-	in := p.Intermediates[3]
+	in := b.issue("Northbridge Legacy TLS CA G1", "Northbridge Certification", p.PublicRoots[1], true, 0, "", start.Add(-4*year), 4*year-30*day)
 	p.Expired = &Site{Host: legacy, Intermediate: in,
 		Leaf: b.issue(legacy, "", in, false, tlsUsage, legacy, start.Add(-400*day), 365*day)}
 

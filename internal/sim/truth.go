@@ -66,7 +66,7 @@ func NewTruth(f *Fleet, recordDelivered bool) *Truth {
 		InterceptionRoot:   f.PKI.Interception.Root,
 		StolenSigner:       f.PKI.Stolen,
 		FailingCampaign:    FailingCampaign,
-		ExpiredCertificate: f.PKI.Expired.Leaf,
+		ExpiredCertificate: f.PKI.Expired.Intermediate,
 		seenBits:           make([]bool, len(f.Installations)),
 		Sent:               Counters{RejectionCodes: map[string]int{}},
 	}

@@ -18,7 +18,11 @@ import (
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The differential-privacy library behind the reports starts glog's
+	// flush daemon at init; it is not ours to stop.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"))
+}
 
 // contractServer answers POST /v1/submit the way the wire contract says,
 // validating with the real manifest; refuse makes the next n requests fail
