@@ -367,6 +367,20 @@ func TestCertificateTableForms(t *testing.T) {
 		return out
 	}
 	normal := withTable(head, entry(rsaHeader, rsaDER, true, true))
+
+	// Data appended after the table, or kept in an entry's padding, is
+	// covered by no signature: reported, and appended data voids the
+	// digest as Windows' strict check and osslsigncode do.
+	appended := append(append([]byte{}, normal...), "appended payload"...)
+	res, err := authenticode.Scan(bytes.NewReader(appended), int64(len(appended)))
+	if err != nil || res.TrailingBytes != 16 || res.Signatures[0].DigestValid || res.Signatures[0].ComputedDigest != res.Signatures[0].ImageDigest {
+		t.Errorf("appended data: %v %+v", err, res)
+	}
+	tagged := withTable(head, entry(rsaHeader, append(append([]byte{}, rsaDER...), "tag:42"...), true, true))
+	res, err = authenticode.Scan(bytes.NewReader(tagged), int64(len(tagged)))
+	if err != nil || res.Signatures[0].UnsignedEntryBytes != 6 || !res.Signatures[0].DigestValid {
+		t.Errorf("data in the entry padding: %v %+v", err, res)
+	}
 	bad := map[string][]byte{
 		"file truncated inside the table": normal[:len(normal)-200],
 		"table starts past the end":       corrupt(normal, func(b []byte) { binary.LittleEndian.PutUint32(b[dirEntry:], uint32(len(b)+8)) }),

@@ -48,6 +48,9 @@ type Signature struct {
 	SignatureError  string       `json:"signature_error,omitempty"`
 	SigningTime     *time.Time   `json:"signing_time,omitempty"` // from the timestamp, when there is one
 	Timestamp       *Timestamp   `json:"timestamp,omitempty"`
+	// UnsignedEntryBytes counts non-zero bytes after the PKCS#7 inside its
+	// certificate table entry: data the signature does not cover.
+	UnsignedEntryBytes int `json:"unsigned_entry_bytes,omitempty"`
 
 	hash crypto.Hash
 }
