@@ -338,6 +338,11 @@ func TestCertificateTableForms(t *testing.T) {
 		"unaligned length, table ends unpadded at EOF":  {withTable(head, entry(rsaHeader, rsaDER, false, false)), 1},
 		"two entries":                         {withTable(head, entry(rsaHeader, rsaDER, true, true), entry(ecHeader, ecDER, true, true)), 2},
 		"two entries, first length unaligned": {withTable(head, entry(rsaHeader, rsaDER, false, true), entry(ecHeader, ecDER, false, false)), 2},
+		"declared padding beyond the table's size": {func() []byte {
+			image := withTable(head, entry(rsaHeader, rsaDER, true, false))
+			binary.LittleEndian.PutUint32(image[dirEntry+4:], uint32(8+len(rsaDER)))
+			return image[:len(head)+8+len(rsaDER)]
+		}(), 1},
 		"zero padding after the last entry":   {withTable(head, entry(rsaHeader, rsaDER, true, true), make([]byte, 16)), 1},
 		"an entry of another type is skipped": {withTable(head, entry([]byte{0, 0, 0, 0, 0, 2, 1, 0}, []byte("x509 data"), true, true), entry(ecHeader, ecDER, true, true)), 1},
 	}

@@ -154,6 +154,12 @@ func readEntries(r io.ReaderAt, l layout) ([]entry, error) {
 			}
 			break
 		}
+		if length > remaining && length-remaining < certTableAlignment {
+			// The declared length counts padding that the table's own
+			// size leaves out; the PKCS#7 parser will tell if anything
+			// real is missing.
+			length = remaining
+		}
 		switch {
 		case length < winCertHeaderSize:
 			return nil, fmt.Errorf("%w: certificate table entry %d declares %d bytes, less than its own header", ErrMalformed, len(entries), length)
