@@ -27,6 +27,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"ec-sha1-legacy":     sign(t, pe32, filepath.Join(dir, "ec.exe"), "-certs", p.ecChain, "-key", p.ecKey, "-h", "sha1", "-t", legacy),
 		"nested":             sign(t, rsa, filepath.Join(dir, "nested.exe"), "-nest", "-certs", p.ecChain, "-key", p.ecKey, "-h", "sha1", "-t", legacy),
 		"unsigned":           pe64,
+		"ev-signed-real":     evSignedFile(t),
 	}
 	for name, file := range images {
 		image, err := os.ReadFile(file)
