@@ -1,3 +1,10 @@
+// Old code-signing and CA certificates with negative serial numbers (a DER
+// encoding mistake of some early CAs) are still embedded in signed programs.
+// Go refuses to parse them by default, which would make the whole signature
+// unreadable; the scanner reports rather than trusts, so it accepts them.
+//
+//go:debug x509negativeserial=1
+
 package main
 
 import (

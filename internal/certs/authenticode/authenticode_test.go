@@ -1,3 +1,7 @@
+// As in the provision command (see cmd/provision/scan.go).
+//
+//go:debug x509negativeserial=1
+
 package authenticode_test
 
 import (
@@ -432,4 +436,27 @@ func derLength(b []byte) int {
 		length = length<<8 | int(c)
 	}
 	return 2 + n + length
+}
+
+// A signer certificate with a negative serial number, as some early CAs
+// issued, still gives a readable signature.
+func TestNegativeSerialSigner(t *testing.T) {
+	newPKI(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "neg.pem"), filepath.Join(dir, "neg.key")
+	certstest.Run(t, nil, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+		"-subj", "/CN=Negative Serial Signer", "-days", "2", "-set_serial", "-1234")
+	signed := sign(t, unsignedImage(t, "amd64"), filepath.Join(dir, "neg.exe"), "-certs", cert, "-key", key, "-h", "sha256")
+	res, err := authenticode.ScanFile(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := res.Signatures[0]
+	if !sig.DigestValid || !sig.SignatureValid || sig.Signer == nil {
+		t.Fatalf("signature %+v", sig)
+	}
+	checkCertificate(t, *sig.Signer, cert)
+	if !strings.HasPrefix(sig.Signer.Serial, "-") {
+		t.Errorf("serial %s, want negative", sig.Signer.Serial)
+	}
 }
