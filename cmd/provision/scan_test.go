@@ -82,9 +82,11 @@ func TestScanFileErrors(t *testing.T) {
 	}
 }
 
-// The fuzz seed is a real osslsigncode signature behind the headers of the
-// signed program (its body left out, so its digest no longer matches).
-func TestScanFileSigned(t *testing.T) {
+// signedSeed is a real osslsigncode signature behind the headers of the
+// signed program (its body left out, so its digest no longer matches),
+// kept as a fuzz seed of the authenticode package.
+func signedSeed(t *testing.T) []byte {
+	t.Helper()
 	raw, err := os.ReadFile("../../internal/certs/authenticode/testdata/fuzz/FuzzScan/rsa-sha256-rfc3161")
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +96,43 @@ func TestScanFileSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return []byte(image)
+}
+
+func TestScanFileDirectory(t *testing.T) {
+	dir := t.TempDir()
+	image := signedSeed(t)
+	_ = os.WriteFile(filepath.Join(dir, "a.exe"), image, 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("text"), 0o600)
+	code, stdout, stderr := runScan(t, "scan", "file", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Files []struct {
+			Path   string `json:"path"`
+			Signed bool   `json:"signed"`
+			Error  string `json:"error"`
+		} `json:"files"`
+		NotPE int `json:"not_pe"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 1 || !res.Files[0].Signed || res.NotPE != 1 {
+		t.Fatalf("output %s", stdout)
+	}
+	// A truncated program is listed with its error: a finding, exit 1.
+	_ = os.WriteFile(filepath.Join(dir, "b.exe"), image[:len(image)-100], 0o600)
+	code, stdout, _ = runScan(t, "scan", "file", dir)
+	if code != exitFinding || !strings.Contains(stdout, "truncated") {
+		t.Fatalf("exit %d, output %s", code, stdout)
+	}
+}
+
+func TestScanFileSigned(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "signed.exe")
-	_ = os.WriteFile(file, []byte(image), 0o600)
+	_ = os.WriteFile(file, signedSeed(t), 0o600)
 	code, stdout, stderr := runScan(t, "scan", "file", file)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)

@@ -6,6 +6,7 @@ package authenticode_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -459,4 +460,75 @@ func TestNegativeSerialSigner(t *testing.T) {
 	if !strings.HasPrefix(sig.Signer.Serial, "-") {
 		t.Errorf("serial %s, want negative", sig.Signer.Serial)
 	}
+}
+
+func TestScanDir(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	signed := sign(t, unsignedImage(t, "386"), filepath.Join(dir, "signed.exe"), "-certs", p.ecChain, "-key", p.ecKey, "-h", "sha256")
+	image, _ := os.ReadFile(signed)
+	sub := filepath.Join(dir, "sub", "deeper")
+	if err := os.MkdirAll(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		filepath.Join(sub, "copy.dll"):         image,
+		filepath.Join(dir, "unsigned.exe"):     mustRead(t, unsignedImage(t, "386")),
+		filepath.Join(dir, "readme.txt"):       []byte("not a program"),
+		filepath.Join(dir, "truncated.exe"):    image[:len(image)-100],
+		filepath.Join(dir, "sub", "empty.bin"): nil,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link out of the tree is not followed.
+	if err := os.Symlink(unsignedImage(t, "amd64"), filepath.Join(dir, "link.exe")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := authenticode.ScanDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range res.Files {
+		rel, _ := filepath.Rel(dir, f.Path)
+		switch {
+		case f.Error != "":
+			got[rel] = "error"
+		case f.Signed && f.Signatures[0].DigestValid:
+			got[rel] = "signed"
+		default:
+			got[rel] = "unsigned"
+		}
+	}
+	want := map[string]string{
+		"signed.exe":          "signed",
+		"sub/deeper/copy.dll": "signed",
+		"unsigned.exe":        "unsigned",
+		"truncated.exe":       "error",
+	}
+	if len(got) != len(want) || res.NotPE != 2 || !res.Failed() {
+		t.Fatalf("got %v, %d not PE, want %v and 2", got, res.NotPE, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := authenticode.ScanDir(ctx, dir); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled scan: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
