@@ -53,3 +53,23 @@ func FuzzBERElementLength(f *testing.F) {
 		}
 	})
 }
+
+func TestBERLimits(t *testing.T) {
+	deep := append(bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2), make([]byte, 2*(maxBERDepth+2))...)
+	if _, err := berElementLength(deep); err == nil {
+		t.Error("nesting beyond the limit accepted")
+	}
+	many := append([]byte{0x30, 0x80}, bytes.Repeat([]byte{0x05, 0x00}, maxBERElements+1)...)
+	many = append(many, 0, 0)
+	if _, err := berElementLength(many); err == nil {
+		t.Error("more elements than the limit accepted")
+	}
+	var p parser
+	if err := p.parseSignedData(many, 0, 0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("parseSignedData: %v, want ErrMalformed", err)
+	}
+	ok := []byte{0x30, 0x80, 0x30, 0x03, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00}
+	if n, err := berElementLength(ok); err != nil || n != 9 {
+		t.Errorf("indefinite length with padding: %d %v, want 9", n, err)
+	}
+}

@@ -21,7 +21,7 @@ const (
 	winCertHeaderSize    = 8
 	winCertTypePKCS7     = 0x0002 // WIN_CERT_TYPE_PKCS_SIGNED_DATA
 	certTableAlignment   = 8
-	maxCertificateTable  = 32 << 20 // bytes; real tables are kilobytes, a few nested signatures stay far below
+	maxCertificateTable  = 8 << 20 // bytes; real tables are kilobytes, a few nested signatures stay far below
 	maxCertificateEntry  = maxCertificateTable
 	maxCertificateChunks = 64 // entries in one table
 )
