@@ -532,3 +532,22 @@ func mustRead(t *testing.T, file string) []byte {
 	}
 	return data
 }
+
+// A timestamp token that stamps other data is reported, not believed: no
+// signing time comes from it.
+func TestTimestampForOtherData(t *testing.T) {
+	p := newPKI(t)
+	signed := sign(t, unsignedImage(t, "amd64"), filepath.Join(t.TempDir(), "lying.exe"),
+		"-certs", p.rsaChain, "-key", p.rsaKey, "-h", "sha256", "-ts", lyingTSA(t, p))
+	res, err := authenticode.ScanFile(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := res.Signatures[0]
+	if sig.Timestamp == nil || sig.Timestamp.Valid || sig.Timestamp.Error != "the timestamp is for another signature" || sig.SigningTime != nil {
+		t.Fatalf("timestamp %+v, signing time %v", sig.Timestamp, sig.SigningTime)
+	}
+	if !sig.DigestValid || !sig.SignatureValid {
+		t.Errorf("the signature itself: digest_valid=%v signature_valid=%v", sig.DigestValid, sig.SignatureValid)
+	}
+}
