@@ -81,8 +81,9 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 		defer stmt.Close()
 		for i := range sub.Events {
 			ev := &sub.Events[i]
+			country, subdivision := location(ev)
 			if _, err := stmt.ExecContext(ctx, ev.ID, sub.BatchID, sub.InstallationID, sub.Region,
-				sub.Country, sub.Subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), fields[i]); err != nil {
+				country, subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), fields[i]); err != nil {
 				return nil, false, wrap("append", err)
 			}
 		}
@@ -91,6 +92,15 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 		return nil, false, wrap("append: commit", err)
 	}
 	return sub.Response, false, nil
+}
+
+// location returns the server-derived location items of the event. Ingest
+// adds them only to events whose type the manifest declares them for, so an
+// event of any other type keeps no location, even though the batch has one.
+func location(ev *provision.Event) (country, subdivision string) {
+	country, _ = ev.Fields[ItemCountry].(string)
+	subdivision, _ = ev.Fields[ItemSubdivision].(string)
+	return country, subdivision
 }
 
 // Read returns up to limit records with Seq > after, in Seq order.

@@ -79,6 +79,10 @@ func Submission(batchID, prefix string, n int) *provision.Submission {
 				"task.duration":    json.Number(fmt.Sprint(1000 + i)),
 				"os.version":       "11 23H2",
 				"software.version": "5.14.0.1234",
+				// Ingest adds the derived location to the event types
+				// that declare it; the store keeps it in columns too.
+				"location.country":     "DE",
+				"location.subdivision": "BY",
 			},
 		})
 	}
@@ -153,6 +157,20 @@ func testAppendThenRead(t *testing.T, s Store) {
 	head, err := s.Head(ctx(t))
 	if err != nil || head != recs[2].Seq {
 		t.Errorf("Head = %d, %v; want %d", head, err, recs[2].Seq)
+	}
+
+	// An event type without location keeps none, although the batch has one.
+	counted := Submission("b2", "u", 0)
+	counted.Events = []provision.Event{{ID: "u-0", Type: "user_count", Time: base, Fields: map[string]any{
+		"software.name": "Secure Connection", "software.version": "5.14", "os.version": "11",
+	}}}
+	mustAppend(t, s, counted)
+	recs, err = s.Read(ctx(t), head, 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("Read after %d = %d, %v", head, len(recs), err)
+	}
+	if recs[0].Country != "" || recs[0].Subdivision != "" {
+		t.Errorf("user_count record has location %q %q", recs[0].Country, recs[0].Subdivision)
 	}
 }
 

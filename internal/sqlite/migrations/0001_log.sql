@@ -7,8 +7,10 @@
 --     day D" are range scans;
 --   * installation_id has its own column and index, so erasure of one
 --     installation is an index lookup, not a scan of the JSON;
---   * country and subdivision are what the server derived from the
---     connection; the client address is never stored.
+--   * country and subdivision repeat the server-derived location.country
+--     and location.subdivision items of the event (present only for event
+--     types the manifest declares them for); the client address is never
+--     stored.
 -- seq is AUTOINCREMENT so that a position is never reused after the newest
 -- rows are purged or erased: consumers' checkpoints stay meaningful.
 CREATE TABLE events (
