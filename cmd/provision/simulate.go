@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -27,6 +28,8 @@ type simulateOptions struct {
 	workers       int
 	addressHeader string
 	truthFile     string
+	via           string // agent or wire
+	stateDir      string // agents' state directories; empty: a temporary one
 }
 
 func newSimulateCmd(e *env) *cobra.Command {
@@ -58,7 +61,7 @@ to get the countries of the ground truth.`,
 			if err != nil {
 				return err
 			}
-			truth, err := simulate(cmd.Context(), o, m, e.stderr)
+			_, truth, err := simulate(cmd.Context(), o, m, e.stderr)
 			if truth != nil {
 				truth.Summary().Print(e.stdout)
 			}
@@ -76,6 +79,8 @@ to get the countries of the ground truth.`,
 	f.StringVar(&o.addressHeader, "address-header", "X-Forwarded-For", "proxy `HEADER` that carries each installation's simulated address; empty sends none")
 	f.StringVar(&o.truthFile, "truth", "", "write the fleet's ground truth as JSON to `FILE`")
 	f.StringVar(&geoipOut, "write-geoip", "", "write the GeoIP database of the simulated addresses to `FILE`.mmdb")
+	f.StringVar(&o.via, "via", "agent", "how installations upload: agent (the real agent library, one state directory each, behind a TLS gateway that adds the address header) or wire (batches posted directly, for large fleets)")
+	f.StringVar(&o.stateDir, "state", "", "`DIR` for the agents' state directories (default: a temporary directory, removed afterwards)")
 	return cmd
 }
 
@@ -92,34 +97,64 @@ func writeGeoIP(path string) error {
 }
 
 // simulate builds the fleet, drives it against o.server and returns the
-// ground truth, also when the run stopped early.
-func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stderr io.Writer) (*sim.Truth, error) {
+// fleet and its ground truth, also when the run stopped early.
+func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stderr io.Writer) (*sim.Fleet, *sim.Truth, error) {
 	cfg := sim.Config{Installs: o.installs, Days: o.days, Seed: o.seed, Start: sim.DefaultStart(time.Now(), o.days)}
 	if o.start != "" {
 		t, err := time.Parse(time.DateOnly, o.start)
 		if err != nil {
-			return nil, fmt.Errorf("--start: %w", err)
+			return nil, nil, fmt.Errorf("--start: %w", err)
 		}
 		cfg.Start = t
 	}
+	if o.via != "agent" && o.via != "wire" {
+		return nil, nil, fmt.Errorf("--via %q: use agent or wire", o.via)
+	}
 	fleet, err := sim.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ca []byte
 	if o.caFile != "" {
 		if ca, err = os.ReadFile(o.caFile); err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
+			return nil, nil, fmt.Errorf("--ca: %w", err)
 		}
 	}
 	hc, err := sim.NewHTTPClient(ca, o.workers)
 	if err != nil {
-		return nil, fmt.Errorf("--ca %s: %w", o.caFile, err)
+		return nil, nil, fmt.Errorf("--ca %s: %w", o.caFile, err)
 	}
 	defer hc.CloseIdleConnections()
 	client := &sim.Client{BaseURL: o.server, HTTP: hc, AddressHeader: o.addressHeader}
+	send := client.Send
+	if o.via == "agent" {
+		root := o.stateDir
+		if root == "" {
+			// tmpfs where there is one: thousands of agents each fsync
+			// their outbox, which a disk would turn into minutes.
+			base := ""
+			if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+				base = "/dev/shm"
+			}
+			if root, err = os.MkdirTemp(base, "provision-agents-"); err != nil {
+				return nil, nil, err
+			}
+			defer os.RemoveAll(root)
+		}
+		gw, err := sim.StartGateway(o.server, ca, o.addressHeader, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer gw.Close()
+		caFile := filepath.Join(root, "gateway.pem")
+		if err := os.WriteFile(caFile, gw.CAPEM, 0o600); err != nil {
+			return nil, nil, err
+		}
+		af := &sim.AgentFleet{Root: filepath.Join(root, "agents"), Server: gw.URL, CAFile: caFile, Wire: client}
+		send = af.Send
+	}
 	truth := sim.NewTruth(fleet, false)
-	opts := sim.RunOptions{ManifestVersion: m.Version, Send: client.Send, Workers: o.workers}
+	opts := sim.RunOptions{ManifestVersion: m.Version, Send: send, Workers: o.workers}
 	if bar := newProgress(stderr, o.days); bar != nil {
 		opts.Progress = func(d, _ int) { _ = bar.Set(d) }
 		defer func() { _ = bar.Finish() }()
@@ -134,7 +169,7 @@ func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stde
 			runErr = fmt.Errorf("--truth: %w", err)
 		}
 	}
-	return truth, runErr
+	return fleet, truth, runErr
 }
 
 // newProgress returns a progress bar over the simulated days when w is a

@@ -46,7 +46,7 @@ func StartGateway(upstream string, upstreamCA []byte, header string, log *slog.L
 	if len(upstreamCA) > 0 && !pool.AppendCertsFromPEM(upstreamCA) {
 		return nil, errors.New("gateway: no PEM certificate for the upstream")
 	}
-	certPEM, cert, err := selfSigned()
+	certPEM, cert, err := SelfSignedCert()
 	if err != nil {
 		return nil, err
 	}
@@ -103,15 +103,16 @@ func (g *Gateway) Close() error {
 	return err
 }
 
-// selfSigned makes a certificate for 127.0.0.1.
-func selfSigned() ([]byte, tls.Certificate, error) {
+// SelfSignedCert makes a short-lived certificate for 127.0.0.1 and returns
+// it in PEM, for clients to trust, and as a TLS certificate.
+func SelfSignedCert() ([]byte, tls.Certificate, error) {
 	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil, tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "provision simulator gateway"},
+		Subject:      pkix.Name{CommonName: "provision simulator"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(7 * 24 * time.Hour),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},

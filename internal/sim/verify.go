@@ -86,6 +86,11 @@ func Verify(ctx context.Context, log provision.Log, t *Truth, f *Fleet, countrie
 				if d >= 0 && d < len(perDay) {
 					perDay[d][r.InstallationID] = struct{}{}
 				}
+			}
+			// The server keeps the location only with the event types
+			// the manifest declares it for; software is sent on every
+			// active day.
+			if r.Event.Type == "software" {
 				if byCountry[r.Country] == nil {
 					byCountry[r.Country] = map[string]struct{}{}
 				}

@@ -28,15 +28,21 @@ type Options struct {
 	Refusals  int           // periods in which connections are refused
 	RefuseFor time.Duration // how long each refusal lasts, default 1s
 
-	// ServerArgs are added to `serve --data DIR --listen ADDR`; the run
-	// adds nothing else, so they must make the server trust AddressHeader
-	// from 127.0.0.1 and use GeoIPFile when Countries is set.
-	ServerArgs    []string
-	AddressHeader string
+	// ServerCommand gives the server's arguments for a data directory and
+	// a 127.0.0.1 address; nil means serve --data DIR --listen ADDR. The
+	// server must keep its certificate in DIR/server.crt, trust
+	// X-Forwarded-For and, with Countries, use GeoIPFile(DIR).
+	ServerCommand func(dataDir, addr string) []string
 	Countries     bool // compare stored countries with the truth
+	// Via is how installations upload: "agent" (the real agent library
+	// behind the gateway) or "wire".
+	Via string
 
 	// OpenLog opens the stopped server's log for the final check.
 	OpenLog func(ctx context.Context, dataDir string) (provision.Log, io.Closer, error)
+	// Reports, when set, builds the reports from the log after the run
+	// and compares them with the ground truth as well.
+	Reports bool
 
 	// Every, when set, samples the server's RSS and open files that often
 	// and passes them to Sampled.
@@ -56,6 +62,7 @@ type Report struct {
 	Kills, Refusals int
 	Truth           *sim.Truth
 	Check           *sim.Check
+	ReportProblems  []string // where the reports disagree with the truth
 	Elapsed         time.Duration
 }
 
@@ -101,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &ServerProcess{Binary: o.Binary, DataDir: o.DataDir, Addr: addr, Args: o.ServerArgs, Output: o.ServerOutput}
+	srv := &ServerProcess{Binary: o.Binary, DataDir: o.DataDir, Addr: addr, Command: o.ServerCommand, Output: o.ServerOutput}
 	if err := srv.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -120,11 +127,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer hc.CloseIdleConnections()
-	client := &sim.Client{BaseURL: "https://" + proxy.Addr(), HTTP: hc, AddressHeader: o.AddressHeader, MaxBackoff: 500 * time.Millisecond}
+	client := &sim.Client{BaseURL: "https://" + proxy.Addr(), HTTP: hc, AddressHeader: "X-Forwarded-For", MaxBackoff: 500 * time.Millisecond}
+	upload := client.Send
+	if o.Via == "agent" {
+		gw, err := sim.StartGateway(client.BaseURL, ca, "X-Forwarded-For", nil)
+		if err != nil {
+			return nil, err
+		}
+		defer gw.Close()
+		caFile := filepath.Join(o.DataDir, "gateway.pem")
+		if err := os.WriteFile(caFile, gw.CAPEM, 0o600); err != nil {
+			return nil, err
+		}
+		af := &sim.AgentFleet{Root: filepath.Join(o.DataDir, "agents"), Server: gw.URL, CAFile: caFile, Wire: client}
+		upload = af.Send
+	}
 
 	var confirmed atomic.Int64
 	send := func(ctx context.Context, u *sim.Upload) (*sim.Result, error) {
-		res, err := client.Send(ctx, u)
+		res, err := upload(ctx, u)
 		if err == nil {
 			confirmed.Add(1)
 		}
@@ -214,5 +235,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer closer.Close()
 	rep.Check, err = sim.Verify(ctx, log, truth, fleet, o.Countries)
-	return rep, err
+	if err != nil || !o.Reports {
+		return rep, err
+	}
+	q, th, err := sim.BuildReports(ctx, log, fleet)
+	if err != nil {
+		return rep, err
+	}
+	rep.ReportProblems = truth.CompareReports(q, th)
+	return rep, nil
 }

@@ -14,16 +14,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // ServerProcess is `provision serve` run as a child process on a fixed
 // 127.0.0.1 port, so that it can be killed and restarted in place.
 type ServerProcess struct {
-	Binary  string   // the provision binary
-	DataDir string   // --data
-	Addr    string   // 127.0.0.1:PORT it listens on
-	Args    []string // further flags of serve
+	Binary  string // the provision binary
+	DataDir string // --data
+	Addr    string // 127.0.0.1:PORT it listens on
+	// Command gives the arguments of the binary for the data directory
+	// and address; nil means serve --data DIR --listen ADDR.
+	Command func(dataDir, addr string) []string
 	Output  io.Writer
 
 	cmd  *exec.Cmd
@@ -48,7 +51,10 @@ func (s *ServerProcess) Start(ctx context.Context) error {
 	if s.cmd != nil {
 		return errors.New("server already running")
 	}
-	args := append([]string{"serve", "--data", s.DataDir, "--listen", s.Addr}, s.Args...)
+	args := []string{"serve", "--data", s.DataDir, "--listen", s.Addr}
+	if s.Command != nil {
+		args = s.Command(s.DataDir, s.Addr)
+	}
 	cmd := exec.Command(s.Binary, args...)
 	cmd.Stdout, cmd.Stderr = s.Output, s.Output
 	if err := cmd.Start(); err != nil {
@@ -166,4 +172,16 @@ func Sample(pid int) Usage {
 		u.OpenFiles = len(ents)
 	}
 	return u
+}
+
+// syncWriter serialises writes from the child's stdout and stderr copiers.
+type syncWriter struct {
+	mu sync.Mutex
+	b  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
