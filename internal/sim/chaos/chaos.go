@@ -33,7 +33,11 @@ type Options struct {
 	// server must keep its certificate in DIR/server.crt, trust
 	// X-Forwarded-For and, with Countries, use GeoIPFile(DIR).
 	ServerCommand func(dataDir, addr string) []string
-	Countries     bool // compare stored countries with the truth
+	// Plain runs the server with plain HTTP behind the simulator's TLS
+	// gateway, as behind a load balancer; the server then trusts
+	// X-Forwarded-For (serve --insecure-http --trusted-proxy-header).
+	Plain     bool
+	Countries bool // compare stored countries with the truth
 	// Via is how installations upload: "agent" (the real agent library
 	// behind the gateway) or "wire".
 	Via string
@@ -108,7 +112,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &ServerProcess{Binary: o.Binary, DataDir: o.DataDir, Addr: addr, Command: o.ServerCommand, Output: o.ServerOutput}
+	srv := &ServerProcess{Binary: o.Binary, DataDir: o.DataDir, Addr: addr, Command: o.ServerCommand, Plain: o.Plain, Output: o.ServerOutput}
 	if err := srv.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -118,16 +122,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer proxy.Close()
-	ca, err := os.ReadFile(srv.CertFile())
-	if err != nil {
-		return nil, err
+	var ca []byte
+	scheme := "http://"
+	if !o.Plain {
+		scheme = "https://"
+		if ca, err = os.ReadFile(srv.CertFile()); err != nil {
+			return nil, err
+		}
 	}
 	hc, err := sim.NewHTTPClient(ca, o.Workers)
 	if err != nil {
 		return nil, err
 	}
 	defer hc.CloseIdleConnections()
-	client := &sim.Client{BaseURL: "https://" + proxy.Addr(), HTTP: hc, AddressHeader: "X-Forwarded-For", MaxBackoff: 500 * time.Millisecond}
+	client := &sim.Client{BaseURL: scheme + proxy.Addr(), HTTP: hc, AddressHeader: "X-Forwarded-For", MaxBackoff: 500 * time.Millisecond}
 	upload := client.Send
 	if o.Via == "agent" {
 		gw, err := sim.StartGateway(client.BaseURL, ca, "X-Forwarded-For", nil)

@@ -27,7 +27,9 @@ type ServerProcess struct {
 	// Command gives the arguments of the binary for the data directory
 	// and address; nil means serve --data DIR --listen ADDR.
 	Command func(dataDir, addr string) []string
-	Output  io.Writer
+	// Plain means the server speaks plain HTTP, behind a TLS terminator.
+	Plain  bool
+	Output io.Writer
 
 	cmd  *exec.Cmd
 	done chan error
@@ -85,6 +87,9 @@ func (s *ServerProcess) Start(ctx context.Context) error {
 }
 
 func (s *ServerProcess) healthy(ctx context.Context) bool {
+	if s.Plain {
+		return s.get(ctx, &http.Transport{}, "http://")
+	}
 	pem, err := os.ReadFile(s.CertFile())
 	if err != nil {
 		return false
@@ -93,11 +98,14 @@ func (s *ServerProcess) healthy(ctx context.Context) bool {
 	if !pool.AppendCertsFromPEM(pem) {
 		return false
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return s.get(ctx, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, "https://")
+}
+
+func (s *ServerProcess) get(ctx context.Context, tr *http.Transport, scheme string) bool {
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+s.Addr+"/healthz", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheme+s.Addr+"/healthz", nil)
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return false
