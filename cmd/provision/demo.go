@@ -42,10 +42,10 @@ It needs no set-up and contacts nothing but 127.0.0.1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.installs, "installs", 2000, "number of installations")
+	f.IntVar(&o.installs, "installs", 1000, "number of installations")
 	f.IntVar(&o.days, "days", 21, "number of simulated days")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the fleet")
-	f.IntVar(&o.workers, "workers", 16, "installations uploading at once")
+	f.IntVar(&o.workers, "workers", 32, "installations uploading at once")
 	f.StringVar(&o.via, "via", "agent", "how installations upload: agent or wire (see simulate --help)")
 	f.StringVar(&dataDir, "data", "", "`DIR` for the server's data and the reports (default: a new temporary directory, kept)")
 	f.BoolVar(&exit, "exit", false, "exit after the summary instead of keeping the dashboard up")
