@@ -140,12 +140,25 @@ func (c *Client) attempt(ctx context.Context, u *Upload, body []byte, res *Resul
 		return 0, false, nil
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return 0, false, nil // a cut connection is retried like a refused one
 	}
+	wait, final, err = parseAnswer(resp.StatusCode, resp.Header.Get("Retry-After"), data, res)
+	if final && res.Dropped != "" {
+		c.log().Warn("batch refused", "status", resp.StatusCode, "code", res.Dropped)
+	}
+	return wait, final, err
+}
+
+// maxResponse bounds what is read of an answer.
+const maxResponse = 1 << 20
+
+// parseAnswer reads the server's answer into res: final when it is the
+// answer for good, otherwise how long the server asked to wait.
+func parseAnswer(status int, retry string, data []byte, res *Result) (wait time.Duration, final bool, err error) {
 	switch {
-	case resp.StatusCode == http.StatusOK:
+	case status == http.StatusOK:
 		var ok struct {
 			Accepted  int         `json:"accepted"`
 			Rejected  []Rejection `json:"rejected"`
@@ -156,10 +169,10 @@ func (c *Client) attempt(ctx context.Context, u *Upload, body []byte, res *Resul
 		}
 		res.Accepted, res.Rejected, res.Duplicate = ok.Accepted, ok.Rejected, ok.Duplicate
 		return 0, true, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable ||
-		resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout:
-		return retryAfter(resp.Header.Get("Retry-After")), false, nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
+		status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		return retryAfter(retry), false, nil
+	case status >= 400 && status < 500:
 		var bad struct {
 			Error struct {
 				Code string `json:"code"`
@@ -167,10 +180,9 @@ func (c *Client) attempt(ctx context.Context, u *Upload, body []byte, res *Resul
 		}
 		_ = json.Unmarshal(data, &bad)
 		res.Dropped = bad.Error.Code
-		if res.Dropped == "" {
-			res.Dropped = "http_" + strconv.Itoa(resp.StatusCode)
+		if res.Dropped == "" || len(res.Dropped) > 64 {
+			res.Dropped = "http_" + strconv.Itoa(status)
 		}
-		c.log().Warn("batch refused", "status", resp.StatusCode, "code", res.Dropped)
 		return 0, true, nil
 	default:
 		return 0, false, nil // other 5xx: the server may recover
