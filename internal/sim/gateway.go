@@ -53,7 +53,9 @@ func StartGateway(upstream string, upstreamCA []byte, header string, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	rp := &httputil.ReverseProxy{
+		ErrorLog: errLog,
 		Rewrite: func(r *httputil.ProxyRequest) {
 			rest, _ := strings.CutPrefix(r.In.URL.Path, viaPath)
 			addr, path, _ := strings.Cut(rest, "/")
@@ -88,7 +90,7 @@ func StartGateway(upstream string, upstreamCA []byte, header string, log *slog.L
 		Handler:           rp,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          errLog,
 	}
 	go func() { g.served <- g.srv.ServeTLS(ln, "", "") }()
 	return g, nil

@@ -217,7 +217,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				case <-simDone:
 					return
 				case <-t.C:
-					o.Sampled(time.Since(began), Sample(srv.PID()), confirmed.Load())
+					// Skip the moments the server is down between a kill
+					// and its restart.
+					if u := Sample(srv.PID()); u.RSSKiB > 0 {
+						o.Sampled(time.Since(began), u, confirmed.Load())
+					}
 				}
 			}
 		})

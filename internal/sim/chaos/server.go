@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,8 +32,9 @@ type ServerProcess struct {
 	Plain  bool
 	Output io.Writer
 
-	cmd  *exec.Cmd
+	cmd  *exec.Cmd // owned by the goroutine that starts and kills
 	done chan error
+	pid  atomic.Int64 // readable from any goroutine, for sampling
 }
 
 // FreeAddr returns a 127.0.0.1 address with a port nobody listens on now.
@@ -63,6 +65,7 @@ func (s *ServerProcess) Start(ctx context.Context) error {
 		return fmt.Errorf("starting the server: %w", err)
 	}
 	s.cmd = cmd
+	s.pid.Store(int64(cmd.Process.Pid))
 	s.done = make(chan error, 1)
 	go func() { s.done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -70,6 +73,7 @@ func (s *ServerProcess) Start(ctx context.Context) error {
 		select {
 		case err := <-s.done:
 			s.cmd = nil
+			s.pid.Store(0)
 			return fmt.Errorf("the server exited while starting: %v", err)
 		case <-ctx.Done():
 			s.Kill()
@@ -114,19 +118,16 @@ func (s *ServerProcess) get(ctx context.Context, tr *http.Transport, scheme stri
 	return resp.StatusCode == http.StatusOK
 }
 
-// PID is the running server's process id, 0 when it is not running.
-func (s *ServerProcess) PID() int {
-	if s.cmd == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
+// PID is the running server's process id, 0 when it is not running. It
+// is safe to call while another goroutine kills or restarts the server.
+func (s *ServerProcess) PID() int { return int(s.pid.Load()) }
 
 // Kill sends SIGKILL and waits for the process to end.
 func (s *ServerProcess) Kill() {
 	if s.cmd == nil {
 		return
 	}
+	s.pid.Store(0)
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd = nil
@@ -145,6 +146,7 @@ func (s *ServerProcess) Stop(timeout time.Duration) error {
 	select {
 	case err := <-s.done:
 		s.cmd = nil
+		s.pid.Store(0)
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {
 			return err
