@@ -23,6 +23,7 @@ func TestDemoExit(t *testing.T) {
 	for _, want := range []string{
 		"Installations counted: 150 over the period (ground truth 150)",
 		"daily active installations match on all 10 days",
+		"Every planted finding is flagged",
 		"failing_campaign upd-5.14-wave1",
 		"interception_spreading CN=Secure Web Filter Root CA",
 		"signer_sudden CN=Woodgrove Utilities Ltd",
