@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/provisionhq/provision"
@@ -55,9 +56,9 @@ func BuildReports(ctx context.Context, log provision.Log, f *Fleet) (*report.Qua
 }
 
 // CompareReports lists where the reports disagree with the ground truth:
-// daily active installations must equal the truth exactly (the fleet is
-// below the sketches' exact-count threshold, and the reports add no noise
-// by default), and the planted findings must be flagged — the failing
+// daily active installations must equal the truth exactly below the
+// sketches' exact-count threshold and within their error bound above it
+// (the reports add no noise by default), and the planted findings must be flagged — the failing
 // campaign, the spreading interception root, the expired issuer still in
 // use and the stolen signer — while
 // no enterprise proxy is flagged as spreading.
@@ -65,8 +66,31 @@ func (t *Truth) CompareReports(q *report.Quality, th *report.Threats) []string {
 	return append(t.CompareCounts(q), t.CompareFlags(q, th)...)
 }
 
+// ExactBelow is the distinct count up to which the rollups' sketches must
+// count exactly: their sparse form keeps a 25-bit index per installation,
+// so two of n installations collide with probability about n²/2²⁶, under
+// 0.1% up to here.
+const ExactBelow = 200
+
+// SketchTolerance is how far a distinct count of n installations may be
+// from the truth: none below ExactBelow, three standard errors of a
+// precision-16 HyperLogLog (1.04/√65536 ≈ 0.41% each) above.
+func SketchTolerance(n int) int64 {
+	if n <= ExactBelow {
+		return 0
+	}
+	return int64(math.Ceil(3 * 0.0041 * float64(n)))
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // CompareCounts lists the days whose active installations in the report
-// differ from the truth.
+// differ from the truth by more than SketchTolerance.
 func (t *Truth) CompareCounts(q *report.Quality) []string {
 	var problems []string
 	byDay := map[string]*int64{}
@@ -80,7 +104,7 @@ func (t *Truth) CompareCounts(q *report.Quality) []string {
 			problems = append(problems, fmt.Sprintf("%s: no daily active figure", d.Date))
 		case got == nil && d.Active >= q.Privacy.K:
 			problems = append(problems, fmt.Sprintf("%s: %d active installations suppressed", d.Date, d.Active))
-		case got != nil && *got != int64(d.Active):
+		case got != nil && abs(*got-int64(d.Active)) > SketchTolerance(d.Active):
 			problems = append(problems, fmt.Sprintf("%s: report counts %d active installations, truth %d", d.Date, *got, d.Active))
 		}
 	}
