@@ -48,14 +48,14 @@ type CampaignDay struct{ Attempts, Failures int }
 
 // Counters is what the uploader learnt from the server.
 type Counters struct {
-	Batches        int // batches the server confirmed
-	Accepted       int // events accepted
-	Rejected       int // events rejected individually
-	DroppedBatches int // batches refused as a whole (permanent 4xx)
-	DroppedEvents  int // the events in them
-	Retries        int // attempts that were retried (network errors, 429, 503)
-	Duplicates     int // confirmations of a batch the server had already seen
-	RejectionCodes map[string]int
+	Batches        int            `json:"batches"`         // batches the server confirmed
+	Accepted       int            `json:"accepted"`        // events accepted
+	Rejected       int            `json:"rejected"`        // events rejected individually
+	DroppedBatches int            `json:"dropped_batches"` // batches refused as a whole (permanent 4xx)
+	DroppedEvents  int            `json:"dropped_events"`  // the events in them
+	Retries        int            `json:"retries"`         // attempts that were retried (network errors, 429, 503)
+	Duplicates     int            `json:"duplicates"`      // confirmations of a batch the server had already seen
+	RejectionCodes map[string]int `json:"rejection_codes"`
 }
 
 // NewTruth starts the record for fleet f. With recordDelivered, every event
