@@ -119,7 +119,8 @@ func startDemoServer(ctx context.Context, c demoServerConfig) (*demoServer, erro
 	go func() { s.served <- s.srv.ServeTLS(ln, "", "") }()
 
 	// The rollups follow the log while the demo runs, so the dashboard
-	// shows the fleet as it arrives.
+	// shows the fleet as it arrives; not more often, since each apply
+	// holds SQLite's one write lock that ingest needs too.
 	uctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	u := &rollup.Updater{Log: store, Store: s.Rollups, Logger: c.Logger}
@@ -131,7 +132,7 @@ func startDemoServer(ctx context.Context, c demoServerConfig) (*demoServer, erro
 			select {
 			case <-uctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(5 * time.Second):
 			}
 		}
 	})
