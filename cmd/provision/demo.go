@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,7 @@ It needs no set-up and contacts nothing but 127.0.0.1.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.installs, "installs", 1000, "number of installations")
+	f.IntVar(&o.installs, "installs", 2000, "number of installations")
 	f.IntVar(&o.days, "days", 21, "number of simulated days")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the fleet")
 	f.IntVar(&o.workers, "workers", 32, "installations uploading at once")
@@ -197,13 +198,15 @@ func printDemoSummary(w io.Writer, took time.Duration, truth *sim.Truth, stored 
 	for _, f := range q.Flags {
 		fmt.Fprintf(w, "  %s %s: %s\n", f.Kind, f.Subject, f.Reason)
 	}
-	shown := 0
+	var errs []report.ErrorRow
 	for _, r := range q.Errors {
-		if r.Suppressed || r.Installs == nil || shown == 3 {
-			continue
+		if !r.Suppressed && r.Installs != nil {
+			errs = append(errs, r)
 		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return *errs[i].Installs > *errs[j].Installs })
+	for _, r := range errs[:min(3, len(errs))] {
 		fmt.Fprintf(w, "  error %s %s at %s on %d installations\n", r.Type, r.Code, r.Control, *r.Installs)
-		shown++
 	}
 	fmt.Fprintln(w, "\nFlagged threats:")
 	if len(th.Flags) == 0 {
