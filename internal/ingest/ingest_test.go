@@ -36,7 +36,7 @@ const xff = "X-Forwarded-For"
 // env is one server over a real store, with a test location database and
 // the client address taken from X-Forwarded-For.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *ingest.Server
 	http   *httptest.Server
 	store  *sqlite.Store
@@ -65,7 +65,7 @@ func (s *syncBuffer) String() string {
 
 type option func(*ingest.Deps)
 
-func newEnv(t *testing.T, opts ...option) *env {
+func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "provision.db")
@@ -135,7 +135,7 @@ func (r result) errorCode() string {
 	return eb.Error.Code
 }
 
-func (r result) response(t *testing.T) ingest.Response {
+func (r result) response(t testing.TB) ingest.Response {
 	t.Helper()
 	var resp ingest.Response
 	if err := json.Unmarshal(r.body, &resp); err != nil {

@@ -63,6 +63,12 @@ func (s *Server) handleSubmit() http.Handler {
 				s.shed(w, ae)
 				return
 			}
+			if ae != nil {
+				// Only the code: messages can quote what the client sent.
+				s.log.Debug("submission refused", "status", ae.Status, "code", ae.Code)
+			} else {
+				s.log.Error("submission failed", "err", err)
+			}
 			writeError(w, err)
 			return
 		}
@@ -144,6 +150,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 		}
 		return stored, nil
 	}
+	s.log.Debug("submission stored", "batch_id", batch.ID, "accepted", resp.Accepted, "rejected", len(resp.Rejected),
+		"country", sub.Country)
 	s.metrics.accepted.Add(float64(resp.Accepted))
 	for _, rej := range resp.Rejected {
 		s.metrics.rejected.WithLabelValues(rej.Code).Inc()
