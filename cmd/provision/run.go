@@ -66,6 +66,10 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		newManifestCmd(e),
 		newServeCmd(e),
+		newForwardCmd(e),
+		newWorkerCmd(e),
+		newScanCmd(e),
+		newSimulateCmd(e),
 	)
 	return root
 }
