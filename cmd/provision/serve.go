@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +94,7 @@ func newServeCmd(e *env) *cobra.Command {
 // serve runs the server until ctx is done, then drains and stops.
 func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) error {
 	logger := newLogger(e, cfg.LogLevel)
+	tuneGC(e.getenv)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
@@ -196,6 +198,18 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) 
 	}
 	fmt.Fprintln(e.stdout, "stopped")
 	return nil
+}
+
+// tuneGC trades memory for CPU unless the operator set GOGC or GOMEMLIMIT:
+// ingest allocates per event, so collecting less often pays, and the soft
+// limit keeps the heap well inside what the admission budget promises.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(400 << 20)
+	}
 }
 
 type discardWriter struct{}

@@ -92,13 +92,6 @@ type pendingAppend struct {
 
 func (p *pendingAppend) result() ([]byte, bool, error) { return p.resp, p.dup, p.err }
 
-func encodeFields(fields map[string]any) ([]byte, error) {
-	if fields == nil {
-		return []byte("{}"), nil
-	}
-	return json.Marshal(fields)
-}
-
 // commitGroup writes the group in one transaction and completes each
 // pending append. The transaction does not follow any caller's context:
 // once started, it belongs to every submission in it.
