@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -33,9 +34,12 @@ func DefaultLimits() Limits {
 		MaxEvents:            1000,
 		MaxEventAge:          400 * 24 * time.Hour,
 		MaxClockSkew:         24 * time.Hour,
-		MaxInFlight:          64,
-		QueueTimeout:         200 * time.Millisecond,
-		MemoryBudget:         256 << 20, // 1.9 largest batches, or hundreds of ordinary ones
+		// Decoding and validation are CPU-bound: a few submissions per CPU
+		// keep the cores and the group commit busy; more would only add
+		// latency and memory.
+		MaxInFlight:  max(8, 4*runtime.GOMAXPROCS(0)),
+		QueueTimeout: 100 * time.Millisecond,
+		MemoryBudget: 256 << 20, // 1.9 largest batches, or hundreds of ordinary ones
 	}
 }
 
