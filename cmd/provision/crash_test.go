@@ -150,7 +150,10 @@ func TestKillDuringUploadLosesNothing(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(time.Duration(150+rng.IntN(500)) * time.Millisecond)
+		mu.Lock()
+		pause := time.Duration(150+rng.IntN(500)) * time.Millisecond
+		mu.Unlock()
+		time.Sleep(pause)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
