@@ -120,6 +120,7 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) 
 		Geo:         geoDB,
 		Ready:       store.Ping,
 		Checkpoints: store,
+		Consumers:   store.Consumers,
 		Logger:      logger,
 		Registry:    reg,
 	}

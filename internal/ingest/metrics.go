@@ -77,12 +77,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 type logCollector struct {
 	log       provision.Log
 	cps       provision.Checkpoints
-	consumers []string
+	consumers func(ctx context.Context) ([]string, error)
 	head      *prometheus.Desc
 	lag       *prometheus.Desc
 }
 
-func newLogCollector(log provision.Log, cps provision.Checkpoints, consumers []string) *logCollector {
+func newLogCollector(log provision.Log, cps provision.Checkpoints, consumers func(ctx context.Context) ([]string, error)) *logCollector {
 	return &logCollector{
 		log: log, cps: cps, consumers: consumers,
 		head: prometheus.NewDesc("provision_log_head", "Highest position appended to the log.", nil, nil),
@@ -100,10 +100,14 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.head, prometheus.GaugeValue, float64(head))
-	if c.cps == nil {
+	if c.cps == nil || c.consumers == nil {
 		return
 	}
-	for _, name := range c.consumers {
+	names, err := c.consumers(ctx)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
 		seq, err := c.cps.Checkpoint(ctx, name)
 		if err != nil {
 			continue

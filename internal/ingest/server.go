@@ -35,9 +35,10 @@ type Deps struct {
 	// Ready reports whether the store can take writes now; /readyz calls
 	// it. Nil means always.
 	Ready func(ctx context.Context) error
-	// Checkpoints and Consumers feed the log lag metric.
+	// Checkpoints and Consumers feed the log lag metric: Consumers lists
+	// the consumers whose lag to report (nil: none).
 	Checkpoints provision.Checkpoints
-	Consumers   []string
+	Consumers   func(ctx context.Context) ([]string, error)
 
 	// Deletion serves POST /v1/deletion; nil answers 501.
 	Deletion http.Handler

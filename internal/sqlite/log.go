@@ -281,3 +281,21 @@ func (s *Store) SetCheckpoint(ctx context.Context, consumer string, seq int64) e
 		ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq`, consumer, seq)
 	return wrap("set checkpoint", err)
 }
+
+// Consumers lists the consumers that have a checkpoint, for the lag metric.
+func (s *Store) Consumers(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT consumer FROM checkpoints ORDER BY consumer`)
+	if err != nil {
+		return nil, wrap("consumers", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, wrap("consumers", err)
+		}
+		out = append(out, name)
+	}
+	return out, wrap("consumers", rows.Err())
+}
