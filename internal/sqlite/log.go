@@ -172,15 +172,19 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) 
 			args = append(args, ev.ID, sub.BatchID, sub.InstallationID, sub.Region,
 				country, subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), p.fields[i])
 		}
-		stmt := s.insertFull
-		if end-start != rowsPerInsert {
+		var stmt *sql.Stmt
+		if end-start == rowsPerInsert {
+			stmt = tx.StmtContext(ctx, s.insertFull)
+		} else {
+			// Prepared on the transaction's own connection: asking the pool
+			// for another while holding the write lock could wait forever.
 			var err error
-			if stmt, err = s.db.PrepareContext(ctx, insertEventsSQL(end-start)); err != nil {
+			if stmt, err = tx.PrepareContext(ctx, insertEventsSQL(end-start)); err != nil {
 				return wrap("append", err)
 			}
 			defer stmt.Close()
 		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return wrap("append", err)
 		}
 	}
