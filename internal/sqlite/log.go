@@ -140,9 +140,10 @@ func (s *Store) writeGroup(group []*pendingAppend) error {
 	return nil
 }
 
-// rowsPerInsert events go in one INSERT statement: far fewer round trips
-// through database/sql than one statement per event.
-const rowsPerInsert = 64
+// Events go in multi-row INSERT statements, far fewer round trips through
+// database/sql than one statement per event. Statements for 256, 128, …, 1
+// rows are prepared once; a batch of any size is written with at most nine.
+const maxRowsPerInsert = 256
 
 const eventColumns = 11
 
@@ -162,9 +163,13 @@ func insertEventsSQL(rows int) string {
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) error {
 	sub := p.sub
 	received := sub.ReceivedAt.UnixNano()
-	args := make([]any, 0, rowsPerInsert*eventColumns)
-	for start := 0; start < len(sub.Events); start += rowsPerInsert {
-		end := min(start+rowsPerInsert, len(sub.Events))
+	args := make([]any, 0, maxRowsPerInsert*eventColumns)
+	for start := 0; start < len(sub.Events); {
+		rows := maxRowsPerInsert
+		for rows > len(sub.Events)-start {
+			rows /= 2
+		}
+		end := start + rows
 		args = args[:0]
 		for i := start; i < end; i++ {
 			ev := &sub.Events[i]
@@ -172,21 +177,10 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) 
 			args = append(args, ev.ID, sub.BatchID, sub.InstallationID, sub.Region,
 				country, subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), p.fields[i])
 		}
-		var stmt *sql.Stmt
-		if end-start == rowsPerInsert {
-			stmt = tx.StmtContext(ctx, s.insertFull)
-		} else {
-			// Prepared on the transaction's own connection: asking the pool
-			// for another while holding the write lock could wait forever.
-			var err error
-			if stmt, err = tx.PrepareContext(ctx, insertEventsSQL(end-start)); err != nil {
-				return wrap("append", err)
-			}
-			defer stmt.Close()
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		if _, err := tx.StmtContext(ctx, s.insertStmts[rows]).ExecContext(ctx, args...); err != nil {
 			return wrap("append", err)
 		}
+		start = end
 	}
 	return nil
 }

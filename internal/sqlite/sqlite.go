@@ -36,7 +36,7 @@ type Store struct {
 	queue    []*pendingAppend
 
 	insertBatch *sql.Stmt
-	insertFull  *sql.Stmt // rowsPerInsert events
+	insertStmts map[int]*sql.Stmt // by number of rows: 1, 2, 4, … maxRowsPerInsert
 
 	closeOnce sync.Once
 	closeErr  error
@@ -89,9 +89,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if s.insertFull, err = db.PrepareContext(ctx, insertEventsSQL(rowsPerInsert)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	s.insertStmts = map[int]*sql.Stmt{}
+	for rows := 1; rows <= maxRowsPerInsert; rows *= 2 {
+		if s.insertStmts[rows], err = db.PrepareContext(ctx, insertEventsSQL(rows)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
 	}
 	return s, nil
 }
