@@ -75,7 +75,7 @@ func startDemoServer(ctx context.Context, c demoServerConfig) (*demoServer, erro
 		Log: store, Manifest: c.Manifest, Geo: s.geo,
 		ClientAddr:  ingest.TrustedHeader(c.AddressHeader),
 		Ready:       store.Ping,
-		Checkpoints: store, Consumers: []string{rollup.DefaultConsumer},
+		Checkpoints: store, Consumers: store.Consumers,
 		Logger: c.Logger,
 	})
 	if err != nil {

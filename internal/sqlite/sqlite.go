@@ -28,9 +28,15 @@ import (
 type Store struct {
 	db *sql.DB
 
-	// appendMu serialises Append: SQLite has one writer at a time anyway,
-	// and waiting here is cheaper and fairer than SQLite's busy polling.
+	// appendMu is held by the appender committing a group: SQLite has one
+	// writer at a time anyway, and waiting here is cheaper and fairer than
+	// SQLite's busy polling.
 	appendMu sync.Mutex
+	queueMu  sync.Mutex
+	queue    []*pendingAppend
+
+	insertBatch *sql.Stmt
+	insertStmts map[int]*sql.Stmt // by number of rows: 1, 2, 4, … maxRowsPerInsert
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,7 +84,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if s.insertBatch, err = db.PrepareContext(ctx, `INSERT INTO batches (batch_id, received_at, response) VALUES (?, ?, ?) ON CONFLICT (batch_id) DO NOTHING`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s.insertStmts = map[int]*sql.Stmt{}
+	for rows := 1; rows <= maxRowsPerInsert; rows *= 2 {
+		if s.insertStmts[rows], err = db.PrepareContext(ctx, insertEventsSQL(rows)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	return s, nil
 }
 
 // DB returns the database handle so that other areas (rollups, forwarders,

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/provisionhq/provision/internal/sqlite"
 	"github.com/provisionhq/provision/internal/storetest"
@@ -77,5 +78,29 @@ func TestHeadDoesNotMoveBackAfterErasure(t *testing.T) {
 	recs, err := s.Read(t.Context(), head, 10)
 	if err != nil || len(recs) != 1 || recs[0].Seq <= head {
 		t.Errorf("after erasure: %v, %v", recs, err)
+	}
+}
+
+// TestAppendWithOneConnection guards against the writer asking the pool
+// for a second connection while its transaction holds the first.
+func TestAppendWithOneConnection(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "provision.db"))
+	defer s.Close()
+	s.DB().SetMaxOpenConns(1)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Append(t.Context(), storetest.Submission("b1", "e", 70)) // one full chunk and a partial one
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Append deadlocked on the connection pool")
+	}
+	if h, _ := s.Head(t.Context()); h != 70 {
+		t.Errorf("Head = %d, want 70", h)
 	}
 }

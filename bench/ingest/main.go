@@ -1,0 +1,416 @@
+// Command ingest is the ingest benchmark harness: it builds and starts the
+// real `provision serve` over HTTPS on 127.0.0.1, and a baseline server
+// that only decompresses and JSON-decodes the same requests, drives both
+// with the same 500-event gzip batches from a concurrent load generator,
+// and prints events/s, p50/p99 latency, server RSS and the ratio. A last
+// phase offers twice the measured capacity and reports how the server
+// sheds the excess (429/503) and its peak RSS.
+//
+//	go run ./bench/ingest [-duration 10s] [-concurrency 8]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+)
+
+func main() {
+	baseline := flag.Bool("serve-baseline", false, "internal: run the baseline server (decompress and decode only)")
+	baselineDir := flag.String("baseline-dir", "", "internal: directory of the baseline server's certificate")
+	duration := flag.Duration("duration", 10*time.Second, "measuring time of each phase")
+	concurrency := flag.Int("concurrency", 8, "concurrent uploads in the closed-loop phases")
+	events := flag.Int("events", 500, "events per batch")
+	overload := flag.Float64("overload", 2, "offered load of the overload phase, as a multiple of measured capacity")
+	flag.Parse()
+	if *baseline {
+		if err := serveBaseline(*baselineDir); err != nil {
+			fmt.Fprintln(os.Stderr, "baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := bench(*duration, *concurrency, *events, *overload); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// server is a child process under test.
+type server struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+	dir  string
+}
+
+var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
+
+func startServer(name string, cmd *exec.Cmd, dir string) (*server, error) {
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return &server{name: name, cmd: cmd, addr: addr, dir: dir}, nil
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not start", name)
+	}
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+	}
+}
+
+// rss returns the resident and peak resident memory in MiB (Linux).
+func (s *server) rss() (cur, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return -1, -1
+	}
+	field := func(name string) float64 {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, name+":") {
+				f := strings.Fields(line)
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+		return -1
+	}
+	return field("VmRSS"), field("VmHWM")
+}
+
+func (s *server) client(n int) (*http.Client, error) {
+	pemBytes, err := os.ReadFile(filepath.Join(s.dir, "server.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool},
+			MaxIdleConnsPerHost: n,
+			MaxConnsPerHost:     n,
+			DisableCompression:  true,
+		},
+	}, nil
+}
+
+// bodies makes n distinct gzip batches: one template, with the batch id
+// (and so every event id) replaced by a counter of the same width.
+func bodies(n, events int) [][]byte {
+	const placeholder = "BENCHBATCH0000000000"
+	tmpl := ingesttest.JSON(ingesttest.Batch(rand.New(rand.NewPCG(1, 2)), placeholder, events, time.Now()))
+	out := make([][]byte, n)
+	prefix := fmt.Sprintf("b%d-", time.Now().UnixNano()%1e6)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				id := fmt.Sprintf("%s%0*d", prefix, len(placeholder)-len(prefix), i)
+				out[i] = ingesttest.Gzip(bytes.ReplaceAll(tmpl, []byte(placeholder), []byte(id)))
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+type result struct {
+	events    int64
+	requests  int64
+	elapsed   time.Duration
+	latencies []time.Duration
+	codes     map[int]int
+	errors    int
+}
+
+func (r *result) eventsPerSec() float64 { return float64(r.events) / r.elapsed.Seconds() }
+
+func (r *result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	slices.Sort(r.latencies)
+	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+}
+
+type acceptedBody struct {
+	Accepted int `json:"accepted"`
+}
+
+// do sends one body and returns the status and accepted count.
+func do(c *http.Client, addr string, body []byte) (int, int, error) {
+	req, _ := http.NewRequest("POST", "https://"+addr+"/v1/submit", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	var a acceptedBody
+	if resp.StatusCode == 200 {
+		json.Unmarshal(b, &a)
+	}
+	return resp.StatusCode, a.Accepted, nil
+}
+
+// closedLoop keeps concurrency requests in flight for d.
+// With wrap, payloads are reused: right for the baseline, which keeps
+// nothing, wrong for the real server, which would answer from the log.
+func closedLoop(s *server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
+	c, err := s.client(concurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseIdleConnections()
+	res := &result{codes: map[int]int{}}
+	var mu sync.Mutex
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if int(i) >= len(payloads) {
+					if !wrap {
+						return
+					}
+					i %= int64(len(payloads))
+				}
+				t0 := time.Now()
+				code, accepted, err := do(c, s.addr, payloads[i])
+				lat := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					res.errors++
+				} else {
+					res.codes[code]++
+					res.events += int64(accepted)
+					res.requests++
+					res.latencies = append(res.latencies, lat)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	if !wrap && int(next.Load()) >= len(payloads) {
+		return res, errors.New("ran out of prepared batches; raise the count or lower the duration")
+	}
+	return res, nil
+}
+
+// openLoop offers rate requests per second for d regardless of answers,
+// with at most maxInFlight outstanding, and samples the server's RSS.
+func openLoop(s *server, payloads [][]byte, next *atomic.Int64, rate float64, d time.Duration) (*result, float64, error) {
+	const maxInFlight = 256
+	c, err := s.client(maxInFlight)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer c.CloseIdleConnections()
+	res := &result{codes: map[int]int{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxInFlight)
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	var peakRSS float64
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	sample := time.NewTicker(100 * time.Millisecond)
+	defer sample.Stop()
+	dropped := 0
+	for time.Since(start) < d {
+		select {
+		case <-sample.C:
+			if cur, _ := s.rss(); cur > peakRSS {
+				peakRSS = cur
+			}
+			continue
+		case <-tick.C:
+		}
+		i := next.Add(1) - 1
+		if int(i) >= len(payloads) {
+			next.Store(0) // resends are answered from the log: still work
+			i = 0
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			dropped++
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t0 := time.Now()
+			code, accepted, err := do(c, s.addr, payloads[i])
+			lat := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.errors++
+				return
+			}
+			res.codes[code]++
+			res.requests++
+			res.events += int64(accepted)
+			if code == 200 {
+				res.latencies = append(res.latencies, lat)
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	if dropped > 0 {
+		fmt.Printf("  (load generator could not offer %d requests: %d already in flight)\n", dropped, maxInFlight)
+	}
+	return res, peakRSS, nil
+}
+
+func bench(d time.Duration, concurrency, events int, overload float64) error {
+	tmp, err := os.MkdirTemp("", "provision-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	fmt.Println("building provision ...")
+	bin := filepath.Join(tmp, "provision")
+	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+
+	// Enough distinct batches for the fastest plausible run.
+	n := int(d.Seconds()*300000/float64(events)) + 200
+	fmt.Printf("preparing %d batches of %d events ...\n", n, events)
+	payloads := bodies(n, events)
+	var gz int
+	for _, p := range payloads[:100] {
+		gz += len(p)
+	}
+	fmt.Printf("gzip body: %d bytes on average\n", gz/100)
+
+	baseDir := filepath.Join(tmp, "baseline")
+	os.MkdirAll(baseDir, 0o700)
+	base, err := startServer("baseline", exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir), baseDir)
+	if err != nil {
+		return err
+	}
+	var next atomic.Int64
+	closedLoop(base, payloads, new(atomic.Int64), concurrency, d/5, true) // warm up
+	baseRes, err := closedLoop(base, payloads, &next, concurrency, d, true)
+	baseRSS, basePeak := base.rss()
+	base.stop()
+	if err != nil {
+		return err
+	}
+	report("baseline (decompress + JSON decode)", baseRes, baseRSS, basePeak)
+
+	dataDir := filepath.Join(tmp, "data")
+	real, err := startServer("provision serve", exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn"), dataDir)
+	if err != nil {
+		return err
+	}
+	defer real.stop()
+	next.Store(0)
+	warm := payloads[len(payloads)-n/10:]
+	closedLoop(real, warm, new(atomic.Int64), concurrency, d/5, false)
+	realRes, err := closedLoop(real, payloads[:len(payloads)-n/10], &next, concurrency, d, false)
+	if err != nil {
+		return err
+	}
+	realRSS, realPeak := real.rss()
+	report("provision serve (durable ingest)", realRes, realRSS, realPeak)
+	fmt.Printf("ratio: %.0f%% of baseline events/s\n\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
+
+	rate := overload * float64(realRes.requests) / realRes.elapsed.Seconds()
+	fmt.Printf("overload: offering %.0f requests/s (%.1f× capacity) for %s ...\n", rate, overload, d)
+	more := bodies(int(rate*d.Seconds())+100, events)
+	var next2 atomic.Int64
+	ovRes, peak, err := openLoop(real, more, &next2, rate, d)
+	if err != nil {
+		return err
+	}
+	_, hwm := real.rss()
+	report("provision serve under overload", ovRes, peak, hwm)
+	return nil
+}
+
+func report(name string, r *result, rss, peak float64) {
+	fmt.Printf("%s:\n", name)
+	fmt.Printf("  %.0f events/s, %.1f requests/s over %s\n", r.eventsPerSec(), float64(r.requests)/r.elapsed.Seconds(), r.elapsed.Round(time.Millisecond))
+	fmt.Printf("  latency of 200s: p50 %s, p99 %s\n", r.percentile(0.50).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond))
+	codes := make([]int, 0, len(r.codes))
+	for c := range r.codes {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", r.codes[c], c))
+	}
+	fmt.Printf("  answers: %s; transport errors: %d\n", strings.Join(parts, " "), r.errors)
+	fmt.Printf("  server RSS: %.0f MiB now, %.0f MiB peak\n", rss, peak)
+}

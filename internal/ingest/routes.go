@@ -1,0 +1,30 @@
+package ingest
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the whole API surface, documented in api/openapi.yaml.
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/submit", s.instrument("submit", s.handleSubmit()))
+	mux.Handle("POST /v1/deletion", s.instrument("deletion", s.handleDeletion()))
+	mux.Handle("GET /healthz", s.instrument("healthz", s.handleHealthz()))
+	mux.Handle("GET /readyz", s.instrument("readyz", s.handleReadyz()))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/v1/submit", methodNotAllowed("POST"))
+	mux.Handle("/v1/deletion", methodNotAllowed("POST"))
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no such endpoint"))
+	}))
+	s.mux = mux
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use "+allow))
+	})
+}
