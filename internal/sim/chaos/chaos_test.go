@@ -100,3 +100,40 @@ func TestChaosKillRestartRefuse(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The same chaos against `provision serve` itself, run as a load balancer
+// would run it: plain HTTP behind the simulator's TLS gateway, trusting the
+// gateway's X-Forwarded-For, with the fleet's GeoIP database.
+func TestChaosServeBehindGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos test runs a server child process for a minute or more")
+	}
+	bin := buildProvision(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var serverLog strings.Builder
+	rep, err := Run(ctx, Options{
+		Binary:  bin,
+		DataDir: filepath.Join(t.TempDir(), "server"),
+		Fleet: sim.Config{Installs: 200, Days: 12, Seed: 7,
+			Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)},
+		Workers: 16, Kills: 3, Refusals: 1, RefuseFor: time.Second,
+		Via: "agent", Plain: true,
+		ServerCommand: func(dataDir, addr string) []string {
+			return []string{"serve", "--data", dataDir, "--listen", addr, "--insecure-http",
+				"--trusted-proxy-header", "X-Forwarded-For", "--geoip", GeoIPFile(dataDir)}
+		},
+		Countries:    true,
+		OpenLog:      openSQLiteLog,
+		ServerOutput: &syncWriter{b: &serverLog},
+		Logf:         t.Logf,
+	})
+	if err != nil {
+		t.Logf("server output:\n%s", serverLog.String())
+		t.Fatal(err)
+	}
+	t.Logf("%d kills, %d refusals in %s: %s", rep.Kills, rep.Refusals, rep.Elapsed.Round(time.Second), rep.Check)
+	if rep.Kills != 3 || rep.Refusals != 1 || !rep.Check.OK() || rep.Check.Delivered == 0 {
+		t.Errorf("after the chaos: %d kills, %d refusals, %s", rep.Kills, rep.Refusals, rep.Check)
+	}
+}
