@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/provisionhq/provision"
-	"github.com/provisionhq/provision/agent/internal/contracttest"
+	"github.com/provisionhq/provision/internal/contracttest"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/provisionhq/provision/agent/internal/contracttest"
+	"github.com/provisionhq/provision/internal/contracttest"
 	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/certs/certstest"
 )
