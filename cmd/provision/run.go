@@ -66,7 +66,10 @@ func newRootCmd(e *env) *cobra.Command {
 	root.AddCommand(
 		newAgentCmd(e),
 		newManifestCmd(e),
+		newForwardCmd(e),
+		newWorkerCmd(e),
 		newScanCmd(e),
+		newSimulateCmd(e),
 	)
 	return root
 }
