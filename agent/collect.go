@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent/internal/sysinfo"
@@ -206,7 +207,7 @@ func (a *Agent) DryRun(ctx context.Context, up Upload) (Preview, error) {
 			skip[s] = true
 		}
 	}
-	pending, err := a.store.Pending(1<<31-1, 1<<62)
+	pending, err := a.store.Pending(math.MaxInt, math.MaxInt)
 	if err != nil {
 		return p, err
 	}

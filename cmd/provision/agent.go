@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +124,7 @@ func newAgentCmd(e *env) *cobra.Command {
 		newAgentRunTaskCmd(o, e),
 		newAgentScanCmd(o, e),
 		newAgentFlushCmd(o, e),
+		newAgentRunCmd(o, e),
 		newAgentSentCmd(o, e),
 		newAgentStatusCmd(o, e),
 	)
@@ -399,6 +402,32 @@ func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
 	cmd.Flags().IntVar(&up.MaxAttempts, "attempts", 5, "tries per request before leaving the data for the next flush")
 	cmd.Flags().DurationVar(&up.MaxWait, "max-wait", 2*time.Minute, "longest wait between tries that this flush accepts")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
+	var up agent.Upload
+	cmd := &cobra.Command{
+		Use:   "run --server URL [--ca FILE] [--pin SPKI_SHA256] [--interval D]",
+		Short: "Collect and upload in the background, at jittered intervals, until stopped",
+		Args:  cobra.NoArgs,
+		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, fc agentFileConfig, _ []string) error {
+			up.Server, up.CAFile, up.Pin = cmp.Or(up.Server, fc.Server), cmp.Or(up.CAFile, fc.CA), cmp.Or(up.Pin, fc.Pin)
+			if up.Server == "" {
+				return errors.New("no server: give --server URL or server: in the agent config")
+			}
+			err := a.Run(cmd.Context(), up)
+			if errors.Is(err, context.Canceled) {
+				return nil // stopped by a signal: a normal end
+			}
+			return err
+		}),
+	}
+	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
+	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
+	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
+	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+	cmd.Flags().DurationVar(&up.Interval, "interval", agent.DefaultInterval, "average time between uploads (jittered; never a divisor of 24h)")
 	return cmd
 }
 
