@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/provisionhq/provision/internal/contracttest"
 	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/certs/certstest"
+	"github.com/provisionhq/provision/internal/contracttest"
 )
 
 func TestScanTLSRecordsTheServersChain(t *testing.T) {
