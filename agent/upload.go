@@ -201,26 +201,19 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 // nextInflight returns the batch in flight, or cuts the next one from the
 // waiting events and marks it in flight; nil when nothing waits.
 func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
-	in, err := a.store.GetInflight()
-	if err != nil || in != nil {
-		return in, err
-	}
-	pending, err := a.store.Pending(up.MaxBatchEvents, up.MaxBatchBytes)
-	if err != nil || len(pending) == 0 {
-		return nil, err
-	}
-	events := make([]provision.Event, len(pending))
-	seqs := make([]uint64, len(pending))
-	for i, p := range pending {
-		events[i], seqs[i] = p.Event, p.Seq
-	}
-	b := a.newBatch(c, events)
-	body, err := json.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	in = &outbox.Inflight{BatchID: b.ID, Seqs: seqs, Body: body, Since: b.SentAt}
-	return in, a.store.SetInflight(in)
+	return a.store.StartBatch(up.MaxBatchEvents, up.MaxBatchBytes, func(pending []outbox.Entry) (*outbox.Inflight, error) {
+		events := make([]provision.Event, len(pending))
+		seqs := make([]uint64, len(pending))
+		for i, p := range pending {
+			events[i], seqs[i] = p.Event, p.Seq
+		}
+		b := a.newBatch(c, events)
+		body, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		return &outbox.Inflight{BatchID: b.ID, Seqs: seqs, Body: body, Since: b.SentAt}, nil
+	})
 }
 
 func (a *Agent) newBatch(c Consent, events []provision.Event) provision.Batch {
