@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -113,5 +115,32 @@ func TestScanFileRecordsSignersRecursively(t *testing.T) {
 	}
 	if _, err := a.ScanFile(ctx, filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a missing path scanned without error")
+	}
+}
+
+func TestRecordTLSTakesAProxysConnectionState(t *testing.T) {
+	srv := contracttest.New()
+	defer srv.Close()
+	a := openAgent(t, t.TempDir())
+	ctx := context.Background()
+	_, _ = a.Accept("eu")
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := conn.ConnectionState()
+	conn.Close()
+	for range 3 {
+		if _, err := a.RecordTLS(ctx, state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.RecordTLS(ctx, tls.ConnectionState{}); err == nil {
+		t.Fatal("a state without certificates was recorded")
+	}
+	p, _ := a.DryRun(ctx, Upload{})
+	ev := p.Batches[0].Events[0]
+	if ev.Type != "tls_connection" || ev.Fields["event.count"] != int64(3) || ev.Fields["tls.spki_sha256"] != certs.SPKISHA256Hex(srv.Certificate()) {
+		t.Fatalf("event %+v", ev)
 	}
 }
