@@ -3,9 +3,9 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"net/http"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
