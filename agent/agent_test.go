@@ -180,8 +180,10 @@ func TestCollectRecordFlushAgainstContractServer(t *testing.T) {
 	if d := byType["task"].Fields["task.duration"]; d == nil || d.(interface{ String() string }).String() != "93000" {
 		t.Errorf("task duration = %v", d)
 	}
-	if _, ok := byType["user_count"].Fields["os.update_packages"]; ok {
-		t.Error("user_count carries the update list")
+	for _, it := range append(m.ItemsFor("user_count", "google_analytics", "eu"), m.ItemsFor("user_count", "third_party", "eu")...) {
+		if _, ok := byType["user_count"].Fields[it.ID]; !ok {
+			t.Errorf("user_count lacks %s, declared for the analytics recipients", it.ID)
+		}
 	}
 	st, _ := a.Status()
 	if st.Events != 0 || st.Inflight {
