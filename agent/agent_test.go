@@ -549,3 +549,32 @@ func TestRunUploadsInTheBackgroundAndStops(t *testing.T) {
 		}
 	}
 }
+
+func TestDeletionNotTakenIsKeptAndEventsStillGo(t *testing.T) {
+	srv := contracttest.New()
+	defer srv.Close()
+	srv.FailDeletions(http.StatusNotImplemented)
+	a := openAgent(t, t.TempDir())
+	ctx := context.Background()
+	_, _ = a.Accept("eu")
+	_, _ = a.Withdraw()
+	_, _ = a.Accept("eu")
+	_ = a.RecordError(ctx, UIError{Type: "crash", Code: "E1"})
+	var sl sleeps
+	up := upload(t, srv, &sl)
+	up.MaxAttempts = 2
+	rep, err := a.Flush(ctx, up)
+	if err == nil || !strings.Contains(err.Error(), "deletion request kept") {
+		t.Fatalf("flush error = %v", err)
+	}
+	if rep.Accepted != 1 {
+		t.Fatalf("events waited behind the deletion: %+v", rep)
+	}
+	if st, _ := a.Status(); st.Deletions != 1 {
+		t.Fatalf("deletion request lost: %+v", st)
+	}
+	srv.FailDeletions(0)
+	if rep, err := a.Flush(ctx, up); err != nil || rep.Deletions != 1 {
+		t.Fatalf("second flush: %+v, %v", rep, err)
+	}
+}

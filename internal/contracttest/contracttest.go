@@ -39,6 +39,7 @@ type Server struct {
 	retryAfter string // Retry-After on those answers
 	reject     map[string]bool
 	failWith   int // answer every submission with this status when set
+	failDel    int // answer every deletion request with this status when set
 	answers    map[string][]byte
 	attempts   map[string]int
 	batches    []provision.Batch
@@ -81,6 +82,14 @@ func (s *Server) FailWith(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failWith = status
+}
+
+// FailDeletions answers every deletion request with the status (0 turns
+// it off).
+func (s *Server) FailDeletions(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failDel = status
 }
 
 // Batches returns the distinct batches stored.
@@ -240,6 +249,10 @@ func (s *Server) deletion(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
+	if s.failDel != 0 {
+		fail(w, s.failDel, "test_failure", "refused by the test")
+		return
+	}
 	var req map[string]string
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req["installation_id"] == "" || req["request_id"] == "" {
 		fail(w, http.StatusBadRequest, "bad_request", "installation_id and request_id are required")
