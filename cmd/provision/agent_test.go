@@ -36,12 +36,12 @@ func agentServer(t *testing.T) (url, caFile string, batches func() int, deletion
 	return srv.URL, caFile, func() int { return len(srv.Batches()) }, srv.Deletions
 }
 
-func TestAgentCommandsEndToEnd(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("run-task uses sh")
-	}
-	url, ca, batches, deletions := agentServer(t)
-	state := filepath.Join(t.TempDir(), "state")
+// exerciseAgent runs every agent command up to and including sent against
+// the server, checking each step, and returns the state dir and the
+// installation id.
+func exerciseAgent(t *testing.T, url string, flushArgs ...string) (state, installationID string) {
+	t.Helper()
+	state = filepath.Join(t.TempDir(), "state")
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +97,9 @@ func TestAgentCommandsEndToEnd(t *testing.T) {
 		t.Fatalf("collect: %s", out)
 	}
 
-	out = agentRun(t, state, exitOK, "flush", "--server", url, "--ca", ca)
-	if !strings.Contains(out, "9 events accepted, 0 rejected") || batches() != 1 {
-		t.Fatalf("flush: %s (server has %d batches)", out, batches())
+	out = agentRun(t, state, exitOK, append([]string{"flush", "--server", url}, flushArgs...)...)
+	if !strings.Contains(out, "9 events accepted, 0 rejected") {
+		t.Fatalf("flush: %s", out)
 	}
 	out = agentRun(t, state, exitOK, "sent", "--last", "1")
 	for _, s := range []string{"accepted", "ui_error", "event.count", "license.provider_site", `"https://shop.example.com"`} {
@@ -111,10 +111,26 @@ func TestAgentCommandsEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(agentRun(t, state, exitOK, "sent", "--json")), &sent); err != nil || len(sent) != 1 || len(sent[0].Batch) == 0 {
 		t.Fatalf("sent --json: %+v, %v", sent, err)
 	}
+	var st agent.Status
+	if err := json.Unmarshal([]byte(agentRun(t, state, exitOK, "status", "--json")), &st); err != nil || st.Events != 0 || st.Inflight {
+		t.Fatalf("status after flush: %+v, %v", st, err)
+	}
+	return state, status.InstallationID
+}
+
+func TestAgentCommandsEndToEnd(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("run-task uses sh")
+	}
+	url, ca, batches, deletions := agentServer(t)
+	state, id := exerciseAgent(t, url, "--ca", ca)
+	if batches() != 1 {
+		t.Fatalf("server has %d batches", batches())
+	}
 
 	agentRun(t, state, exitOK, "consent", "withdraw")
 	agentRun(t, state, exitOK, "flush", "--server", url, "--ca", ca)
-	if d := deletions(); len(d) != 1 || d[0]["installation_id"] != status.InstallationID {
+	if d := deletions(); len(d) != 1 || d[0]["installation_id"] != id {
 		t.Fatalf("deletions = %v", d)
 	}
 	if out := agentRun(t, state, exitOK, "sent"); !strings.Contains(out, "deletion request") {
