@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent/internal/sysinfo"
@@ -114,9 +115,22 @@ func (a *Agent) dailyEvents(ctx context.Context, c Consent) ([]daily, []Skipped)
 		add("license", map[string]any{"license.provider_site": license})
 	}
 	if sw.Name != "" && sw.Version != "" && err == nil {
-		// The user-count record carries only what counting needs; the
-		// installation id travels in the batch envelope.
-		add("user_count", map[string]any{"software.name": sw.Name, "software.version": sw.Version, "os.version": osi.Version})
+		// The user-count record carries the items the manifest lets go to
+		// the analytics recipients; the installation id travels in the
+		// batch envelope.
+		known := map[string]any{"software.name": sw.Name, "software.version": sw.Version, "os.version": osi.Version}
+		if len(osi.UpdatePackages) > 0 {
+			known["os.update_packages"] = osi.UpdatePackages
+		}
+		fields := map[string]any{}
+		for _, r := range []string{provision.RecipientGoogleAnalytics, provision.RecipientThirdParty} {
+			for _, it := range a.m.ItemsFor("user_count", r, c.Region) {
+				if v, ok := known[it.ID]; ok {
+					fields[it.ID] = v
+				}
+			}
+		}
+		add("user_count", fields)
 	} else {
 		skipped = append(skipped, Skipped{"user_count", "needs the application's name and version and the operating system version"})
 	}
@@ -206,7 +220,7 @@ func (a *Agent) DryRun(ctx context.Context, up Upload) (Preview, error) {
 			skip[s] = true
 		}
 	}
-	pending, err := a.store.Pending(1<<31-1, 1<<62)
+	pending, err := a.store.Pending(math.MaxInt, math.MaxInt)
 	if err != nil {
 		return p, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
 	"strconv"
 	"time"
@@ -87,10 +88,10 @@ func startFailureCode(err error) string {
 		return "not_found"
 	case errors.Is(err, exec.ErrDot):
 		return "relative_path"
-	}
-	var pe interface{ Timeout() bool }
-	if errors.As(err, &pe) {
-		return "timeout"
+	case errors.Is(err, fs.ErrNotExist):
+		return "not_found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission_denied"
 	}
 	return "os_error"
 }

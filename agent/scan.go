@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,7 +23,7 @@ type TLSObservation struct {
 	Issuer       string `json:"issuer"`
 	SPKISHA256   string `json:"spki_sha256"`
 	Certificates int    `json:"certificates"`
-	Trusted      bool   `json:"trusted"`
+	Trusted      bool   `json:"trusted"` // set by ScanTLS only; RecordTLS does not verify
 	TrustError   string `json:"trust_error,omitempty"`
 }
 
@@ -32,17 +33,28 @@ func (a *Agent) RecordTLS(ctx context.Context, state tls.ConnectionState) (TLSOb
 	if len(state.PeerCertificates) == 0 {
 		return TLSObservation{}, errors.New("agent: the connection presented no certificate")
 	}
-	return a.recordChain(ctx, certs.FromConnectionState(state))
+	return a.recordChain(ctx, describe(state.PeerCertificates))
+}
+
+// describe reports a chain without verifying it: a proxy records every
+// connection, and whether the chain is trusted is not a data item, so the
+// cost of path building is not paid on that path.
+func describe(list []*x509.Certificate) certs.Chain {
+	chain := certs.Chain{Certificates: make([]certs.Info, len(list))}
+	for i, c := range list {
+		chain.Certificates[i] = certs.Describe(c)
+	}
+	return chain
 }
 
 // RecordTLSChain counts a presented chain given as DER certificates, leaf
 // first.
 func (a *Agent) RecordTLSChain(ctx context.Context, der [][]byte) (TLSObservation, error) {
-	chain, err := certs.FromDER(der)
+	parsed, err := certs.ParseDER(der)
 	if err != nil {
 		return TLSObservation{}, fmt.Errorf("agent: %w", err)
 	}
-	return a.recordChain(ctx, chain)
+	return a.recordChain(ctx, describe(parsed))
 }
 
 // ScanTLS connects to addr (host:port), reads the chain the server presents

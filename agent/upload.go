@@ -122,6 +122,7 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	var deletionErr error
 	for _, d := range dels {
 		var res transport.DeletionResult
 		err := a.retry(ctx, up, func() error {
@@ -131,7 +132,13 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 		})
 		var perm *transport.PermanentError
 		if err != nil && !errors.As(err, &perm) {
-			return rep, fmt.Errorf("agent: deletion request not delivered: %w", err)
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			// Kept for the next flush; the events of the new installation
+			// id, if any, need not wait for it.
+			deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
+			break
 		}
 		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID, InstallationID: d.InstallationID}
 		if perm != nil {
@@ -149,12 +156,12 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 
 	c, err := a.Consent()
 	if err != nil || !c.Accepted {
-		return rep, err
+		return rep, errors.Join(deletionErr, err)
 	}
 	for range maxBatchesPerFlush {
 		in, err := a.nextInflight(c, up)
 		if err != nil || in == nil {
-			return rep, err
+			return rep, errors.Join(deletionErr, err)
 		}
 		var res transport.SubmitResult
 		var wire int
@@ -165,7 +172,7 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 		})
 		var perm *transport.PermanentError
 		if err != nil && !errors.As(err, &perm) {
-			return rep, fmt.Errorf("agent: batch not delivered, kept for the next upload: %w", err)
+			return rep, errors.Join(deletionErr, fmt.Errorf("agent: batch not delivered, kept for the next upload: %w", err))
 		}
 		entry := SentEntry{Kind: "batch", BatchID: in.BatchID, Server: up.Server, SentAt: a.now().UTC(),
 			Encoding: client.Encoding(), RawBytes: len(in.Body), WireBytes: wire, Events: len(in.Seqs), Batch: in.Body}
@@ -195,32 +202,25 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 			return rep, err
 		}
 	}
-	return rep, nil
+	return rep, deletionErr
 }
 
 // nextInflight returns the batch in flight, or cuts the next one from the
 // waiting events and marks it in flight; nil when nothing waits.
 func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
-	in, err := a.store.GetInflight()
-	if err != nil || in != nil {
-		return in, err
-	}
-	pending, err := a.store.Pending(up.MaxBatchEvents, up.MaxBatchBytes)
-	if err != nil || len(pending) == 0 {
-		return nil, err
-	}
-	events := make([]provision.Event, len(pending))
-	seqs := make([]uint64, len(pending))
-	for i, p := range pending {
-		events[i], seqs[i] = p.Event, p.Seq
-	}
-	b := a.newBatch(c, events)
-	body, err := json.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	in = &outbox.Inflight{BatchID: b.ID, Seqs: seqs, Body: body, Since: b.SentAt}
-	return in, a.store.SetInflight(in)
+	return a.store.StartBatch(up.MaxBatchEvents, up.MaxBatchBytes, func(pending []outbox.Entry) (*outbox.Inflight, error) {
+		events := make([]provision.Event, len(pending))
+		seqs := make([]uint64, len(pending))
+		for i, p := range pending {
+			events[i], seqs[i] = p.Event, p.Seq
+		}
+		b := a.newBatch(c, events)
+		body, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		return &outbox.Inflight{BatchID: b.ID, Seqs: seqs, Body: body, Since: b.SentAt}, nil
+	})
 }
 
 func (a *Agent) newBatch(c Consent, events []provision.Event) provision.Batch {

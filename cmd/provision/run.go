@@ -64,6 +64,7 @@ func newRootCmd(e *env) *cobra.Command {
 	}
 	root.PersistentFlags().String("manifest", "", "data manifest `FILE` to use instead of the embedded reference manifest")
 	root.AddCommand(
+		newAgentCmd(e),
 		newManifestCmd(e),
 		newServeCmd(e),
 		newForwardCmd(e),

@@ -312,36 +312,66 @@ type Inflight struct {
 	Since   time.Time       `json:"since"`
 }
 
-// SetInflight records the batch about to be sent. Its events stop taking
-// repeats: a repeat seen from now on starts a new event, so the batch never
-// changes under its id.
-func (s *Store) SetInflight(in *Inflight) error {
-	v, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		events, agg := tx.Bucket(bucketEvents), tx.Bucket(bucketAgg)
-		for _, seq := range in.Seqs {
-			k := seqKey(seq)
-			raw := events.Get(k)
-			if raw == nil {
-				continue
+// StartBatch returns the batch in flight or, when there is none, takes the
+// oldest waiting events (at most maxEvents, and maxBytes of encoded events
+// but always one), lets build make the batch of them, and records it as in
+// flight — in one transaction, so that no repeat counted meanwhile is lost.
+// Its events stop taking repeats: a repeat seen from now on starts a new
+// event, so the batch never changes under its id. It returns nil when
+// nothing waits.
+func (s *Store) StartBatch(maxEvents, maxBytes int, build func([]Entry) (*Inflight, error)) (*Inflight, error) {
+	var out *Inflight
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out = nil
+		meta, events, agg := tx.Bucket(bucketMeta), tx.Bucket(bucketEvents), tx.Bucket(bucketAgg)
+		if v := meta.Get(keyInflight); v != nil {
+			out = new(Inflight)
+			return json.Unmarshal(v, out)
+		}
+		var entries []Entry
+		var keys []string
+		total := 0
+		c := events.Cursor()
+		for k, v := c.First(); k != nil && len(entries) < maxEvents; k, v = c.Next() {
+			if len(entries) > 0 && total+len(v) > maxBytes {
+				break
+			}
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return err
 			}
 			var r record
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return fmt.Errorf("outbox: corrupt record: %w", err)
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
 			}
+			total += len(v)
+			entries = append(entries, e)
 			if r.Key != "" {
 				if cur := agg.Get([]byte(r.Key)); cur != nil && bytes.Equal(cur, k) {
-					if err := agg.Delete([]byte(r.Key)); err != nil {
-						return err
-					}
+					keys = append(keys, r.Key)
 				}
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keyInflight, v)
+		if len(entries) == 0 {
+			return nil
+		}
+		in, err := build(entries)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := agg.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		v, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		out = in
+		return meta.Put(keyInflight, v)
 	})
+	return out, err
 }
 
 // GetInflight returns the batch in flight, or nil.

@@ -84,14 +84,24 @@ func TestInflightEventsTakeNoMoreRepeats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, _ := s.Pending(10, 1<<20)
-	if err := s.SetInflight(&Inflight{BatchID: "b1", Seqs: []uint64{p[0].Seq}, Body: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
+	in, err := s.StartBatch(10, 1<<20, func(e []Entry) (*Inflight, error) {
+		if len(e) != 1 || e[0].Event.Fields["event.count"] != int64(3) {
+			t.Errorf("batch built of %+v", e)
+		}
+		return &Inflight{BatchID: "b1", Seqs: []uint64{e[0].Seq}, Body: []byte(`{}`)}, nil
+	})
+	if err != nil || in.BatchID != "b1" {
+		t.Fatal(in, err)
+	}
+	// While a batch is in flight it is returned again, unchanged.
+	again, _ := s.StartBatch(10, 1<<20, func([]Entry) (*Inflight, error) { t.Error("built a second batch"); return nil, nil })
+	if again == nil || again.BatchID != "b1" {
+		t.Fatalf("in flight: %+v", again)
 	}
 	if err := s.Add(event("b", "ui_error"), "k"); err != nil {
 		t.Fatal(err)
 	}
-	p, _ = s.Pending(10, 1<<20)
+	p, _ := s.Pending(10, 1<<20)
 	if len(p) != 2 || p[0].Event.Fields["event.count"] != int64(3) || p[1].Event.Fields["event.count"] != int64(1) {
 		t.Fatalf("pending after inflight = %+v", p)
 	}
@@ -102,7 +112,7 @@ func TestInflightEventsTakeNoMoreRepeats(t *testing.T) {
 	if len(p) != 1 || p[0].Event.ID != "b" {
 		t.Fatalf("pending after complete = %+v", p)
 	}
-	in, _ := s.GetInflight()
+	in, _ = s.GetInflight()
 	if in != nil {
 		t.Fatal("inflight batch kept after completion")
 	}
