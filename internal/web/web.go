@@ -36,8 +36,12 @@ type Config struct {
 	Epsilon         float64      // noise for the threat report; 0 for none
 	ContributionCap int64
 	PublicRoots     *x509.CertPool // nil means the system's roots
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// CacheTTL is how long a built page section is reused; rollups move
+	// on a schedule, so a page a minute old is as good as a fresh one.
+	// 0 means one minute; negative disables the cache.
+	CacheTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -64,6 +68,7 @@ type server struct {
 	cfg     Config
 	session string // the cookie value a logged-in operator holds
 	log     *slog.Logger
+	cache   *sectionCache
 }
 
 // New returns the handler of /dashboard and /v1/reports.
@@ -79,7 +84,10 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mac := hmac.New(sha256.New, []byte(cfg.Token))
 	mac.Write([]byte("provision dashboard session v1"))
-	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = time.Minute
+	}
+	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now)}
 	return s.routes(), nil
 }
 
@@ -232,10 +240,21 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	o := s.options(r.URL.Query())
 	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
-	if kind == "quality" {
-		page.Versions = s.versions(r.Context(), o)
-	}
-	doc, err := s.build(r.Context(), kind, o)
+	key := strings.Join([]string{kind, o.From, o.To, o.Version}, "\x00")
+	built, err := s.cache.get(key, func() (cached, error) {
+		var c cached
+		doc, err := s.build(r.Context(), kind, o)
+		if err != nil {
+			return c, err
+		}
+		if kind == "quality" {
+			c.versions = s.versions(r.Context(), o)
+		}
+		c.html, err = report.SectionHTML(doc)
+		return c, err
+	})
+	section := built.html
+	page.Versions = built.versions
 	switch {
 	case errors.Is(err, report.ErrBadOptions):
 		w.WriteHeader(http.StatusBadRequest)
@@ -245,10 +264,7 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		page.Error = "The report could not be built; see the server log."
 	default:
-		if page.Section, err = report.SectionHTML(doc); err != nil {
-			s.log.Error("dashboard render", "kind", kind, "err", err)
-			page.Error = "The report could not be rendered."
-		}
+		page.Section = section
 	}
 	s.render(w, "dashboard.html", page)
 }

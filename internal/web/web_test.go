@@ -176,3 +176,5 @@ func TestReportsAPI(t *testing.T) {
 		}
 	}
 }
+
+func formBody(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
