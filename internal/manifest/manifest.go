@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -21,8 +22,9 @@ var referenceYAML []byte
 func ReferenceYAML() []byte { return slices.Clone(referenceYAML) }
 
 // Reference returns the embedded reference manifest, which implements the
-// data-provision terms of the reference product.
-func Reference() *Manifest {
+// data-provision terms of the reference product. It is parsed once and
+// shared: a Manifest is immutable.
+var Reference = sync.OnceValue(func() *Manifest {
 	m, err := Parse("reference.yaml", referenceYAML)
 	if err != nil {
 		// The embedded manifest is checked by the tests; failing here means
@@ -30,7 +32,7 @@ func Reference() *Manifest {
 		panic(fmt.Sprintf("embedded reference manifest: %v", err))
 	}
 	return m
-}
+})
 
 // Known region and recipient ids. A manifest naming any other is rejected.
 var (

@@ -91,7 +91,7 @@ func (m *Manifest) CheckEvent(dst []Violation, index int, ev *provision.Event, r
 			dst = append(dst, Violation{index, "fields." + id, CodeRegionNotDeclared, fmt.Sprintf("not declared for region %q", clip(region))})
 			continue
 		}
-		dst = checkValue(dst, index, "fields."+id, &it.Type, v)
+		dst = checkValue(dst, index, "fields.", id, &it.Type, v)
 	}
 	for _, it := range et.required {
 		if _, ok := ev.Fields[it.ID]; !ok {
@@ -104,7 +104,7 @@ func (m *Manifest) CheckEvent(dst []Violation, index int, ev *provision.Event, r
 // CheckValue appends the violations of one value of the item. The server
 // uses it for the values it derives itself, such as the location.
 func (m *Manifest) CheckValue(dst []Violation, index int, it *Item, v any) []Violation {
-	return checkValue(dst, index, "fields."+it.ID, &it.Type, v)
+	return checkValue(dst, index, "fields.", it.ID, &it.Type, v)
 }
 
 // CheckBatch checks the envelope of a batch and each of its events. The
@@ -130,7 +130,7 @@ func (m *Manifest) CheckBatch(b *provision.Batch) []Violation {
 		if !it.ForRegion(b.Region) {
 			continue
 		}
-		out = checkValue(out, -1, "installation_id", &it.Type, b.InstallationID)
+		out = checkValue(out, -1, "", "installation_id", &it.Type, b.InstallationID)
 	}
 	if len(out) > 0 {
 		return out
@@ -176,9 +176,11 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func checkValue(dst []Violation, index int, path string, t *Type, v any) []Violation {
+// checkValue takes the path in two parts and joins them only to report a
+// violation, so that a valid value costs no allocation.
+func checkValue(dst []Violation, index int, prefix, name string, t *Type, v any) []Violation {
 	bad := func(code Code, format string, args ...any) []Violation {
-		return append(dst, Violation{index, path, code, fmt.Sprintf(format, args...)})
+		return append(dst, Violation{index, prefix + name, code, fmt.Sprintf(format, args...)})
 	}
 	switch t.Kind {
 	case KindString, KindEnum, KindTimestamp, KindURL, KindDigest, KindCertificate, KindUUID:
@@ -186,7 +188,7 @@ func checkValue(dst []Violation, index int, path string, t *Type, v any) []Viola
 		if !ok {
 			return bad(CodeWrongType, "must be a string, not %s", jsonKind(v))
 		}
-		return checkString(dst, index, path, t, s)
+		return checkString(dst, index, prefix, name, t, s)
 	case KindInteger:
 		n, ok := integer(v)
 		if !ok {
@@ -210,9 +212,9 @@ func checkValue(dst []Violation, index int, path string, t *Type, v any) []Viola
 	case KindList:
 		switch l := v.(type) {
 		case []any:
-			return checkList(dst, index, path, t, l)
+			return checkList(dst, index, prefix, name, t, l)
 		case []string:
-			return checkList(dst, index, path, t, l)
+			return checkList(dst, index, prefix, name, t, l)
 		default:
 			return bad(CodeWrongType, "must be a list, not %s", jsonKind(v))
 		}
@@ -222,24 +224,24 @@ func checkValue(dst []Violation, index int, path string, t *Type, v any) []Viola
 
 // checkList reports the first bad element only: one hostile list must not
 // produce thousands of violations.
-func checkList[E any](dst []Violation, index int, path string, t *Type, l []E) []Violation {
+func checkList[E any](dst []Violation, index int, prefix, name string, t *Type, l []E) []Violation {
 	if len(l) > t.MaxItems {
-		return append(dst, Violation{index, path, CodeOutOfBounds, fmt.Sprintf("%d items, at most %d allowed", len(l), t.MaxItems)})
+		return append(dst, Violation{index, prefix + name, CodeOutOfBounds, fmt.Sprintf("%d items, at most %d allowed", len(l), t.MaxItems)})
 	}
 	for i, e := range l {
 		n := len(dst)
-		dst = checkValue(dst, index, path, t.Of, e)
+		dst = checkValue(dst, index, prefix, name, t.Of, e)
 		if len(dst) > n {
-			dst[n].Path = path + "[" + strconv.Itoa(i) + "]"
+			dst[n].Path = prefix + name + "[" + strconv.Itoa(i) + "]"
 			return dst[:n+1]
 		}
 	}
 	return dst
 }
 
-func checkString(dst []Violation, index int, path string, t *Type, s string) []Violation {
+func checkString(dst []Violation, index int, prefix, name string, t *Type, s string) []Violation {
 	bad := func(code Code, format string, args ...any) []Violation {
-		return append(dst, Violation{index, path, code, fmt.Sprintf(format, args...)})
+		return append(dst, Violation{index, prefix + name, code, fmt.Sprintf(format, args...)})
 	}
 	// Bound the bytes before counting characters so hostile input costs
 	// little: no character is longer than 4 bytes in UTF-8.
@@ -288,9 +290,9 @@ func checkString(dst []Violation, index int, path string, t *Type, s string) []V
 			}
 		}
 	case KindURL:
-		return checkURL(dst, index, path, t, s)
+		return checkURL(dst, index, prefix+name, t, s)
 	case KindCertificate:
-		return checkCertificate(dst, index, path, t, s)
+		return checkCertificate(dst, index, prefix+name, t, s)
 	}
 	return dst
 }

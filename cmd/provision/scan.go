@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/provisionhq/provision/internal/certs"
+	"github.com/provisionhq/provision/internal/certs/authenticode"
+	"github.com/spf13/cobra"
+)
+
+func newScanCmd(e *env) *cobra.Command {
+	scan := &cobra.Command{
+		Use:   "scan",
+		Short: "Report the certificates of a secure connection, a certificate file or a signed program",
+	}
+	scan.AddCommand(newScanTLSCmd(e), newScanCertCmd(e), newScanFileCmd(e))
+	return scan
+}
+
+func newScanTLSCmd(e *env) *cobra.Command {
+	var serverName string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "tls HOST:PORT",
+		Short: "Connect, complete a TLS handshake and print the presented chain as JSON",
+		Long: `Connects to HOST:PORT and completes a TLS handshake that trusts and rejects
+nothing, so that an intercepting or self-signed chain is seen. Prints the
+chain the server presented, leaf first, and the verdict of verifying it
+against the system roots.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			chain, err := certs.ScanTLS(cmd.Context(), args[0], serverName, timeout)
+			if err != nil {
+				return err
+			}
+			return writeJSON(e.stdout, chain)
+		},
+	}
+	cmd.Flags().StringVar(&serverName, "servername", "", "server `NAME` to send (SNI) and check; default: the host of HOST:PORT")
+	cmd.Flags().DurationVar(&timeout, "timeout", certs.DefaultTimeout, "give up after `D` (connect and handshake)")
+	return cmd
+}
+
+func newScanCertCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cert FILE",
+		Short: "Print the certificates of a PEM bundle or DER file as JSON, leaf first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readBounded(args[0], certs.MaxBundleSize)
+			if err != nil {
+				return err
+			}
+			parsed, err := certs.ParseBundle(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return writeJSON(e.stdout, certs.Build(parsed, certs.Verification{}))
+		},
+	}
+}
+
+func newScanFileCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "file PATH",
+		Short: "Print the Authenticode signatures of a Windows program (EXE, DLL, SYS, EFI) as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			result, err := authenticode.ScanFile(args[0])
+			if err != nil {
+				return err
+			}
+			return writeJSON(e.stdout, result)
+		},
+	}
+}
+
+// readBounded reads a whole file that must not exceed limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, certs.ErrMalformed, limit)
+	}
+	return data, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return errors.New("write output: " + err.Error())
+	}
+	return nil
+}
