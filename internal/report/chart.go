@@ -88,6 +88,18 @@ func (c Chart) SVG() (template.HTML, error) {
 	if !drawn {
 		p.X.Min, p.X.Max, p.Y.Max = 0, float64(max(len(c.Labels)-1, 1)), 1
 	}
+	// Head room above the highest line keeps the legend off the data.
+	top := 0.0
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			if !math.IsNaN(v) {
+				top = math.Max(top, v)
+			}
+		}
+	}
+	if top > 0 {
+		p.Y.Max = top * (1.15 + 0.12*float64(len(c.Series)))
+	}
 	canvas := vgsvg.New(18*vg.Centimeter, 8*vg.Centimeter)
 	p.Draw(draw.New(canvas))
 	var buf bytes.Buffer
