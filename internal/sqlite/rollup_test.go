@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	_ "embed"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 //go:embed migrations/0100_rollup.sql
 var rollupSchema string
 
-func openRollupStore(t *testing.T) *RollupStore {
+func openRollupStore(t testing.TB) *RollupStore {
 	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "rollup.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -30,4 +31,21 @@ func openRollupStore(t *testing.T) *RollupStore {
 
 func TestRollupStoreContract(t *testing.T) {
 	rolluptest.StoreContract(t, func(t *testing.T) rollup.Store { return openRollupStore(t) })
+}
+
+// BenchmarkRollupUpdate measures folding the log into SQLite rollups.
+func BenchmarkRollupUpdate(b *testing.B) {
+	_, log := rolluptest.SmallFleet(b)
+	records := 0
+	for b.Loop() {
+		b.StopTimer()
+		store := openRollupStore(b)
+		b.StartTimer()
+		st, err := (&rollup.Updater{Log: log, Store: store}).Update(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += st.Records
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 }
