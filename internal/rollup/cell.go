@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/axiomhq/hyperloglog"
 )
 
@@ -214,7 +213,7 @@ func (c *Cell) Encode() (Encoded, error) {
 		e.Installs = b
 	}
 	if c.Durations != nil && !c.Durations.IsEmpty() {
-		c.Durations.Encode(&e.Durations, false)
+		e.Durations = encodeDurations(c.Durations)
 	}
 	return e, nil
 }
@@ -235,7 +234,7 @@ func DecodeCell(k Key, events, weight, failures int64, e Encoded) (*Cell, error)
 		}
 	}
 	if len(e.Durations) > 0 {
-		d, err := ddsketch.DecodeDDSketch(e.Durations, store.DefaultProvider, nil)
+		d, err := decodeDurations(e.Durations)
 		if err != nil {
 			return nil, fmt.Errorf("rollup: decode durations of %s: %w", k, err)
 		}
