@@ -69,6 +69,8 @@ func newRootCmd(e *env) *cobra.Command {
 		newWorkerCmd(e),
 		newScanCmd(e),
 		newSimulateCmd(e),
+		newRollupCmd(e),
+		newReportCmd(e),
 	)
 	return root
 }

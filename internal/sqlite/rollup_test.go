@@ -2,31 +2,23 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	_ "embed"
 	"path/filepath"
 	"testing"
-
-	_ "modernc.org/sqlite"
 
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/rollup/rolluptest"
 )
 
-//go:embed migrations/0100_rollup.sql
-var rollupSchema string
-
+// openRollupStore opens a fresh store through Open, so that the rollup
+// tables come from the migration runner like in production.
 func openRollupStore(t testing.TB) *RollupStore {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "rollup.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
+	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "provision.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(rollupSchema); err != nil {
-		t.Fatal(err)
-	}
-	return NewRollupStore(db)
+	t.Cleanup(func() { st.Close() })
+	return NewRollupStore(st.DB())
 }
 
 func TestRollupStoreContract(t *testing.T) {
