@@ -129,17 +129,19 @@ func (c *Cell) Merge(o *Cell) error {
 	return nil
 }
 
-// denseFrom is the summed size above which MergeAll accumulates in a
-// dense sketch: merging sparse sketches re-sorts their lists and grows with
-// the square of their size, while a dense merge is a register max. Below it
-// the sparse form keeps small counts (those near the threshold k) exact.
-const denseFrom = 20000
+// denseFrom is the summed record count above which MergeAll accumulates in
+// a dense sketch: merging sparse sketches re-sorts their lists and grows
+// with the square of their size, while a dense merge is a register max.
+// Below it the sparse form keeps small counts (those near the threshold k)
+// exact. Records are an upper bound of installations and cost nothing to
+// read, unlike an estimate.
+const denseFrom = 200000
 
 // MergeAll merges cells into one cell with key k, in the given order.
 func MergeAll(k Key, cells []*Cell) (*Cell, error) {
 	var size int64
 	for _, c := range cells {
-		size += c.Distinct()
+		size += c.Events
 	}
 	out := &Cell{Key: k, Installs: hyperloglog.New16()}
 	if size > denseFrom {
