@@ -45,6 +45,16 @@ func (c *sectionCache) get(key string, build func() (cached, error)) (cached, er
 	if err != nil {
 		return e, err
 	}
+	c.put(key, e)
+	return e, nil
+}
+
+// put keeps e under key, built now.
+func (c *sectionCache) put(key string, e cached) {
+	if c.ttl < 0 {
+		return
+	}
+	now := c.now()
 	e.built = now
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -56,5 +66,4 @@ func (c *sectionCache) get(key string, build func() (cached, error)) (cached, er
 		}
 	}
 	c.m[key] = e
-	return e, nil
 }

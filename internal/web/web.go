@@ -71,8 +71,31 @@ type server struct {
 	cache   *sectionCache
 }
 
-// New returns the handler of /dashboard and /v1/reports.
-func New(cfg Config) (http.Handler, error) {
+// Dashboard serves /dashboard and /v1/reports.
+type Dashboard struct {
+	s *server
+	h http.Handler
+}
+
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.h.ServeHTTP(w, r) }
+
+// Warm builds the default views (the last 30 days, all versions) into the
+// cache, replacing what it held: call it after each rollup update so that
+// the first page an operator opens is served from the cache.
+func (d *Dashboard) Warm(ctx context.Context) error {
+	o := d.s.options(url.Values{})
+	for _, kind := range []string{"quality", "threats"} {
+		c, err := d.s.buildSection(ctx, kind, o)
+		if err != nil {
+			return err
+		}
+		d.s.cache.put(sectionKey(kind, o), c)
+	}
+	return nil
+}
+
+// New returns the dashboard.
+func New(cfg Config) (*Dashboard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,7 +111,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.CacheTTL = time.Minute
 	}
 	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now)}
-	return s.routes(), nil
+	return &Dashboard{s: s, h: s.routes()}, nil
 }
 
 func (s *server) routes() http.Handler {
@@ -240,18 +263,8 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	o := s.options(r.URL.Query())
 	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
-	key := strings.Join([]string{kind, o.From, o.To, o.Version}, "\x00")
-	built, err := s.cache.get(key, func() (cached, error) {
-		var c cached
-		doc, err := s.build(r.Context(), kind, o)
-		if err != nil {
-			return c, err
-		}
-		if kind == "quality" {
-			c.versions = s.versions(r.Context(), o)
-		}
-		c.html, err = report.SectionHTML(doc)
-		return c, err
+	built, err := s.cache.get(sectionKey(kind, o), func() (cached, error) {
+		return s.buildSection(r.Context(), kind, o)
 	})
 	section := built.html
 	page.Versions = built.versions
@@ -267,6 +280,23 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 		page.Section = section
 	}
 	s.render(w, "dashboard.html", page)
+}
+
+func sectionKey(kind string, o report.Options) string {
+	return strings.Join([]string{kind, o.From, o.To, o.Version}, "\x00")
+}
+
+func (s *server) buildSection(ctx context.Context, kind string, o report.Options) (cached, error) {
+	var c cached
+	doc, err := s.build(ctx, kind, o)
+	if err != nil {
+		return c, err
+	}
+	if kind == "quality" {
+		c.versions = s.versions(ctx, o)
+	}
+	c.html, err = report.SectionHTML(doc)
+	return c, err
 }
 
 // versions lists the versions seen in the period for the filter.
