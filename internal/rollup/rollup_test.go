@@ -2,6 +2,7 @@ package rollup_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,7 +118,9 @@ func TestRunKeepsUpWithTheLog(t *testing.T) {
 	store := rollup.NewMemoryStore([]byte("k"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&rollup.Updater{Log: log, Store: store}).Run(ctx, 10*time.Millisecond) }()
+	var applied atomic.Int64
+	u := &rollup.Updater{Log: log, Store: store, Updated: func(_ context.Context, st rollup.Stats) { applied.Add(int64(st.Records)) }}
+	go func() { done <- u.Run(ctx, 10*time.Millisecond) }()
 	head, _ := log.Head(ctx)
 	for {
 		cp, _ := store.Checkpoint(ctx, rollup.DefaultConsumer)
@@ -129,6 +132,9 @@ func TestRunKeepsUpWithTheLog(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if applied.Load() != head {
+		t.Fatalf("Updated saw %d records, the log has %d", applied.Load(), head)
 	}
 	if err := (&rollup.Updater{Log: log, Store: store}).Run(context.Background(), 0); err == nil {
 		t.Fatal("a zero interval was accepted")

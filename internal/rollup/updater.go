@@ -30,6 +30,9 @@ type Updater struct {
 	Batch     int          // records per Apply, default DefaultBatch
 	WeightCap int64        // cap on one record's event.count, default DefaultWeightCap
 	Logger    *slog.Logger // nil discards
+	// Updated, when set, is called by Run after an update that applied
+	// records; the dashboard uses it to rebuild its cached views.
+	Updated func(ctx context.Context, st Stats)
 }
 
 // Stats says what one Update did.
@@ -147,6 +150,9 @@ func (u *Updater) Run(ctx context.Context, every time.Duration) error {
 			u.logger().Warn("rollup update failed", "err", err)
 		} else if st.Records > 0 {
 			u.logger().Info("rollup updated", "records", st.Records, "through", st.Through)
+			if u.Updated != nil {
+				u.Updated(ctx, st)
+			}
 		}
 		select {
 		case <-ctx.Done():
