@@ -270,7 +270,9 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 			row.SuccessRate = &r
 		}
 		rows = append(rows, row)
-		if by == "campaign" {
+		if by == "campaign" && pass {
+			// Only published campaigns form the comparison rate, so that it
+			// reveals nothing about a withheld one.
 			a := byType[row.Type]
 			a.events += c.Events
 			a.failures += c.Failures
