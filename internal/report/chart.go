@@ -85,8 +85,10 @@ func (c Chart) SVG() (template.HTML, error) {
 			drawn = true
 		}
 	}
+	// The x axis always spans the whole period, withheld days included.
+	p.X.Min, p.X.Max = 0, float64(max(len(c.Labels)-1, 1))
 	if !drawn {
-		p.X.Min, p.X.Max, p.Y.Max = 0, float64(max(len(c.Labels)-1, 1)), 1
+		p.Y.Max = 1
 	}
 	// Head room above the highest line keeps the legend off the data.
 	top := 0.0

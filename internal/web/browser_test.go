@@ -63,6 +63,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	))
 	quality, err := chromedp.Run(ctx, chromedp.Text(css("main")))
 	step("read quality", err)
+	qualityShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	step("screenshot quality", err)
 	step("filter by version", chromedp.Do(ctx,
 		chromedp.SetValue(css("#version"), "5.15.0"),
 		chromedp.Click(css("#apply")),
@@ -95,9 +97,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	path := filepath.Join(dir, "dashboard-threats.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
+	for name, png := range map[string][]byte{"dashboard-quality.png": qualityShot, "dashboard-threats.png": shot} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
 }
