@@ -168,6 +168,13 @@ const maxSeries = 6
 func (q *Quality) Charts() []Chart {
 	cs := []Chart{{Title: "Daily active installations", YLabel: "installations", Labels: labels(q.Active.Daily),
 		Series: []ChartSeries{{Name: "all", Values: values(q.Active.Daily)}}}}
+	vc := Chart{Title: "Daily active installations by version", YLabel: "installations", Labels: labels(q.Active.Daily)}
+	for _, r := range q.Active.By {
+		if r.Dimension == "version" && r.Installs != nil && len(vc.Series) < maxSeries {
+			vc.Series = append(vc.Series, ChartSeries{Name: r.Value, Values: values(r.Daily)})
+		}
+	}
+	cs = append(cs, vc)
 	ec := Chart{Title: "Installations meeting each error", YLabel: "installations", Labels: labels(q.Active.Daily)}
 	for _, e := range q.Errors {
 		if e.Installs != nil && len(ec.Series) < maxSeries {

@@ -40,13 +40,17 @@ type Active struct {
 	By      []DimRow `json:"by_dimension"`
 }
 
-// DimRow is the active installations with one dimension value.
+// DimRow is the active installations with one dimension value: over the
+// period, and per day, ISO week and month.
 type DimRow struct {
 	Dimension  string   `json:"dimension"`
 	Value      string   `json:"value"`
 	Installs   *int64   `json:"installations"`
 	Share      *float64 `json:"share"`
 	Suppressed bool     `json:"suppressed,omitempty"`
+	Daily      []Point  `json:"daily,omitempty"`
+	Weekly     []Point  `json:"weekly,omitempty"`
+	Monthly    []Point  `json:"monthly,omitempty"`
 }
 
 // ShareRow is a count of installations with its share of a base.
@@ -145,7 +149,11 @@ func (o Options) active(set *seriesSet) Active {
 				continue
 			}
 			n := o.gate(c.Distinct())
-			a.By = append(a.By, DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs), Suppressed: n == nil})
+			row := DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs), Suppressed: n == nil}
+			if n != nil {
+				row.Daily, row.Weekly, row.Monthly = o.dailyPoints(sr), o.grouped(sr, week), o.grouped(sr, month)
+			}
+			a.By = append(a.By, row)
 		}
 	}
 	sort.SliceStable(a.By, func(i, j int) bool {

@@ -135,7 +135,7 @@ func (c *Cell) Merge(o *Cell) error {
 // Below it the sparse form keeps small counts (those near the threshold k)
 // exact. Records are an upper bound of installations and cost nothing to
 // read, unlike an estimate.
-const denseFrom = 200000
+const denseFrom = 20000
 
 // MergeAll merges cells into one cell with key k, in the given order.
 func MergeAll(k Key, cells []*Cell) (*Cell, error) {
