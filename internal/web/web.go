@@ -292,27 +292,11 @@ func (s *server) buildSection(ctx context.Context, kind string, o report.Options
 	if err != nil {
 		return c, err
 	}
-	if kind == "quality" {
-		c.versions = s.versions(ctx, o)
+	if q, ok := doc.(*report.Quality); ok {
+		c.versions = q.Versions
 	}
 	c.html, err = report.SectionHTML(doc)
 	return c, err
-}
-
-// versions lists the versions seen in the period for the filter.
-func (s *server) versions(ctx context.Context, o report.Options) []string {
-	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, From: o.From, To: o.To})
-	if err != nil {
-		return nil
-	}
-	var vs []string
-	for _, c := range cells {
-		if d, err := rollup.ParseDims(c.Dims); err == nil && d.Has("version") && !slices.Contains(vs, d.Get("version")) {
-			vs = append(vs, d.Get("version"))
-		}
-	}
-	slices.Sort(vs)
-	return vs
 }
 
 func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
