@@ -15,25 +15,6 @@ import (
 	"github.com/provisionhq/provision/agent"
 )
 
-// lockedBuffer is an output a running command writes to while the test
-// reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func hasCommand(name string) bool {
 	for _, c := range newRootCmd(&env{getenv: func(string) string { return "" }}).Commands() {
 		if c.Name() == name {
@@ -43,10 +24,7 @@ func hasCommand(name string) bool {
 	return false
 }
 
-var (
-	listeningRE = regexp.MustCompile(`listening on (https://\S+)`)
-	pinRE       = regexp.MustCompile(`SPKI SHA-256 pin: ([0-9a-f]{64})`)
-)
+var pinRE = regexp.MustCompile(`SPKI SHA-256 pin: ([0-9a-f]{64})`)
 
 // TestAgentAgainstProvisionServe runs every agent command against the real
 // server, `provision serve`, over TLS on 127.0.0.1 with its generated
@@ -76,7 +54,7 @@ func TestAgentAgainstProvisionServe(t *testing.T) {
 	var url, pin string
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if m := listeningRE.FindStringSubmatch(out.String()); m != nil {
-			url = m[1]
+			url = m[1] + "://" + m[2]
 			if p := pinRE.FindStringSubmatch(out.String()); p != nil {
 				pin = p[1]
 			}

@@ -72,6 +72,8 @@ func newRootCmd(e *env) *cobra.Command {
 		newScanCmd(e),
 		newSimulateCmd(e),
 		newDemoCmd(e),
+		newRollupCmd(e),
+		newReportCmd(e),
 	)
 	return root
 }

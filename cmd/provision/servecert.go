@@ -91,6 +91,8 @@ func generateCertificate(certPath, keyPath string) error {
 	return writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
 
+// writeFileAtomic writes a whole file or nothing: a crash leaves the old
+// file or the new one, never half of one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)

@@ -12,6 +12,7 @@ import (
 type series struct {
 	view, dims string
 	byDay      map[string]*rollup.Cell
+	distinct   map[string]int64 // estimates by day: a dense estimate reads 65,536 registers
 }
 
 // seriesSet groups cells by view and dims.
@@ -91,10 +92,18 @@ func (sr *series) firstLast() (first, last string) {
 }
 
 func (sr *series) distinctOn(day string) int64 {
-	if c := sr.byDay[day]; c != nil {
-		return c.Distinct()
+	if v, ok := sr.distinct[day]; ok {
+		return v
 	}
-	return 0
+	var v int64
+	if c := sr.byDay[day]; c != nil {
+		v = c.Distinct()
+	}
+	if sr.distinct == nil {
+		sr.distinct = make(map[string]int64)
+	}
+	sr.distinct[day] = v
+	return v
 }
 
 func dimsOf(s string) map[string]string {

@@ -85,8 +85,22 @@ func (c Chart) SVG() (template.HTML, error) {
 			drawn = true
 		}
 	}
+	// The x axis always spans the whole period, withheld days included.
+	p.X.Min, p.X.Max = 0, float64(max(len(c.Labels)-1, 1))
 	if !drawn {
-		p.X.Min, p.X.Max, p.Y.Max = 0, float64(max(len(c.Labels)-1, 1)), 1
+		p.Y.Max = 1
+	}
+	// Head room above the highest line keeps the legend off the data.
+	top := 0.0
+	for _, s := range c.Series {
+		for _, v := range s.Values {
+			if !math.IsNaN(v) {
+				top = math.Max(top, v)
+			}
+		}
+	}
+	if top > 0 {
+		p.Y.Max = top * (1.15 + 0.12*float64(len(c.Series)))
 	}
 	canvas := vgsvg.New(18*vg.Centimeter, 8*vg.Centimeter)
 	p.Draw(draw.New(canvas))
@@ -154,6 +168,13 @@ const maxSeries = 6
 func (q *Quality) Charts() []Chart {
 	cs := []Chart{{Title: "Daily active installations", YLabel: "installations", Labels: labels(q.Active.Daily),
 		Series: []ChartSeries{{Name: "all", Values: values(q.Active.Daily)}}}}
+	vc := Chart{Title: "Daily active installations by version", YLabel: "installations", Labels: labels(q.Active.Daily)}
+	for _, r := range q.Active.By {
+		if r.Dimension == "version" && r.Installs != nil && len(vc.Series) < maxSeries {
+			vc.Series = append(vc.Series, ChartSeries{Name: r.Value, Values: values(r.Daily)})
+		}
+	}
+	cs = append(cs, vc)
 	ec := Chart{Title: "Installations meeting each error", YLabel: "installations", Labels: labels(q.Active.Daily)}
 	for _, e := range q.Errors {
 		if e.Installs != nil && len(ec.Series) < maxSeries {

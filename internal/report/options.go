@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/provisionhq/provision/internal/rollup"
 )
 
 // DefaultK is the minimum number of distinct installations behind any
@@ -25,7 +27,8 @@ type Options struct {
 	// figure. 0 publishes exact counts (still thresholded).
 	Epsilon float64
 	// ContributionCap is the cap on one record's event.count that the
-	// rollups applied; it is stated in the report.
+	// rollups applied; it is stated in the report. 0 means
+	// rollup.DefaultWeightCap.
 	ContributionCap int64
 	// Version, when set, keeps only the version rows of that version (the
 	// dashboard filter).
@@ -67,6 +70,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.K == 0 {
 		o.K = DefaultK
+	}
+	if o.ContributionCap == 0 {
+		o.ContributionCap = rollup.DefaultWeightCap
 	}
 	if o.K < 2 {
 		return o, fmt.Errorf("%w: k must be at least 2", ErrBadOptions)

@@ -16,6 +16,7 @@ type Quality struct {
 	To             string     `json:"to"`
 	Privacy        Privacy    `json:"privacy"`
 	Flags          []Flag     `json:"flags"`
+	Versions       []string   `json:"versions"` // every version seen in the period, for filters
 	Active         Active     `json:"active_installations"`
 	UpdateCoverage []ShareRow `json:"update_coverage"`
 	Errors         []ErrorRow `json:"errors"`
@@ -40,13 +41,17 @@ type Active struct {
 	By      []DimRow `json:"by_dimension"`
 }
 
-// DimRow is the active installations with one dimension value.
+// DimRow is the active installations with one dimension value: over the
+// period, and per day, ISO week and month.
 type DimRow struct {
 	Dimension  string   `json:"dimension"`
 	Value      string   `json:"value"`
 	Installs   *int64   `json:"installations"`
 	Share      *float64 `json:"share"`
 	Suppressed bool     `json:"suppressed,omitempty"`
+	Daily      []Point  `json:"daily,omitempty"`
+	Weekly     []Point  `json:"weekly,omitempty"`
+	Monthly    []Point  `json:"monthly,omitempty"`
 }
 
 // ShareRow is a count of installations with its share of a base.
@@ -109,7 +114,7 @@ func BuildQuality(ctx context.Context, s rollup.Store, o Options) (*Quality, err
 		return nil, err
 	}
 	q := &Quality{Report: "quality", From: o.From, To: o.To, Privacy: privacyOf(o), Flags: []Flag{}}
-	q.Active = o.active(set)
+	q.Active, q.Versions = o.active(set)
 	q.UpdateCoverage = o.coverage(set)
 	q.Errors = o.errors(set)
 	q.Tasks = o.tasks(set, q)
@@ -119,8 +124,9 @@ func BuildQuality(ctx context.Context, s rollup.Store, o Options) (*Quality, err
 
 var allDims = rollup.Dims("all", "all")
 
-func (o Options) active(set *seriesSet) Active {
+func (o Options) active(set *seriesSet) (Active, []string) {
 	var a Active
+	versions := []string{}
 	total := set.get(rollup.ViewActive, allDims)
 	if total == nil {
 		total = &series{view: rollup.ViewActive, dims: allDims, byDay: map[string]*rollup.Cell{}}
@@ -137,15 +143,22 @@ func (o Options) active(set *seriesSet) Active {
 		}
 		v, _ := rollup.ParseDims(sr.dims)
 		for dim := range v {
-			if dim == "version" && o.Version != "" && v.Get(dim) != o.Version {
-				continue
-			}
 			c := sr.merged(o.From, o.To)
 			if c.Events == 0 {
 				continue
 			}
+			if dim == "version" {
+				versions = append(versions, v.Get(dim))
+				if o.Version != "" && v.Get(dim) != o.Version {
+					continue
+				}
+			}
 			n := o.gate(c.Distinct())
-			a.By = append(a.By, DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs), Suppressed: n == nil})
+			row := DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs), Suppressed: n == nil}
+			if n != nil {
+				row.Daily, row.Weekly, row.Monthly = o.dailyPoints(sr), o.grouped(sr, week), o.grouped(sr, month)
+			}
+			a.By = append(a.By, row)
 		}
 	}
 	sort.SliceStable(a.By, func(i, j int) bool {
@@ -154,7 +167,8 @@ func (o Options) active(set *seriesSet) Active {
 		}
 		return a.By[i].Value < a.By[j].Value
 	})
-	return a
+	sort.Strings(versions)
+	return a, versions
 }
 
 func (o Options) shareRows(set *seriesSet, view, dim string, base *int64) []ShareRow {
@@ -270,7 +284,9 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 			row.SuccessRate = &r
 		}
 		rows = append(rows, row)
-		if by == "campaign" {
+		if by == "campaign" && pass {
+			// Only published campaigns form the comparison rate, so that it
+			// reveals nothing about a withheld one.
 			a := byType[row.Type]
 			a.events += c.Events
 			a.failures += c.Failures

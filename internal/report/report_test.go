@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -76,8 +77,9 @@ func TestQualityFlagsTheFailingCampaignOnly(t *testing.T) {
 	if bad == nil || bad.SuccessRate == nil || *bad.SuccessRate > 0.8 || bad.P95ms == nil || *bad.P95ms < 150000 || len(bad.Errors) == 0 {
 		t.Fatalf("failing campaign row: %+v", bad)
 	}
-	if q.Active.Period.Installs == nil || *q.Active.Period.Installs != int64(f.Installations) {
-		t.Errorf("period active = %v, want %d", q.Active.Period.Installs, f.Installations)
+	// Within 1%: large merges run in the dense sketch.
+	if p := q.Active.Period.Installs; p == nil || math.Abs(float64(*p-int64(f.Installations))) > 0.01*float64(f.Installations) {
+		t.Errorf("period active = %v, want %d", p, f.Installations)
 	}
 	if len(q.Active.Daily) != f.Days || len(q.Active.Weekly) < 4 || len(q.Active.Monthly) != 1 {
 		t.Errorf("series lengths %d/%d/%d", len(q.Active.Daily), len(q.Active.Weekly), len(q.Active.Monthly))

@@ -69,7 +69,13 @@ func (q *Quality) Tables() []Table {
 	for _, r := range q.Active.By {
 		by.Rows = append(by.Rows, []string{r.Dimension, r.Value, n(r.Installs), pct(r.Share)})
 	}
-	ts = append(ts, by, shareTable("update_coverage", "Installed update packages", "package", q.UpdateCoverage),
+	wk := Table{Name: "active_by_week", Title: "Weekly active installations by dimension", Columns: []string{"dimension", "value", "week", "installations"}}
+	for _, r := range q.Active.By {
+		for _, p := range r.Weekly {
+			wk.Rows = append(wk.Rows, []string{r.Dimension, r.Value, p.Period, n(p.Installs)})
+		}
+	}
+	ts = append(ts, by, wk, shareTable("update_coverage", "Installed update packages", "package", q.UpdateCoverage),
 		shareTable("license_providers", "Licence providers", "site", q.Licenses))
 	et := Table{Name: "errors", Title: "Errors in use", Columns: []string{"type", "code", "control", "first_seen", "installations", "occurrences"}}
 	for _, e := range q.Errors {

@@ -216,8 +216,10 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activ
 	var firstN, lastN int64
 	seenDays := 0
 	for _, d := range days(start, o.To) {
+		// Only days that reach k take part: a ratio to a withheld day
+		// would publish that day's count.
 		v := sr.distinctOn(d)
-		if v > 0 {
+		if v >= int64(o.K) {
 			seenDays++
 			if firstN == 0 {
 				firstN = v

@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/store"
 	"github.com/axiomhq/hyperloglog"
 )
 
@@ -130,17 +129,19 @@ func (c *Cell) Merge(o *Cell) error {
 	return nil
 }
 
-// denseFrom is the summed size above which MergeAll accumulates in a
-// dense sketch: merging sparse sketches re-sorts their lists and grows with
-// the square of their size, while a dense merge is a register max. Below it
-// the sparse form keeps small counts (those near the threshold k) exact.
+// denseFrom is the summed record count above which MergeAll accumulates in
+// a dense sketch: merging sparse sketches re-sorts their lists and grows
+// with the square of their size, while a dense merge is a register max.
+// Below it the sparse form keeps small counts (those near the threshold k)
+// exact. Records are an upper bound of installations and cost nothing to
+// read, unlike an estimate.
 const denseFrom = 20000
 
 // MergeAll merges cells into one cell with key k, in the given order.
 func MergeAll(k Key, cells []*Cell) (*Cell, error) {
 	var size int64
 	for _, c := range cells {
-		size += c.Distinct()
+		size += c.Events
 	}
 	out := &Cell{Key: k, Installs: hyperloglog.New16()}
 	if size > denseFrom {
@@ -214,7 +215,7 @@ func (c *Cell) Encode() (Encoded, error) {
 		e.Installs = b
 	}
 	if c.Durations != nil && !c.Durations.IsEmpty() {
-		c.Durations.Encode(&e.Durations, false)
+		e.Durations = encodeDurations(c.Durations)
 	}
 	return e, nil
 }
@@ -235,7 +236,7 @@ func DecodeCell(k Key, events, weight, failures int64, e Encoded) (*Cell, error)
 		}
 	}
 	if len(e.Durations) > 0 {
-		d, err := ddsketch.DecodeDDSketch(e.Durations, store.DefaultProvider, nil)
+		d, err := decodeDurations(e.Durations)
 		if err != nil {
 			return nil, fmt.Errorf("rollup: decode durations of %s: %w", k, err)
 		}

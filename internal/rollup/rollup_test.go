@@ -2,7 +2,11 @@ package rollup_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/rollup/rolluptest"
@@ -108,3 +112,33 @@ func TestCellEncodingRoundTrips(t *testing.T) {
 		t.Fatal("garbage sketch decoded without error")
 	}
 }
+
+func TestRunKeepsUpWithTheLog(t *testing.T) {
+	_, log := rolluptest.SmallFleet(t)
+	store := rollup.NewMemoryStore([]byte("k"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var applied atomic.Int64
+	u := &rollup.Updater{Log: log, Store: store, Updated: func(_ context.Context, st rollup.Stats) { applied.Add(int64(st.Records)) }}
+	go func() { done <- u.Run(ctx, 10*time.Millisecond) }()
+	head, _ := log.Head(ctx)
+	for {
+		cp, _ := store.Checkpoint(ctx, rollup.DefaultConsumer)
+		if cp == head {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if applied.Load() != head {
+		t.Fatalf("Updated saw %d records, the log has %d", applied.Load(), head)
+	}
+	if err := (&rollup.Updater{Log: log, Store: store}).Run(context.Background(), 0); err == nil {
+		t.Fatal("a zero interval was accepted")
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	provision "github.com/provisionhq/provision"
 )
@@ -29,6 +30,9 @@ type Updater struct {
 	Batch     int          // records per Apply, default DefaultBatch
 	WeightCap int64        // cap on one record's event.count, default DefaultWeightCap
 	Logger    *slog.Logger // nil discards
+	// Updated, when set, is called by Run after an update that applied
+	// records; the dashboard uses it to rebuild its cached views.
+	Updated func(ctx context.Context, st Stats)
 }
 
 // Stats says what one Update did.
@@ -127,4 +131,33 @@ func cmp(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Run updates the rollups every interval until ctx ends; the server runs it
+// in the background. An error is logged and retried at the next tick, since
+// the log and the store recover by themselves (ErrUnavailable).
+func (u *Updater) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("rollup: interval must be positive")
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if st, err := u.Update(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			u.logger().Warn("rollup update failed", "err", err)
+		} else if st.Records > 0 {
+			u.logger().Info("rollup updated", "records", st.Records, "through", st.Through)
+			if u.Updated != nil {
+				u.Updated(ctx, st)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

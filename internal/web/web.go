@@ -36,8 +36,12 @@ type Config struct {
 	Epsilon         float64      // noise for the threat report; 0 for none
 	ContributionCap int64
 	PublicRoots     *x509.CertPool // nil means the system's roots
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// CacheTTL is how long a built page section is reused; rollups move
+	// on a schedule, so a page a minute old is as good as a fresh one.
+	// 0 means one minute; negative disables the cache.
+	CacheTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Validate names the first bad field.
@@ -64,10 +68,34 @@ type server struct {
 	cfg     Config
 	session string // the cookie value a logged-in operator holds
 	log     *slog.Logger
+	cache   *sectionCache
 }
 
-// New returns the handler of /dashboard and /v1/reports.
-func New(cfg Config) (http.Handler, error) {
+// Dashboard serves /dashboard and /v1/reports.
+type Dashboard struct {
+	s *server
+	h http.Handler
+}
+
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.h.ServeHTTP(w, r) }
+
+// Warm builds the default views (the last 30 days, all versions) into the
+// cache, replacing what it held: call it after each rollup update so that
+// the first page an operator opens is served from the cache.
+func (d *Dashboard) Warm(ctx context.Context) error {
+	o := d.s.options(url.Values{})
+	for _, kind := range []string{"quality", "threats"} {
+		c, err := d.s.buildSection(ctx, kind, o)
+		if err != nil {
+			return err
+		}
+		d.s.cache.put(sectionKey(kind, o), c)
+	}
+	return nil
+}
+
+// New returns the dashboard.
+func New(cfg Config) (*Dashboard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,8 +107,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mac := hmac.New(sha256.New, []byte(cfg.Token))
 	mac.Write([]byte("provision dashboard session v1"))
-	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger}
-	return s.routes(), nil
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = time.Minute
+	}
+	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now)}
+	return &Dashboard{s: s, h: s.routes()}, nil
 }
 
 func (s *server) routes() http.Handler {
@@ -232,10 +263,11 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	o := s.options(r.URL.Query())
 	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
-	if kind == "quality" {
-		page.Versions = s.versions(r.Context(), o)
-	}
-	doc, err := s.build(r.Context(), kind, o)
+	built, err := s.cache.get(sectionKey(kind, o), func() (cached, error) {
+		return s.buildSection(r.Context(), kind, o)
+	})
+	section := built.html
+	page.Versions = built.versions
 	switch {
 	case errors.Is(err, report.ErrBadOptions):
 		w.WriteHeader(http.StatusBadRequest)
@@ -245,28 +277,26 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		page.Error = "The report could not be built; see the server log."
 	default:
-		if page.Section, err = report.SectionHTML(doc); err != nil {
-			s.log.Error("dashboard render", "kind", kind, "err", err)
-			page.Error = "The report could not be rendered."
-		}
+		page.Section = section
 	}
 	s.render(w, "dashboard.html", page)
 }
 
-// versions lists the versions seen in the period for the filter.
-func (s *server) versions(ctx context.Context, o report.Options) []string {
-	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, From: o.From, To: o.To})
+func sectionKey(kind string, o report.Options) string {
+	return strings.Join([]string{kind, o.From, o.To, o.Version}, "\x00")
+}
+
+func (s *server) buildSection(ctx context.Context, kind string, o report.Options) (cached, error) {
+	var c cached
+	doc, err := s.build(ctx, kind, o)
 	if err != nil {
-		return nil
+		return c, err
 	}
-	var vs []string
-	for _, c := range cells {
-		if d, err := rollup.ParseDims(c.Dims); err == nil && d.Has("version") && !slices.Contains(vs, d.Get("version")) {
-			vs = append(vs, d.Get("version"))
-		}
+	if q, ok := doc.(*report.Quality); ok {
+		c.versions = q.Versions
 	}
-	slices.Sort(vs)
-	return vs
+	c.html, err = report.SectionHTML(doc)
+	return c, err
 }
 
 func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {

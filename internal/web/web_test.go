@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +175,59 @@ func TestReportsAPI(t *testing.T) {
 		if resp, _ := call(path, "Bearer "+token); resp.StatusCode != want {
 			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
 		}
+	}
+}
+
+func formBody(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+// countingStore counts reads, to tell a cached page from a built one.
+type countingStore struct {
+	rollup.Store
+	reads atomic.Int64
+}
+
+func (c *countingStore) Cells(ctx context.Context, q rollup.Query) ([]*rollup.Cell, error) {
+	c.reads.Add(1)
+	return c.Store.Cells(ctx, q)
+}
+
+func TestWarmFillsTheDefaultViews(t *testing.T) {
+	f, log := rolluptest.SmallFleet(t)
+	store := &countingStore{Store: rollup.NewMemoryStore([]byte("k"))}
+	if _, err := (&rollup.Updater{Log: log, Store: store}).Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := web.New(web.Config{Token: token, Rollups: store, PublicRoots: f.PublicRoots,
+		Now: func() time.Time { return f.Start.AddDate(0, 0, f.Days-1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	login := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/dashboard/login", formBody("token="+token))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	d.ServeHTTP(login, req)
+	cookie := login.Result().Cookies()[0]
+	before := store.reads.Load()
+	for _, page := range []string{"/dashboard/quality", "/dashboard/threats"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", page, nil)
+		req.AddCookie(cookie)
+		d.ServeHTTP(rec, req)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<svg") {
+			t.Fatalf("%s: %d", page, rec.Code)
+		}
+	}
+	if after := store.reads.Load(); after != before {
+		t.Fatalf("warmed pages read the store %d times", after-before)
+	}
+	rec := httptest.NewRecorder()
+	req = httptest.NewRequest("GET", "/dashboard/quality?version=5.15.0", nil)
+	req.AddCookie(cookie)
+	d.ServeHTTP(rec, req)
+	if store.reads.Load() == before {
+		t.Fatal("a filtered page did not build its report")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"math"
 	"math/big"
@@ -49,6 +50,7 @@ type Fleet struct {
 	FleetConfig
 	Planted     Planted
 	PublicRoots *x509.CertPool // the roots a report treats as public
+	PublicPEM   []byte         // the same roots, PEM-encoded
 
 	pubLeaves []*x509.Certificate
 	pubInter  *x509.Certificate
@@ -171,6 +173,7 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	f.pubInter, f.evilRoot, f.corpRoot, f.oldRoot = pubInter.cert, evil.cert, corp.cert, old.cert
 	f.PublicRoots = x509.NewCertPool()
 	f.PublicRoots.AddCert(pubRoot.cert)
+	f.PublicPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pubRoot.cert.Raw})
 	f.Planted = Planted{
 		InterceptionRoot: SPKIPin(evil.cert),
 		CorporateProxy:   SPKIPin(corp.cert),
