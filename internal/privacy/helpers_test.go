@@ -1,0 +1,158 @@
+package privacy_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// rig is a privacy service on a real SQLite store in a temp dir.
+type rig struct {
+	store *sqlite.Store
+	ps    *sqlite.PrivacyStore
+	svc   *privacy.Service
+	m     *manifest.Manifest
+	clock *fakeClock
+}
+
+func newRig(t testing.TB) *rig {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "provision.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &rig{store: st, ps: sqlite.NewPrivacyStore(st.DB()), m: manifest.Reference(),
+		clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	r.svc, err = privacy.New(privacy.Options{Store: r.ps, Manifest: r.m, Now: r.clock.Now, Chunk: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// newInstallationID returns a random version 4 UUID, as agents make them.
+func newInstallationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+var seqMu sync.Mutex
+var seqN int
+
+func nextID(prefix string) string {
+	seqMu.Lock()
+	defer seqMu.Unlock()
+	seqN++
+	return fmt.Sprintf("%s-%d", prefix, seqN)
+}
+
+// fakeCert is a minimal DER certificate shape in base64; the store does not
+// parse it.
+var fakeCert = base64.StdEncoding.EncodeToString([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+
+const spki = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func softwareEvent(at time.Time) provision.Event {
+	return provision.Event{ID: nextID("ev"), Type: "software", Time: at, Fields: map[string]any{
+		"software.type": "vpn", "software.name": "Secure Connection", "software.version": "5.14.0.1",
+		"location.country": "DE",
+	}}
+}
+
+func tlsEvent(at time.Time) provision.Event {
+	return provision.Event{ID: nextID("ev"), Type: "tls_connection", Time: at, Fields: map[string]any{
+		"tls.certificate": fakeCert, "tls.spki_sha256": spki, "event.count": 3,
+		"location.country": "DE", "location.subdivision": "BE",
+	}}
+}
+
+// appendBatch appends one submission of the installation.
+func (r *rig) appendBatch(t testing.TB, installationID, region string, events ...provision.Event) {
+	t.Helper()
+	sub := &provision.Submission{BatchID: nextID("b"), InstallationID: installationID, Region: region,
+		ManifestVersion: r.m.Version, Country: "DE", ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
+	if _, _, err := r.store.Append(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logRecords replays the whole log from position 0.
+func (r *rig) logRecords(t testing.TB) []provision.Record {
+	t.Helper()
+	var out []provision.Record
+	var after int64
+	for {
+		recs, err := r.store.Read(context.Background(), after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return out
+		}
+		out = append(out, recs...)
+		after = recs[len(recs)-1].Seq
+	}
+}
+
+func countFor(recs []provision.Record, installationID string) int {
+	n := 0
+	for _, r := range recs {
+		if r.InstallationID == installationID {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeClock is an injected clock whose sleeps return at once and are
+// recorded, so the retention job's pacing is observable.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func (c *fakeClock) Sleeps() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sleeps)
+}
+
+const day = 24 * time.Hour
