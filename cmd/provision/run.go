@@ -69,6 +69,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newWorkerCmd(e),
 		newScanCmd(e),
 		newSimulateCmd(e),
+		newPrivacyCmd(e),
 	)
 	return root
 }
