@@ -97,8 +97,8 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter) {
 		}
 	}
 
-	rs := sqlite.NewRollupStore(r.store.DB())
-	up := &rollup.Updater{Log: r.store, Store: rs}
+	rs := sqlite.NewRollupStore(r.sq.DB())
+	up := &rollup.Updater{Log: r.log, Store: rs}
 	if _, err := up.Update(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter) {
 
 	// Query: the raw store holds nothing of it.
 	var n int
-	if err := r.store.DB().QueryRowContext(ctx, `SELECT count(*) FROM events WHERE installation_id = ?`, gone).Scan(&n); err != nil || n != 0 {
+	if err := r.sq.DB().QueryRowContext(ctx, `SELECT count(*) FROM events WHERE installation_id = ?`, gone).Scan(&n); err != nil || n != 0 {
 		t.Errorf("query: %d rows (%v)", n, err)
 	}
 	// Export: nothing but the fact of the erasure.
@@ -153,7 +153,7 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter) {
 	for name, lg := range map[string]interface {
 		provision.Log
 		provision.Checkpoints
-	}{"store": r.store, "replica": replica} {
+	}{"store": r.log, "replica": replica} {
 		sender := &recordingSender{}
 		f, err := forward.New(forward.Options{Manifest: r.m, Log: lg, Checkpoints: lg,
 			State: forwardtest.NewState(), Suppressor: r.svc, Sender: sender, Now: r.clock.Now})

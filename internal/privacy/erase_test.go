@@ -30,7 +30,7 @@ func TestEraseRemovesEverythingAndGivesReceipt(t *testing.T) {
 	gone, kept := newInstallationID(), newInstallationID()
 	r.submitDays(t, gone, 5)
 	r.submitDays(t, kept, 5)
-	fs := sqlite.NewForwardState(r.store.DB())
+	fs := sqlite.NewForwardState(r.sq.DB())
 	if err := fs.MarkSent(ctx, "google_analytics", gone, "2026-03-01", r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestEraseRemovesEverythingAndGivesReceipt(t *testing.T) {
 	}
 	// The pending copy of the id is gone once complete.
 	var held sql.NullString
-	if err := r.store.DB().QueryRow(`SELECT pending_installation_id FROM privacy_requests WHERE request_id = 'req-1'`).Scan(&held); err != nil || held.Valid {
+	if err := r.sq.DB().QueryRow(`SELECT pending_installation_id FROM privacy_requests WHERE request_id = 'req-1'`).Scan(&held); err != nil || held.Valid {
 		t.Errorf("pending installation id still held: %v %v", held, err)
 	}
 	if n, err := privacy.VerifyAudit(ctx, r.ps); err != nil || n != 1 {
@@ -126,7 +126,7 @@ func TestErasedInstallationDoesNotComeBack(t *testing.T) {
 	// A batch from the outbox that was still on its way, a forwarder that
 	// had read the record before the erasure, and a dead letter.
 	r.appendBatch(t, id, provision.RegionEU, softwareEvent(r.clock.Now()))
-	fs := sqlite.NewForwardState(r.store.DB())
+	fs := sqlite.NewForwardState(r.sq.DB())
 	if err := fs.MarkSent(ctx, "third_party", id, "2026-03-01", r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestErasedInstallationDoesNotComeBack(t *testing.T) {
 		t.Error("a forward marker of the erased installation came back")
 	}
 	var n int
-	if err := r.store.DB().QueryRow(`SELECT count(*) FROM events WHERE installation_id = ?`, id).Scan(&n); err != nil || n != 0 {
+	if err := r.sq.DB().QueryRow(`SELECT count(*) FROM events WHERE installation_id = ?`, id).Scan(&n); err != nil || n != 0 {
 		t.Errorf("events table holds %d rows of the erased installation (%v)", n, err)
 	}
 	// Another installation is still stored.
@@ -148,8 +148,9 @@ func TestErasedInstallationDoesNotComeBack(t *testing.T) {
 	}
 }
 
-func TestEraseIsIdempotentPerRequest(t *testing.T) {
-	r := newRig(t)
+func TestEraseIsIdempotentPerRequest(t *testing.T) { forEachStore(t, testEraseIsIdempotentPerRequest) }
+
+func testEraseIsIdempotentPerRequest(t *testing.T, r *rig) {
 	ctx := t.Context()
 	id := newInstallationID()
 	r.submitDays(t, id, 1)
@@ -193,8 +194,9 @@ func TestEraseRejectsBadIDs(t *testing.T) {
 	}
 }
 
-func TestResumeFinishesAnInterruptedErasure(t *testing.T) {
-	r := newRig(t)
+func TestResumeFinishesAnInterruptedErasure(t *testing.T) { forEachStore(t, testResumeFinishesAnInterruptedErasure) }
+
+func testResumeFinishesAnInterruptedErasure(t *testing.T, r *rig) {
 	ctx := t.Context()
 	id := newInstallationID()
 	r.submitDays(t, id, 3)
@@ -236,7 +238,7 @@ func TestAuditLogIsAppendOnlyAndTamperEvident(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db := r.store.DB()
+	db := r.sq.DB()
 	if _, err := db.Exec(`UPDATE privacy_audit SET removed = '{}' WHERE seq = 2`); err == nil {
 		t.Error("an audit entry could be updated")
 	}
@@ -265,5 +267,38 @@ func TestAuditLogIsAppendOnlyAndTamperEvident(t *testing.T) {
 	}
 	if _, err := privacy.VerifyAudit(ctx, r.ps); err == nil || !strings.Contains(err.Error(), "entry 2") {
 		t.Errorf("verify after tampering: %v", err)
+	}
+}
+
+// TestEraseOnEveryStore: on each store, erasure empties the log of the
+// installation, and a batch that arrives afterwards is refused by the
+// store itself.
+func TestEraseOnEveryStore(t *testing.T) { forEachStore(t, testEraseOnEveryStore) }
+
+func testEraseOnEveryStore(t *testing.T, r *rig) {
+	ctx := t.Context()
+	gone, kept := newInstallationID(), newInstallationID()
+	r.submitDays(t, gone, 3)
+	r.submitDays(t, kept, 2)
+	rec, err := r.svc.Erase(ctx, gone, "every-store", privacy.SourceDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Removed.Events["tls_connection"] != 6 || rec.Removed.Events["software"] != 3 {
+		t.Errorf("receipt %v", rec.Removed.Events)
+	}
+	r.appendBatch(t, gone, provision.RegionEU, softwareEvent(r.clock.Now()))
+	recs := r.logRecords(t)
+	if n := countFor(recs, gone); n != 0 {
+		t.Errorf("log replay: %d records of the erased installation", n)
+	}
+	if n := countFor(recs, kept); n != 6 {
+		t.Errorf("log replay: %d records of the other installation, want 6", n)
+	}
+	if x, err := r.svc.Export(ctx, gone); err != nil || !x.Erased || len(x.Items) != 0 {
+		t.Errorf("export: %+v %v", x, err)
+	}
+	if n, err := privacy.VerifyAudit(ctx, r.ps); err != nil || n != 1 {
+		t.Errorf("audit %d %v", n, err)
 	}
 }

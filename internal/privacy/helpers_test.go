@@ -14,6 +14,8 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/postgres"
+	"github.com/provisionhq/provision/internal/postgres/pgtest"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/sqlite"
 )
@@ -22,8 +24,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // rig is a privacy service on a real SQLite store in a temp dir.
 type rig struct {
-	store *sqlite.Store
-	ps    *sqlite.PrivacyStore
+	log   logStore
+	sq    *sqlite.Store // nil on other stores
+	ps    privacy.Store
 	svc   *privacy.Service
 	m     *manifest.Manifest
 	clock *fakeClock
@@ -36,13 +39,40 @@ func newRig(t testing.TB) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	r := &rig{store: st, ps: sqlite.NewPrivacyStore(st.DB()), m: manifest.Reference(),
-		clock: &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	return finishRig(t, &rig{log: st, sq: st, ps: sqlite.NewPrivacyStore(st.DB())})
+}
+
+// newPostgresRig is a rig on a fresh PostgreSQL schema; it skips without
+// PROVISION_TEST_POSTGRES (fails under PROVISION_REQUIRE_SERVICES=1).
+func newPostgresRig(t testing.TB) *rig {
+	t.Helper()
+	st := pgtest.Open(t)
+	return finishRig(t, &rig{log: st, ps: postgres.NewPrivacyStore(st)})
+}
+
+func finishRig(t testing.TB, r *rig) *rig {
+	t.Helper()
+	r.m = manifest.Reference()
+	r.clock = &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	var err error
 	r.svc, err = privacy.New(privacy.Options{Store: r.ps, Manifest: r.m, Now: r.clock.Now, Chunk: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// logStore is the log side of a store.
+type logStore interface {
+	provision.Log
+	provision.Checkpoints
+}
+
+// forEachStore runs the test body on every store that implements
+// privacy.Store: the same rules must hold on each.
+func forEachStore(t *testing.T, body func(t *testing.T, r *rig)) {
+	t.Run("sqlite", func(t *testing.T) { body(t, newRig(t)) })
+	t.Run("postgres", func(t *testing.T) { body(t, newPostgresRig(t)) })
 }
 
 // newInstallationID returns a random version 4 UUID, as agents make them.
@@ -89,7 +119,7 @@ func (r *rig) appendBatch(t testing.TB, installationID, region string, events ..
 	t.Helper()
 	sub := &provision.Submission{BatchID: nextID("b"), InstallationID: installationID, Region: region,
 		ManifestVersion: r.m.Version, Country: "DE", ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
-	if _, _, err := r.store.Append(context.Background(), sub); err != nil {
+	if _, _, err := r.log.Append(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,7 +130,7 @@ func (r *rig) logRecords(t testing.TB) []provision.Record {
 	var out []provision.Record
 	var after int64
 	for {
-		recs, err := r.store.Read(context.Background(), after, 100)
+		recs, err := r.log.Read(context.Background(), after, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

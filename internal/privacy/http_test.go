@@ -177,8 +177,9 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 	}
 }
 
-func TestExportGroupsByManifestItem(t *testing.T) {
-	r := newRig(t)
+func TestExportGroupsByManifestItem(t *testing.T) { forEachStore(t, testExportGroupsByManifestItem) }
+
+func testExportGroupsByManifestItem(t *testing.T, r *rig) {
 	id, other := newInstallationID(), newInstallationID()
 	r.submitDays(t, id, 2)
 	r.submitDays(t, other, 1)

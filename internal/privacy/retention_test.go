@@ -18,8 +18,9 @@ func byEventID(recs []provision.Record) map[string]provision.Record {
 	return out
 }
 
-func TestRetentionFollowsTheManifestWithAFakeClock(t *testing.T) {
-	r := newRig(t)
+func TestRetentionFollowsTheManifestWithAFakeClock(t *testing.T) { forEachStore(t, testRetentionFollowsTheManifestWithAFakeClock) }
+
+func testRetentionFollowsTheManifestWithAFakeClock(t *testing.T, r *rig) {
 	ctx := t.Context()
 	id := newInstallationID()
 	start := r.clock.Now()
@@ -110,8 +111,9 @@ func TestRetentionFollowsTheManifestWithAFakeClock(t *testing.T) {
 	}
 }
 
-func TestRetentionWorksInBoundedChunks(t *testing.T) {
-	r := newRig(t)
+func TestRetentionWorksInBoundedChunks(t *testing.T) { forEachStore(t, testRetentionWorksInBoundedChunks) }
+
+func testRetentionWorksInBoundedChunks(t *testing.T, r *rig) {
 	ctx := t.Context()
 	start := r.clock.Now()
 	for range 5 {
