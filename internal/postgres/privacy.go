@@ -263,7 +263,9 @@ func (p *PrivacyStore) InstallationEvents(ctx context.Context, installationID st
 }
 
 // Linked implements privacy.Store: there are no other linked rows.
-func (p *PrivacyStore) Linked(context.Context, string) ([]privacy.LinkedRecord, error) { return nil, nil }
+func (p *PrivacyStore) Linked(context.Context, string) ([]privacy.LinkedRecord, error) {
+	return nil, nil
+}
 
 // utcMidnight is the start of t's UTC day: retention counts whole days.
 func utcMidnight(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }

@@ -194,7 +194,9 @@ func TestEraseRejectsBadIDs(t *testing.T) {
 	}
 }
 
-func TestResumeFinishesAnInterruptedErasure(t *testing.T) { forEachStore(t, testResumeFinishesAnInterruptedErasure) }
+func TestResumeFinishesAnInterruptedErasure(t *testing.T) {
+	forEachStore(t, testResumeFinishesAnInterruptedErasure)
+}
 
 func testResumeFinishesAnInterruptedErasure(t *testing.T, r *rig) {
 	ctx := t.Context()

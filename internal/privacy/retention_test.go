@@ -18,7 +18,9 @@ func byEventID(recs []provision.Record) map[string]provision.Record {
 	return out
 }
 
-func TestRetentionFollowsTheManifestWithAFakeClock(t *testing.T) { forEachStore(t, testRetentionFollowsTheManifestWithAFakeClock) }
+func TestRetentionFollowsTheManifestWithAFakeClock(t *testing.T) {
+	forEachStore(t, testRetentionFollowsTheManifestWithAFakeClock)
+}
 
 func testRetentionFollowsTheManifestWithAFakeClock(t *testing.T, r *rig) {
 	ctx := t.Context()
@@ -111,7 +113,9 @@ func testRetentionFollowsTheManifestWithAFakeClock(t *testing.T, r *rig) {
 	}
 }
 
-func TestRetentionWorksInBoundedChunks(t *testing.T) { forEachStore(t, testRetentionWorksInBoundedChunks) }
+func TestRetentionWorksInBoundedChunks(t *testing.T) {
+	forEachStore(t, testRetentionWorksInBoundedChunks)
+}
 
 func testRetentionWorksInBoundedChunks(t *testing.T, r *rig) {
 	ctx := t.Context()
