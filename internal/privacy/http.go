@@ -80,6 +80,11 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMed, "the body must be application/json")
 		return false
 	}
+	// The body is two short ids: it is never compressed.
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_encoding", "the body must not be compressed (Content-Encoding: identity)")
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

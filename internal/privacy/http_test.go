@@ -95,6 +95,13 @@ func TestDeletionHandler(t *testing.T) {
 			}
 		})
 	}
+	// The agent sends Content-Encoding: identity; anything compressed is refused.
+	if w := post(t, h, "/v1/deletion", `{"installation_id":"`+id+`","request_id":"withdraw-1"}`, "Content-Encoding", "identity"); w.Code != http.StatusAccepted {
+		t.Errorf("identity: %d", w.Code)
+	}
+	if w := post(t, h, "/v1/deletion", `{}`, "Content-Encoding", "gzip"); w.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("gzip: %d", w.Code)
+	}
 	req := httptest.NewRequest(http.MethodGet, "/v1/deletion", nil)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, req)
