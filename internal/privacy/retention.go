@@ -62,6 +62,9 @@ type Retention struct {
 	Pause    time.Duration // between chunks; default 20ms
 	Interval time.Duration // between runs in Run; default 1h
 	Logger   *slog.Logger  // nil: discard
+	// Eraser, when set, has each pass also finish erasures that were
+	// begun but not completed (Service.Resume).
+	Eraser *Service
 }
 
 // RetentionStats says what one pass did.
@@ -69,6 +72,7 @@ type RetentionStats struct {
 	Purged   map[string]int64 // events deleted, by event type
 	Stripped map[string]int64 // events visited to strip expired items, by event type
 	Chunks   int              // transactions run
+	Resumed  int              // interrupted erasures finished
 }
 
 // rule is one retention action for one event type.
@@ -145,6 +149,13 @@ func (j *Retention) RunOnce(ctx context.Context) (RetentionStats, error) {
 		return st, errors.New("retention: Store and Manifest are required")
 	}
 	clock, chunk, pause, lg := j.defaults()
+	if j.Eraser != nil {
+		n, err := j.Eraser.Resume(ctx)
+		st.Resumed = n
+		if err != nil {
+			return st, err
+		}
+	}
 	now := clock.Now().UTC()
 	first := true
 	wait := func() error {
