@@ -61,40 +61,54 @@ func maxDistinct(t *testing.T, rs rollup.Store) int64 {
 	return most
 }
 
-// submitter sends one day's batch of an installation; the end-to-end
-// test runs it against the store's log.
-type submitter func(t *testing.T, id string, at time.Time, events ...provision.Event)
+// submitter sends one batch of an installation; deleter sends its
+// deletion request and returns the HTTP status.
+type (
+	submitter func(t *testing.T, id string, events ...provision.Event)
+	deleter   func(t *testing.T, id, requestID string) int
+)
 
 // TestEndToEndErasure: two agents submit for several days; one withdraws
 // consent (POST /v1/deletion). Afterwards no query, export, log replay,
 // forwarder or rollup rebuild returns its data, a replica of the log that
 // still holds its records forwards nothing of it, late batches are not
-// stored, and the receipt lists what was removed.
+// stored, and the receipt lists what was removed. Here batches go straight
+// to the store's log; TestEndToEndErasureThroughIngest sends them through
+// the ingest server.
 func TestEndToEndErasure(t *testing.T) {
 	r := newRig(t)
-	submit := func(t *testing.T, id string, at time.Time, events ...provision.Event) {
+	submit := func(t *testing.T, id string, events ...provision.Event) {
 		t.Helper()
+		for i := range events {
+			if vs := r.m.CheckEvent(nil, i, &events[i], provision.RegionEU); len(vs) > 0 {
+				t.Fatalf("test event not valid: %v", vs)
+			}
+		}
 		r.appendBatch(t, id, provision.RegionEU, events...)
 	}
-	runEndToEnd(t, r, submit)
+	del := func(t *testing.T, id, requestID string) int {
+		w := post(t, privacy.NewDeletionHandler(r.svc), "/v1/deletion", `{"installation_id":"`+id+`","request_id":"`+requestID+`"}`)
+		return w.Code
+	}
+	runEndToEnd(t, r, submit, del)
 }
 
-func runEndToEnd(t *testing.T, r *rig, submit submitter) {
+func runEndToEnd(t *testing.T, r *rig, submit submitter, del deleter) {
 	ctx := t.Context()
 	gone, kept := newInstallationID(), newInstallationID()
 	replica := forwardtest.NewLog() // a second copy of the log, as a stream would hold it
-	start := r.clock.Now()
 	const days = 4
-	for d := range days {
-		at := start.Add(time.Duration(d) * day)
+	for range days {
+		at := r.clock.Now()
 		for _, id := range []string{gone, kept} {
-			evs := []provision.Event{userCountEvent(at), softwareEvent(at), tlsEvent(at)}
-			submit(t, id, at, evs...)
+			evs := []provision.Event{asSent(userCountEvent(at)), asSent(softwareEvent(at)), asSent(tlsEvent(at))}
+			submit(t, id, evs...)
 			if _, _, err := replica.Append(ctx, &provision.Submission{BatchID: nextID("rb"), InstallationID: id,
 				Region: provision.RegionEU, ReceivedAt: at, Events: evs}); err != nil {
 				t.Fatal(err)
 			}
 		}
+		r.clock.Advance(day)
 	}
 
 	rs := sqlite.NewRollupStore(r.sq.DB())
@@ -111,9 +125,8 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter) {
 	}
 
 	// The agent withdraws consent.
-	w := post(t, privacy.NewDeletionHandler(r.svc), "/v1/deletion", `{"installation_id":"`+gone+`","request_id":"withdraw-e2e"}`)
-	if w.Code != http.StatusAccepted {
-		t.Fatalf("deletion: %d %s", w.Code, w.Body)
+	if code := del(t, gone, "withdraw-e2e"); code != http.StatusAccepted {
+		t.Fatalf("deletion: status %d", code)
 	}
 	rec, err := r.svc.Status(ctx, "withdraw-e2e")
 	if err != nil || rec.Status != privacy.StatusComplete {
@@ -124,12 +137,13 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter) {
 			t.Errorf("receipt: %s removed %d, want %d (%v)", typ, rec.Removed.Events[typ], n, rec.Removed.Events)
 		}
 	}
-	if rec.Removed.Categories["secure_connections"] != 2*days || rec.Removed.Categories["installation"] != 3*days {
+	if rec.Removed.Categories["secure_connections"] != 2*days || rec.Removed.Categories["installation"] != 3*days ||
+		rec.Removed.Categories["software"] != 5*days {
 		t.Errorf("receipt categories %v", rec.Removed.Categories)
 	}
 
 	// A batch still in the agent's outbox arrives after the erasure.
-	submit(t, gone, start.Add(days*day), userCountEvent(start.Add(days*day)))
+	submit(t, gone, asSent(userCountEvent(r.clock.Now())))
 
 	// Query: the raw store holds nothing of it.
 	var n int

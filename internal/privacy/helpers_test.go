@@ -2,10 +2,18 @@ package privacy_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
+	"math/big"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,11 +102,26 @@ func nextID(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, seqN)
 }
 
-// fakeCert is a minimal DER certificate shape in base64; the store does not
-// parse it.
-var fakeCert = base64.StdEncoding.EncodeToString([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
-
-const spki = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+// siteCert and siteSPKI are a real self-signed certificate (base64 DER)
+// and the SHA-256 of its public key, as an agent reports them.
+var siteCert, siteSPKI = func() (string, string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "www.example.org"},
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
+	pin := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(der), hex.EncodeToString(pin[:])
+}()
 
 func softwareEvent(at time.Time) provision.Event {
 	return provision.Event{ID: nextID("ev"), Type: "software", Time: at, Fields: map[string]any{
@@ -109,7 +132,7 @@ func softwareEvent(at time.Time) provision.Event {
 
 func tlsEvent(at time.Time) provision.Event {
 	return provision.Event{ID: nextID("ev"), Type: "tls_connection", Time: at, Fields: map[string]any{
-		"tls.certificate": fakeCert, "tls.spki_sha256": spki, "event.count": 3,
+		"tls.certificate": siteCert, "tls.spki_sha256": siteSPKI, "event.count": 3,
 		"location.country": "DE", "location.subdivision": "BE",
 	}}
 }
@@ -186,3 +209,16 @@ func (c *fakeClock) Sleeps() int {
 }
 
 const day = 24 * time.Hour
+
+// asSent is the event as an agent sends it: without the items that only
+// the server derives.
+func asSent(ev provision.Event) provision.Event {
+	fields := make(map[string]any, len(ev.Fields))
+	for k, v := range ev.Fields {
+		if !strings.HasPrefix(k, "location.") {
+			fields[k] = v
+		}
+	}
+	ev.Fields = fields
+	return ev
+}
