@@ -13,6 +13,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/sqlite"
 )
 
@@ -89,6 +90,7 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 	var (
 		f         privacyFlags
 		id, reqID string
+		rebuild   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "erase --installation ID --data DIR",
@@ -111,12 +113,27 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeIndented(e, rec)
+			if err := writeIndented(e, rec); err != nil {
+				return err
+			}
+			if !rebuild {
+				return nil
+			}
+			// A HyperLogLog sketch cannot forget one installation: build
+			// the rollups again from the log, which no longer holds it.
+			up := &rollup.Updater{Log: st, Store: sqlite.NewRollupStore(st.DB())}
+			stats, err := up.Rebuild(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "rollups rebuilt from %d records\n", stats.Records)
+			return nil
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&id, "installation", "", "installation `ID` to erase")
 	cmd.Flags().StringVar(&reqID, "request-id", "", "request `ID` for the receipt (default: a new random one)")
+	cmd.Flags().BoolVar(&rebuild, "rebuild-rollups", false, "then rebuild the rollups from the log, so no sketch still counts the installation")
 	_ = cmd.MarkFlagRequired("installation")
 	return cmd
 }

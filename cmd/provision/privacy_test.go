@@ -62,7 +62,7 @@ func TestPrivacyCommands(t *testing.T) {
 		t.Errorf("export file: %v %v", fi, err)
 	}
 
-	code, out, stderr = runCmd(t, "", "privacy", "erase", "--installation", id, "--data", dir, "--request-id", "ticket-42")
+	code, out, stderr = runCmd(t, "", "privacy", "erase", "--installation", id, "--data", dir, "--request-id", "ticket-42", "--rebuild-rollups")
 	if code != exitOK {
 		t.Fatalf("erase: %d %s", code, stderr)
 	}
@@ -75,6 +75,9 @@ func TestPrivacyCommands(t *testing.T) {
 	}
 	if strings.Contains(out, id) {
 		t.Error("the receipt shows the installation id")
+	}
+	if !strings.Contains(stderr, "rollups rebuilt from 0 records") {
+		t.Errorf("rebuild: %q", stderr)
 	}
 
 	code, out, _ = runCmd(t, "", "privacy", "status", "ticket-42", "--data", dir)
