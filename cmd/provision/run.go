@@ -74,6 +74,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newDemoCmd(e),
 		newRollupCmd(e),
 		newReportCmd(e),
+		newPrivacyCmd(e),
 	)
 	return root
 }

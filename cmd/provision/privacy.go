@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/sqlite"
+)
+
+// storeFile is the embedded store's file in the data directory; the server
+// opens the same file.
+const storeFile = "provision.db"
+
+func newPrivacyCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "privacy",
+		Short: "Erase, export and purge what is held for installations",
+		Long: "Operator commands for the rights the data-provision terms give: erasure\n" +
+			"with a receipt, export of everything held for an installation, retention\n" +
+			"purges, and the erasure audit log. They work locally on the data directory\n" +
+			"(--data or PROVISION_DATA). See docs/privacy.md.",
+	}
+	cmd.AddCommand(newPrivacyEraseCmd(e), newPrivacyStatusCmd(e), newPrivacyExportCmd(e),
+		newPrivacyPurgeCmd(e), newPrivacyAuditCmd(e), newPrivacyTokenCmd(e))
+	return cmd
+}
+
+// privacyFlags are the flags every privacy command shares.
+type privacyFlags struct{ data string }
+
+func (f *privacyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.data, "data", "", "data `DIR` of the server (env PROVISION_DATA)")
+}
+
+func (f *privacyFlags) dir(e *env) (string, error) {
+	dir := f.data
+	if dir == "" {
+		dir = e.getenv("PROVISION_DATA")
+	}
+	if dir == "" {
+		return "", errors.New("--data DIR (or PROVISION_DATA) is required")
+	}
+	return dir, nil
+}
+
+// openPrivacy opens the store in the data directory, which must exist:
+// these commands never create an empty store by mistake.
+func (f *privacyFlags) open(cmd *cobra.Command, e *env) (*sqlite.Store, *privacy.Service, *manifest.Manifest, error) {
+	dir, err := f.dir(e)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	path := filepath.Join(dir, storeFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, nil, fmt.Errorf("no store in %s: %w", dir, err)
+	}
+	m, err := loadManifest(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := sqlite.Open(cmd.Context(), path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, err := privacy.New(privacy.Options{Store: sqlite.NewPrivacyStore(st.DB()), Manifest: m})
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return st, svc, m, nil
+}
+
+func writeIndented(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newPrivacyEraseCmd(e *env) *cobra.Command {
+	var (
+		f         privacyFlags
+		id, reqID string
+		rebuild   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "erase --installation ID --data DIR",
+		Short: "Erase everything held for an installation and print the receipt",
+		Long: "Removes every raw event and every other row linked to the installation,\n" +
+			"records a tombstone (the SHA-256 of the id) so that nothing of it is stored,\n" +
+			"forwarded or counted again, appends an entry to the audit log and prints the\n" +
+			"receipt as JSON. Erasures left pending by an interrupted run are finished too.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, svc, _, err := f.open(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := svc.Resume(cmd.Context()); err != nil {
+				return err
+			}
+			rec, err := svc.Erase(cmd.Context(), id, reqID, privacy.SourceOperator)
+			if err != nil {
+				return err
+			}
+			if err := writeIndented(e, rec); err != nil {
+				return err
+			}
+			if !rebuild {
+				return nil
+			}
+			// A HyperLogLog sketch cannot forget one installation: build
+			// the rollups again from the log, which no longer holds it.
+			up := &rollup.Updater{Log: st, Store: sqlite.NewRollupStore(st.DB())}
+			stats, err := up.Rebuild(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "rollups rebuilt from %d records\n", stats.Records)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&id, "installation", "", "installation `ID` to erase")
+	cmd.Flags().StringVar(&reqID, "request-id", "", "request `ID` for the receipt (default: a new random one)")
+	cmd.Flags().BoolVar(&rebuild, "rebuild-rollups", false, "then rebuild the rollups from the log, so no sketch still counts the installation")
+	_ = cmd.MarkFlagRequired("installation")
+	return cmd
+}
+
+func newPrivacyStatusCmd(e *env) *cobra.Command {
+	var f privacyFlags
+	cmd := &cobra.Command{
+		Use:   "status REQUEST_ID --data DIR",
+		Short: "Tell whether an erasure request is complete and print its receipt",
+		Long:  "Prints the request as JSON. Exit status 1 means it is still pending.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, svc, _, err := f.open(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rec, err := svc.Status(cmd.Context(), args[0])
+			if errors.Is(err, provision.ErrNotFound) {
+				return fmt.Errorf("no erasure request %q", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if err := writeIndented(e, rec); err != nil {
+				return err
+			}
+			if rec.Status != privacy.StatusComplete {
+				return &findingError{msg: "erasure " + rec.ID + " is " + rec.Status}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newPrivacyExportCmd(e *env) *cobra.Command {
+	var (
+		f       privacyFlags
+		id, out string
+	)
+	cmd := &cobra.Command{
+		Use:   "export --installation ID --data DIR",
+		Short: "Write everything held for an installation as JSON, grouped by manifest item",
+		Long: "Writes every stored value of the installation under the manifest item it\n" +
+			"belongs to, with the item's description, category and retention, the region\n" +
+			"profile of each submission and the other records that name it, so that it\n" +
+			"can be handed to the person it concerns.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, svc, _, err := f.open(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			x, err := svc.Export(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				return privacy.WriteExport(e.stdout, x)
+			}
+			// The export is personal data: only the operator may read it.
+			file, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			if err := privacy.WriteExport(file, x); err != nil {
+				file.Close()
+				return err
+			}
+			if err := file.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "wrote %s: %d items\n", out, len(x.Items))
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&id, "installation", "", "installation `ID` to export")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` (mode 0600) instead of standard output")
+	_ = cmd.MarkFlagRequired("installation")
+	return cmd
+}
+
+func newPrivacyPurgeCmd(e *env) *cobra.Command {
+	var f privacyFlags
+	cmd := &cobra.Command{
+		Use:   "purge --data DIR",
+		Short: "Run one retention pass: purge raw data older than the manifest's retention",
+		Long: "Strips each item from stored events once its retention_days have passed and\n" +
+			"deletes events once every item's retention has passed, in small transactions.\n" +
+			"The server runs the same job in the background; this runs one pass now. It\n" +
+			"also finishes erasures left pending.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, svc, m, err := f.open(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := svc.Resume(cmd.Context()); err != nil {
+				return err
+			}
+			job := &privacy.Retention{Store: sqlite.NewPrivacyStore(st.DB()), Manifest: m}
+			stats, err := job.RunOnce(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return writeIndented(e, map[string]any{"purged_events": stats.Purged, "stripped_events": stats.Stripped, "transactions": stats.Chunks})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newPrivacyAuditCmd(e *env) *cobra.Command {
+	var f privacyFlags
+	cmd := &cobra.Command{
+		Use:   "audit --data DIR",
+		Short: "Print the erasure audit log and verify its hash chain",
+		Long: "Prints one JSON line per erasure (request, time, SHA-256 of the installation\n" +
+			"id, counts removed) and checks the chain. Exit status 1 means the chain is\n" +
+			"broken: an entry was altered or removed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, _, _, err := f.open(cmd, e)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ps := sqlite.NewPrivacyStore(st.DB())
+			if err := printAudit(cmd.Context(), e, ps); err != nil {
+				return err
+			}
+			n, err := privacy.VerifyAudit(cmd.Context(), ps)
+			if err != nil {
+				return &findingError{msg: err.Error()}
+			}
+			fmt.Fprintf(e.stderr, "audit log: %d entries, hash chain intact\n", n)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func printAudit(ctx context.Context, e *env, s privacy.Store) error {
+	enc := json.NewEncoder(e.stdout)
+	var after int64
+	for {
+		entries, err := s.Audit(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if err := enc.Encode(&entries[i]); err != nil {
+				return err
+			}
+			after = entries[i].Seq
+		}
+		if len(entries) < 1000 {
+			return nil
+		}
+	}
+}
+
+func newPrivacyTokenCmd(e *env) *cobra.Command {
+	var f privacyFlags
+	cmd := &cobra.Command{
+		Use:   "token --data DIR",
+		Short: "Make a new bearer token for the operator endpoints and print it once",
+		Long: "Writes the SHA-256 of a new random token to DIR/" + privacy.TokenFile + " (replacing\n" +
+			"the previous token) and prints the token. It is stored nowhere else: keep it.",
+		Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			dir, err := f.dir(e)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			token, err := privacy.NewToken(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, token)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

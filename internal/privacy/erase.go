@@ -1,0 +1,252 @@
+package privacy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/manifest"
+)
+
+// InstallationItem is the manifest item of the installation id, carried in
+// the batch envelope and stored beside every event.
+const InstallationItem = "installation.id"
+
+// Errors that callers test with errors.Is.
+var (
+	// ErrBadInstallationID means the id is not a valid installation id.
+	ErrBadInstallationID = errors.New("not a valid installation id")
+	// ErrBadRequestID means the request id is malformed.
+	ErrBadRequestID = errors.New("request id must be 1 to 64 letters, digits, - or _")
+	// ErrRequestConflict means the request id was used before for another
+	// installation.
+	ErrRequestConflict = errors.New("request id already used for another installation")
+)
+
+// DefaultChunk is how many events one erasure or purge transaction deletes.
+const DefaultChunk = 500
+
+// Options configure a Service. Store and Manifest are required.
+type Options struct {
+	Store    Store
+	Manifest *manifest.Manifest
+	Logger   *slog.Logger     // nil: discard; never given an installation id
+	Now      func() time.Time // nil: time.Now
+	Chunk    int              // events per transaction; default DefaultChunk
+}
+
+// Service performs erasure and export, and answers whether an installation
+// was erased. It is safe for concurrent use.
+type Service struct {
+	store Store
+	m     *manifest.Manifest
+	log   *slog.Logger
+	now   func() time.Time
+	chunk int
+}
+
+// New checks the options and returns a service.
+func New(o Options) (*Service, error) {
+	if o.Store == nil || o.Manifest == nil {
+		return nil, errors.New("privacy: Store and Manifest are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Chunk <= 0 {
+		o.Chunk = DefaultChunk
+	}
+	return &Service{store: o.Store, m: o.Manifest, log: o.Logger, now: o.Now, chunk: o.Chunk}, nil
+}
+
+// CheckInstallationID returns ErrBadInstallationID unless id is a value
+// the manifest's installation.id item accepts.
+func (s *Service) CheckInstallationID(id string) error {
+	it := s.m.Item(InstallationItem)
+	if it == nil {
+		if id == "" || len(id) > 64 {
+			return ErrBadInstallationID
+		}
+		return nil
+	}
+	if v := s.m.CheckValue(nil, -1, it, id); len(v) > 0 {
+		return fmt.Errorf("%w: %s", ErrBadInstallationID, v[0].Message)
+	}
+	return nil
+}
+
+// ValidRequestID reports whether id is 1 to 64 letters, digits, - or _.
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRequestID returns a random request id for an operator's request.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "er-" + hex.EncodeToString(b[:])
+}
+
+// Erase removes every raw event and every other row linked to the
+// installation and returns the receipt. The tombstone is committed first,
+// so from then on nothing of the installation is stored, forwarded or
+// counted again, even while the deletion proceeds. Erase is idempotent per
+// request id: a repeated request returns the first receipt, or finishes
+// the erasure if it was interrupted.
+func (s *Service) Erase(ctx context.Context, installationID, requestID, source string) (*Request, error) {
+	if err := s.CheckInstallationID(installationID); err != nil {
+		return nil, err
+	}
+	if requestID == "" {
+		requestID = NewRequestID()
+	}
+	if !ValidRequestID(requestID) {
+		return nil, ErrBadRequestID
+	}
+	r := &Request{
+		ID:          requestID,
+		IDHash:      IDHash(installationID),
+		Source:      source,
+		Status:      StatusPending,
+		RequestedAt: s.now().UTC(),
+	}
+	existing, err := s.store.BeginErasure(ctx, r, installationID)
+	if err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	if existing != nil {
+		if existing.IDHash != r.IDHash {
+			return nil, ErrRequestConflict
+		}
+		if existing.Status == StatusComplete {
+			return existing, nil
+		}
+		r = existing
+	}
+	if err := s.finish(ctx, r, installationID); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// finish deletes in chunks, then completes the request and appends the
+// audit entry. r becomes the receipt.
+func (s *Service) finish(ctx context.Context, r *Request, installationID string) error {
+	removed := newRemoved()
+	installCategory := ""
+	if it := s.m.Item(InstallationItem); it != nil {
+		installCategory = it.Category
+	}
+	for {
+		evs, err := s.store.DeleteEvents(ctx, installationID, s.chunk)
+		if err != nil {
+			return fmt.Errorf("erase %s: delete events: %w", r.ID, err)
+		}
+		for i := range evs {
+			s.count(removed, &evs[i], installCategory)
+		}
+		if len(evs) < s.chunk {
+			break
+		}
+	}
+	linked, err := s.store.DeleteLinked(ctx, installationID)
+	if err != nil {
+		return fmt.Errorf("erase %s: delete linked rows: %w", r.ID, err)
+	}
+	for kind, n := range linked {
+		removed.Records[kind] += n
+	}
+	r.Status = StatusComplete
+	r.CompletedAt = s.now().UTC()
+	r.Removed = removed
+	e := &AuditEntry{
+		RequestID: r.ID, IDHash: r.IDHash, Source: r.Source,
+		RequestedAt: r.RequestedAt, CompletedAt: r.CompletedAt, Removed: removed,
+	}
+	if err := s.store.CompleteErasure(ctx, r, e); err != nil {
+		return fmt.Errorf("erase %s: complete: %w", r.ID, err)
+	}
+	var events int64
+	for _, n := range removed.Events {
+		events += n
+	}
+	s.log.Info("erasure complete", "request_id", r.ID, "source", r.Source, "events", events)
+	return nil
+}
+
+// count adds one removed event to the receipt's tallies.
+func (s *Service) count(removed *Removed, ev *provision.Event, installCategory string) {
+	removed.Events[ev.Type]++
+	if installCategory != "" {
+		removed.Categories[installCategory]++
+	}
+	for id := range ev.Fields {
+		cat := "undeclared"
+		if it := s.m.Item(id); it != nil {
+			cat = it.Category
+		}
+		removed.Categories[cat]++
+	}
+}
+
+// Resume finishes erasures that were begun but not completed, for example
+// because the process stopped half-way, and returns how many it finished.
+func (s *Service) Resume(ctx context.Context) (int, error) {
+	done := 0
+	for {
+		pending, err := s.store.PendingErasures(ctx, 100)
+		if err != nil {
+			return done, fmt.Errorf("resume erasures: %w", err)
+		}
+		for i := range pending {
+			p := &pending[i]
+			r := p.Request
+			if err := s.finish(ctx, &r, p.InstallationID); err != nil {
+				return done, err
+			}
+			done++
+		}
+		if len(pending) < 100 {
+			return done, nil
+		}
+	}
+}
+
+// Status returns the request with the id (its receipt once complete), or
+// an error wrapping provision.ErrNotFound.
+func (s *Service) Status(ctx context.Context, requestID string) (*Request, error) {
+	if !ValidRequestID(requestID) {
+		return nil, ErrBadRequestID
+	}
+	return s.store.Request(ctx, requestID)
+}
+
+// Erased reports whether an erasure of the installation was requested.
+// Forwarders, rollup rebuilds and anything that replays the log consult it
+// so that nothing of an erased installation comes back.
+func (s *Service) Erased(ctx context.Context, installationID string) (bool, error) {
+	return s.store.Tombstoned(ctx, IDHash(installationID))
+}
+
+// Suppressed is Erased under the name forward.Suppressor uses.
+func (s *Service) Suppressed(ctx context.Context, installationID string) (bool, error) {
+	return s.Erased(ctx, installationID)
+}

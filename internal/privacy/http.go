@@ -1,0 +1,263 @@
+package privacy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/provisionhq/provision"
+)
+
+// MaxRequestBody bounds the body of a deletion or admin request: two ids
+// and JSON punctuation need far less.
+const MaxRequestBody = 4 << 10
+
+// eraseTimeout bounds the synchronous part of an erasure over HTTP; what
+// is left is finished by Resume and reported as pending.
+const eraseTimeout = 20 * time.Second
+
+// Error codes of the privacy endpoints, in the API's error shape.
+const (
+	CodeBodyTooLarge   = "body_too_large"
+	CodeBadJSON        = "bad_json"
+	CodeBadInstallID   = "bad_installation_id"
+	CodeBadRequestID   = "bad_request_id"
+	CodeConflict       = "request_conflict"
+	CodeUnauthorized   = "unauthorized"
+	CodeNotFound       = "not_found"
+	CodeUnavailable    = "unavailable"
+	CodeInternal       = "internal"
+	CodeUnsupportedMed = "unsupported_media_type"
+)
+
+// DeletionRequest is the body of POST /v1/deletion and /v1/admin/erase.
+type DeletionRequest struct {
+	InstallationID string `json:"installation_id"`
+	RequestID      string `json:"request_id"`
+}
+
+// DeletionResponse is the 202 answer of POST /v1/deletion.
+type DeletionResponse struct {
+	RequestID string `json:"request_id"`
+	Status    string `json:"status"`
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "30")
+	}
+	writeJSON(w, status, b)
+}
+
+// decodeRequest reads a bounded JSON body into v, refusing unknown keys
+// and trailing data.
+func decodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMed, "the body must be application/json")
+		return false
+	}
+	// The body is two short ids: it is never compressed.
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_encoding", "the body must not be compressed (Content-Encoding: identity)")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxRequestBody))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, CodeBadJSON, "the body could not be read")
+		return false
+	}
+	if err := DecodeDeletionJSON(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadJSON, err.Error())
+		return false
+	}
+	return true
+}
+
+// DecodeDeletionJSON decodes a request body strictly: one JSON object of
+// the documented keys and nothing after it.
+func DecodeDeletionJSON(body []byte, v any) error {
+	if len(body) > MaxRequestBody {
+		return fmt.Errorf("larger than %d bytes", MaxRequestBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("the body must be a JSON object with installation_id and request_id strings")
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// eraseError answers for an error of Erase.
+func eraseError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrBadInstallationID):
+		writeError(w, http.StatusBadRequest, CodeBadInstallID, "installation_id must be the installation's random UUID")
+	case errors.Is(err, ErrBadRequestID):
+		writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+	case errors.Is(err, ErrRequestConflict):
+		writeError(w, http.StatusConflict, CodeConflict, ErrRequestConflict.Error())
+	case errors.Is(err, provision.ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the store cannot take work now; retry later")
+	default:
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+}
+
+// NewDeletionHandler serves POST /v1/deletion: the agent's erasure request
+// on consent withdrawal. Knowing the installation id is the authority: it
+// is a 122-bit random secret of the device. The answer is 202 with status
+// complete when the erasure finished within the request, pending when it
+// was begun (the tombstone is durable) and Resume will finish it.
+func NewDeletionHandler(s *Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			return
+		}
+		var req DeletionRequest
+		if !decodeRequest(w, r, &req) {
+			return
+		}
+		if req.RequestID == "" || !ValidRequestID(req.RequestID) {
+			writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+			return
+		}
+		status, err := s.erasePossiblyPending(r.Context(), req, SourceDevice)
+		if err != nil {
+			eraseError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, DeletionResponse{RequestID: req.RequestID, Status: status})
+	})
+}
+
+// erasePossiblyPending runs the erasure; when the tombstone is durable but
+// the deletion could not finish, it reports pending rather than failing.
+func (s *Service) erasePossiblyPending(ctx context.Context, req DeletionRequest, source string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, eraseTimeout)
+	defer cancel()
+	rec, err := s.Erase(ctx, req.InstallationID, req.RequestID, source)
+	if err == nil {
+		return rec.Status, nil
+	}
+	// If the request was recorded, the erasure will be finished by Resume.
+	if got, serr := s.store.Request(context.WithoutCancel(ctx), req.RequestID); serr == nil && got.IDHash == IDHash(req.InstallationID) {
+		s.log.Warn("erasure left pending", "request_id", req.RequestID, "err", err)
+		return got.Status, nil
+	}
+	return "", err
+}
+
+// TokenHash is how the operator's bearer token is stored: its SHA-256.
+func TokenHash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
+
+// NewAdminHandler serves the operator endpoints. Every request must carry
+// "Authorization: Bearer TOKEN" where the SHA-256 of TOKEN is tokenHash;
+// the comparison takes constant time.
+//
+//	POST /v1/admin/erase          {"installation_id","request_id"?} → 200 receipt
+//	POST /v1/admin/export         {"installation_id"}               → 200 export
+//	GET  /v1/admin/erasures/{id}                                    → 200 receipt or request
+//
+// The installation id travels in a body, never in a URL, so it does not
+// end up in access logs.
+func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/admin/erase", func(w http.ResponseWriter, r *http.Request) {
+		var req DeletionRequest
+		if !decodeRequest(w, r, &req) {
+			return
+		}
+		if req.RequestID != "" && !ValidRequestID(req.RequestID) {
+			writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+			return
+		}
+		rec, err := s.Erase(r.Context(), req.InstallationID, req.RequestID, SourceOperator)
+		if err != nil {
+			eraseError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rec)
+	})
+	mux.HandleFunc("POST /v1/admin/export", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			InstallationID string `json:"installation_id"`
+		}
+		if !decodeRequest(w, r, &req) {
+			return
+		}
+		x, err := s.Export(r.Context(), req.InstallationID)
+		if err != nil {
+			eraseError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, x)
+	})
+	mux.HandleFunc("GET /v1/admin/erasures/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := s.Status(r.Context(), r.PathValue("id"))
+		switch {
+		case errors.Is(err, provision.ErrNotFound):
+			writeError(w, http.StatusNotFound, CodeNotFound, "no such erasure request")
+		case err != nil:
+			eraseError(w, err)
+		default:
+			writeJSON(w, http.StatusOK, rec)
+		}
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, tokenHash) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="provision-admin"`)
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func authorized(r *http.Request, want [sha256.Size]byte) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	got := TokenHash(h[len(prefix):])
+	// An all-zero hash means no token was configured: refuse everything.
+	var zero [sha256.Size]byte
+	if subtle.ConstantTimeCompare(want[:], zero[:]) == 1 {
+		return false
+	}
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
