@@ -65,8 +65,10 @@ func newRootCmd(e *env) *cobra.Command {
 	root.PersistentFlags().String("manifest", "", "data manifest `FILE` to use instead of the embedded reference manifest")
 	root.AddCommand(
 		newManifestCmd(e),
+		newForwardCmd(e),
 		newWorkerCmd(e),
 		newScanCmd(e),
+		newSimulateCmd(e),
 	)
 	return root
 }

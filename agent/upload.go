@@ -1,0 +1,299 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/agent/internal/outbox"
+	"github.com/provisionhq/provision/agent/internal/transport"
+)
+
+// Upload configures how and where the agent sends.
+type Upload struct {
+	Server   string // https://host[:port]; only https is accepted
+	CAFile   string // PEM roots that sign the server's certificate, instead of the system's
+	Pin      string // hex SHA-256 of the server certificate's SPKI, checked in addition
+	Encoding string // gzip (default), zstd or identity
+
+	MaxBatchEvents int // default 500
+	MaxBatchBytes  int // uncompressed JSON of the events; default 512 KiB
+
+	// MaxAttempts bounds the tries of one request in one flush (default 5);
+	// what is still refused stays in the outbox for the next flush.
+	MaxAttempts int
+	BackoffBase time.Duration // default 1 s
+	BackoffMax  time.Duration // default 5 min
+	// MaxWait is the longest single wait a flush accepts; a server asking
+	// for more (Retry-After) ends the flush and the data waits for the next
+	// one. Default 15 min.
+	MaxWait time.Duration
+
+	// Interval is the background uploader's period (default 7 h 13 min,
+	// which does not divide a day, so a fleet's uploads drift over the
+	// clock instead of meeting at the same hours); each wait is jittered by
+	// ±20 %.
+	Interval time.Duration
+
+	// Sleep waits for d or until ctx ends; nil means a timer. Tests
+	// replace it to see the waits without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a number in [0,1) for jitter; nil means math/rand/v2.
+	Rand func() float64
+}
+
+// DefaultInterval is the background uploader's default period.
+const DefaultInterval = 7*time.Hour + 13*time.Minute
+
+func (u Upload) withDefaults() Upload {
+	if u.MaxBatchEvents <= 0 {
+		u.MaxBatchEvents = 500
+	}
+	if u.MaxBatchBytes <= 0 {
+		u.MaxBatchBytes = 512 << 10
+	}
+	if u.MaxAttempts <= 0 {
+		u.MaxAttempts = 5
+	}
+	if u.MaxWait <= 0 {
+		u.MaxWait = 15 * time.Minute
+	}
+	if u.Interval <= 0 {
+		u.Interval = DefaultInterval
+	}
+	if (24*time.Hour)%u.Interval == 0 {
+		// A period that divides a day brings every installation back at
+		// the same hours; nudge it off.
+		u.Interval += 7 * time.Minute
+	}
+	if u.Sleep == nil {
+		u.Sleep = sleep
+	}
+	if u.Rand == nil {
+		u.Rand = rand.Float64
+	}
+	return u
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// FlushReport says what a flush did.
+type FlushReport struct {
+	Batches   int `json:"batches"`
+	Accepted  int `json:"accepted"`
+	Rejected  int `json:"rejected"`
+	Refused   int `json:"refused_batches"`
+	Deletions int `json:"deletions"`
+	WireBytes int `json:"wire_bytes"`
+}
+
+// maxBatchesPerFlush keeps one flush from running forever behind a
+// producer that records as fast as it uploads.
+const maxBatchesPerFlush = 100
+
+// Flush sends the waiting deletion requests and events now. Events leave
+// the outbox only when the server has confirmed them. It returns an error
+// when something is still waiting because the server could not take it.
+func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
+	up = up.withDefaults()
+	var rep FlushReport
+	client, err := transport.New(transport.Options{Server: up.Server, CAFile: up.CAFile, Pin: up.Pin, Encoding: up.Encoding})
+	if err != nil {
+		return rep, fmt.Errorf("agent: %w", err)
+	}
+	defer client.Close()
+
+	dels, err := a.store.Deletions()
+	if err != nil {
+		return rep, err
+	}
+	for _, d := range dels {
+		var res transport.DeletionResult
+		err := a.retry(ctx, up, func() error {
+			var err error
+			res, err = client.Delete(ctx, d.InstallationID, d.RequestID)
+			return err
+		})
+		var perm *transport.PermanentError
+		if err != nil && !errors.As(err, &perm) {
+			return rep, fmt.Errorf("agent: deletion request not delivered: %w", err)
+		}
+		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID, InstallationID: d.InstallationID}
+		if perm != nil {
+			// The server will never take this request; keeping it would
+			// block every later upload. Record why.
+			entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
+		} else {
+			entry.Status = "deletion_" + res.Status
+			rep.Deletions++
+		}
+		if err := a.store.CompleteDeletion(d.RequestID, entry.marshal()); err != nil {
+			return rep, err
+		}
+	}
+
+	c, err := a.Consent()
+	if err != nil || !c.Accepted {
+		return rep, err
+	}
+	for range maxBatchesPerFlush {
+		in, err := a.nextInflight(c, up)
+		if err != nil || in == nil {
+			return rep, err
+		}
+		var res transport.SubmitResult
+		var wire int
+		err = a.retry(ctx, up, func() error {
+			var err error
+			res, wire, err = client.Submit(ctx, in.Body)
+			return err
+		})
+		var perm *transport.PermanentError
+		if err != nil && !errors.As(err, &perm) {
+			return rep, fmt.Errorf("agent: batch not delivered, kept for the next upload: %w", err)
+		}
+		entry := SentEntry{Kind: "batch", BatchID: in.BatchID, Server: up.Server, SentAt: a.now().UTC(),
+			Encoding: client.Encoding(), RawBytes: len(in.Body), WireBytes: wire, Events: len(in.Seqs), Batch: in.Body}
+		rep.Batches++
+		rep.WireBytes += wire
+		if perm != nil {
+			entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
+			rep.Refused++
+			a.log.Warn("server refused a batch; dropped", "code", perm.Code, "status", perm.Status)
+		} else {
+			entry.Status, entry.Accepted, entry.Duplicate = "accepted", res.Accepted, res.Duplicate
+			types := eventTypes(in.Body)
+			for _, r := range res.Rejected {
+				sr := SentRejection{Index: r.Index, Code: r.Code, Message: r.Message}
+				if r.Index >= 0 && r.Index < len(types) {
+					sr.Type = types[r.Index]
+				}
+				entry.Rejected = append(entry.Rejected, sr)
+			}
+			rep.Accepted += res.Accepted
+			rep.Rejected += len(res.Rejected)
+			if len(res.Rejected) > 0 {
+				a.log.Warn("server rejected events; dropped", "rejected", len(res.Rejected))
+			}
+		}
+		if err := a.store.Complete(in.Seqs, entry.marshal()); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// nextInflight returns the batch in flight, or cuts the next one from the
+// waiting events and marks it in flight; nil when nothing waits.
+func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
+	in, err := a.store.GetInflight()
+	if err != nil || in != nil {
+		return in, err
+	}
+	pending, err := a.store.Pending(up.MaxBatchEvents, up.MaxBatchBytes)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	events := make([]provision.Event, len(pending))
+	seqs := make([]uint64, len(pending))
+	for i, p := range pending {
+		events[i], seqs[i] = p.Event, p.Seq
+	}
+	b := a.newBatch(c, events)
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	in = &outbox.Inflight{BatchID: b.ID, Seqs: seqs, Body: body, Since: b.SentAt}
+	return in, a.store.SetInflight(in)
+}
+
+func (a *Agent) newBatch(c Consent, events []provision.Event) provision.Batch {
+	return provision.Batch{
+		ID:              uuid.NewString(),
+		InstallationID:  c.InstallationID,
+		Region:          c.Region,
+		ManifestVersion: a.m.Version,
+		SentAt:          a.now().UTC().Truncate(time.Millisecond),
+		Events:          events,
+	}
+}
+
+// retry calls send until it succeeds, fails permanently, or the attempts
+// run out, waiting with exponential backoff and full jitter and never less
+// than the server's Retry-After.
+func (a *Agent) retry(ctx context.Context, up Upload, send func() error) error {
+	b := transport.Backoff{Base: up.BackoffBase, Max: up.BackoffMax, Rand: up.Rand}
+	for attempt := 1; ; attempt++ {
+		err := send()
+		var rerr *transport.RetryableError
+		if err == nil || !errors.As(err, &rerr) || attempt >= up.MaxAttempts {
+			return err
+		}
+		d := b.Delay(attempt, rerr.RetryAfter)
+		if d > up.MaxWait {
+			return fmt.Errorf("server asked to wait %s, longer than this upload waits: %w", d.Round(time.Second), err)
+		}
+		a.log.Info("upload will retry", "attempt", attempt, "wait", d.Round(time.Millisecond), "status", rerr.Status)
+		if err := up.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Run is the background uploader: until ctx ends it collects the daily
+// events and flushes, at jittered intervals from a random start, so that a
+// fleet's uploads spread over the day. Errors are logged and retried at the
+// next turn. It returns ctx's error.
+func (a *Agent) Run(ctx context.Context, up Upload) error {
+	up = up.withDefaults()
+	wait := time.Duration(up.Rand() * float64(up.Interval)) // the first turn lands anywhere in the period
+	for {
+		if err := up.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		if _, err := a.Collect(ctx); err != nil && !errors.Is(err, ErrNoConsent) {
+			a.log.Warn("collection failed", "err", err)
+		}
+		if rep, err := a.Flush(ctx, up); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			a.log.Warn("upload failed; data kept for the next turn", "err", err)
+		} else {
+			a.log.Info("uploaded", "batches", rep.Batches, "events", rep.Accepted, "bytes", rep.WireBytes)
+		}
+		wait = time.Duration(float64(up.Interval) * (0.8 + 0.4*up.Rand()))
+	}
+}
+
+// eventTypes lists the types of a batch's events in order, to name what
+// the server rejected.
+func eventTypes(body []byte) []string {
+	var b struct {
+		Events []struct {
+			Type string `json:"type"`
+		} `json:"events"`
+	}
+	_ = json.Unmarshal(body, &b)
+	out := make([]string, len(b.Events))
+	for i, e := range b.Events {
+		out[i] = e.Type
+	}
+	return out
+}

@@ -1,0 +1,331 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/provisionhq/provision/internal/report"
+	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/rollup/rolluptest"
+)
+
+var (
+	fixtureOnce  sync.Once
+	fixtureFleet *rolluptest.Fleet
+	fixtureLog   *rolluptest.MemLog
+)
+
+func fleet(t *testing.T) (*rolluptest.Fleet, *rolluptest.MemLog, *rollup.MemoryStore) {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		f, err := rolluptest.NewFleet(rolluptest.FleetConfig{Installations: 200, Days: 28, Seed: 42})
+		if err != nil {
+			panic(err)
+		}
+		log := rolluptest.NewMemLog()
+		if err := f.Fill(context.Background(), log); err != nil {
+			panic(err)
+		}
+		fixtureFleet, fixtureLog = f, log
+	})
+	store := rollup.NewMemoryStore([]byte("report-test-key-0123456789abcdef"))
+	if _, err := (&rollup.Updater{Log: fixtureLog, Store: store}).Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return fixtureFleet, fixtureLog, store
+}
+
+func opts(f *rolluptest.Fleet) report.Options {
+	return report.Options{
+		From:            f.Start.Format("2006-01-02"),
+		To:              f.Start.AddDate(0, 0, f.Days-1).Format("2006-01-02"),
+		PublicRoots:     f.PublicRoots,
+		ContributionCap: rollup.DefaultWeightCap,
+	}
+}
+
+func flagged(fs []report.Flag, kind, subject string) bool {
+	return slices.ContainsFunc(fs, func(f report.Flag) bool { return f.Kind == kind && f.Subject == subject })
+}
+
+func TestQualityFlagsTheFailingCampaignOnly(t *testing.T) {
+	f, _, store := fleet(t)
+	q, err := report.BuildQuality(context.Background(), store, opts(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !flagged(q.Flags, "failing_campaign", f.Planted.FailingCampaign) {
+		t.Errorf("failing campaign not flagged: %+v", q.Flags)
+	}
+	if flagged(q.Flags, "failing_campaign", f.Planted.GoodCampaign) {
+		t.Errorf("good campaign flagged: %+v", q.Flags)
+	}
+	var bad *report.TaskRow
+	for i := range q.Tasks {
+		if q.Tasks[i].Value == f.Planted.FailingCampaign {
+			bad = &q.Tasks[i]
+		}
+	}
+	if bad == nil || bad.SuccessRate == nil || *bad.SuccessRate > 0.8 || bad.P95ms == nil || *bad.P95ms < 150000 || len(bad.Errors) == 0 {
+		t.Fatalf("failing campaign row: %+v", bad)
+	}
+	if q.Active.Period.Installs == nil || *q.Active.Period.Installs != int64(f.Installations) {
+		t.Errorf("period active = %v, want %d", q.Active.Period.Installs, f.Installations)
+	}
+	if len(q.Active.Daily) != f.Days || len(q.Active.Weekly) < 4 || len(q.Active.Monthly) != 1 {
+		t.Errorf("series lengths %d/%d/%d", len(q.Active.Daily), len(q.Active.Weekly), len(q.Active.Monthly))
+	}
+}
+
+func TestThreatsFlagThePlantedCasesOnly(t *testing.T) {
+	f, _, store := fleet(t)
+	th, err := report.BuildThreats(context.Background(), store, opts(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Planted
+	for _, want := range []struct{ kind, subject string }{
+		{"interception_spreading", p.InterceptionRoot},
+		{"new_widely_seen", p.InterceptionRoot},
+		{"expired_in_use", p.ExpiredRoot},
+		{"signer_sudden", p.StolenSigner},
+	} {
+		if !flagged(th.Flags, want.kind, want.subject) {
+			t.Errorf("%s not flagged for %s", want.kind, want.subject)
+		}
+	}
+	for _, quiet := range []string{p.CorporateProxy, p.PublicIssuer, p.RenewedSigner, p.VendorSigner} {
+		for _, fl := range th.Flags {
+			if fl.Subject == quiet && fl.Kind != "expired_in_use" {
+				t.Errorf("normal certificate %s flagged %s", fl.Name, fl.Kind)
+			}
+		}
+	}
+	var pub, corp *report.IssuerRow
+	for i := range th.Issuers {
+		switch th.Issuers[i].ID {
+		case p.PublicIssuer:
+			pub = &th.Issuers[i]
+		case p.CorporateProxy:
+			corp = &th.Issuers[i]
+		}
+	}
+	if pub == nil || pub.PublicRoot == nil || !*pub.PublicRoot {
+		t.Errorf("public issuer row: %+v", pub)
+	}
+	if corp == nil || corp.PublicRoot == nil || *corp.PublicRoot || corp.Growth == nil || *corp.Growth > 1.5 {
+		t.Errorf("corporate proxy row: %+v", corp)
+	}
+}
+
+// walk calls fn for every object of a decoded JSON document.
+func walk(v any, fn func(map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		fn(x)
+		for _, e := range x {
+			walk(e, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walk(e, fn)
+		}
+	}
+}
+
+func TestNothingBelowKIsPublished(t *testing.T) {
+	f, _, store := fleet(t)
+	o := opts(f)
+	q, err := report.BuildQuality(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := report.BuildThreats(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suppressed := 0
+	for _, d := range []report.Document{q, th} {
+		var buf bytes.Buffer
+		if err := report.Write(&buf, d, "json"); err != nil {
+			t.Fatal(err)
+		}
+		var doc any
+		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		walk(doc, func(m map[string]any) {
+			for _, key := range []string{"installations", "mismatch_installations"} {
+				v, ok := m[key]
+				if !ok {
+					continue
+				}
+				if v == nil {
+					suppressed++
+					continue
+				}
+				if v.(float64) < float64(report.DefaultK) {
+					t.Errorf("published %s=%v below k in %v", key, v, m)
+				}
+			}
+		})
+		// Nothing identifies an installation.
+		if bytes.Contains(buf.Bytes(), []byte(rolluptest.InstallationID(5))) {
+			t.Error("an installation id reached a report")
+		}
+	}
+	if suppressed == 0 {
+		t.Fatal("no cell was suppressed; the fleet plants several below k")
+	}
+	rare := map[string]bool{}
+	for _, r := range q.Active.By {
+		if r.Value == f.Planted.RareVersion || r.Value == "LU" {
+			rare[r.Value] = r.Suppressed && r.Installs == nil
+		}
+	}
+	for _, r := range q.Licenses {
+		if r.Value == f.Planted.RareLicenseSite {
+			rare[r.Value] = r.Suppressed
+		}
+	}
+	for _, e := range q.Errors {
+		if e.Code == f.Planted.RareErrorCode {
+			rare[e.Code] = e.Suppressed && e.Occurrences == nil
+		}
+	}
+	if len(rare) != 4 {
+		t.Fatalf("rare rows missing (they must be marked, not dropped): %v", rare)
+	}
+	for k, ok := range rare {
+		if !ok {
+			t.Errorf("%s not suppressed", k)
+		}
+	}
+	if th.SignersSuppressed+th.IssuersSuppressed != 0 {
+		// every planted certificate reaches k in this fleet
+		t.Logf("withheld issuers %d, signers %d", th.IssuersSuppressed, th.SignersSuppressed)
+	}
+}
+
+func TestRebuildGivesByteIdenticalReports(t *testing.T) {
+	f, log, store := fleet(t)
+	ctx := context.Background()
+	render := func() []byte {
+		var buf bytes.Buffer
+		q, err := report.BuildQuality(ctx, store, opts(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		th, err := report.BuildThreats(ctx, store, opts(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []report.Document{q, th} {
+			if err := report.Write(&buf, d, "json"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return buf.Bytes()
+	}
+	before := render()
+	if _, err := (&rollup.Updater{Log: log, Store: store, Batch: 1234}).Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := render(); !bytes.Equal(before, after) {
+		t.Fatal("report JSON differs after a rebuild")
+	}
+}
+
+func TestNoiseIsStatedAndApplied(t *testing.T) {
+	f, _, store := fleet(t)
+	o := opts(f)
+	exact, err := report.BuildThreats(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Epsilon = 0.5
+	noisy, err := report.BuildThreats(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noisy.Privacy.Noise != "laplace" || noisy.Privacy.Epsilon != 0.5 || exact.Privacy.Noise != "none" {
+		t.Fatalf("privacy stated as %+v / %+v", noisy.Privacy, exact.Privacy)
+	}
+	differ := 0
+	for i, r := range noisy.Issuers {
+		for j, p := range r.Daily {
+			e := exact.Issuers[i].Daily[j]
+			if (p.Installs == nil) != (e.Installs == nil) {
+				t.Fatal("noise changed which cells are suppressed")
+			}
+			if p.Installs != nil && *p.Installs != *e.Installs {
+				differ++
+			}
+		}
+	}
+	if differ == 0 {
+		t.Fatal("epsilon 0.5 changed no figure")
+	}
+}
+
+func TestFormats(t *testing.T) {
+	f, _, store := fleet(t)
+	th, err := report.BuildThreats(context.Background(), store, opts(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c, m, h bytes.Buffer
+	for _, x := range []struct {
+		buf    *bytes.Buffer
+		format string
+	}{{&c, "csv"}, {&m, "md"}, {&h, "html"}} {
+		if err := report.Write(x.buf, th, x.format); err != nil {
+			t.Fatalf("%s: %v", x.format, err)
+		}
+	}
+	r := csv.NewReader(&c)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 5 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	if !strings.Contains(m.String(), "| interception_spreading |") {
+		t.Error("markdown lacks the flag table")
+	}
+	html := h.String()
+	for _, want := range []string{"<svg", "interception_spreading", "Privacy parameters", f.Planted.InterceptionRoot} {
+		if !strings.Contains(html, want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	for _, banned := range []string{"<script", "src=\"http", "href=\"http", "@import"} {
+		if strings.Contains(html, banned) {
+			t.Errorf("html is not self-contained: has %q", banned)
+		}
+	}
+	if err := report.Write(&c, th, "pdf"); !errors.Is(err, report.ErrBadOptions) {
+		t.Errorf("unknown format: %v", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	store := rollup.NewMemoryStore([]byte("k"))
+	for _, o := range []report.Options{
+		{From: "2026-13-01", To: "2026-12-01"},
+		{From: "2026-10-02", To: "2026-10-01"},
+		{From: "2026-10-01", To: "2026-10-02", K: 1},
+		{From: "2026-10-01", To: "2026-10-02", Epsilon: -1},
+		{From: "2020-01-01", To: "2026-10-02"},
+	} {
+		if _, err := report.BuildQuality(context.Background(), store, o); !errors.Is(err, report.ErrBadOptions) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package report
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/provisionhq/provision/internal/rollup"
+)
+
+// Threats is the threat-trend report.
+type Threats struct {
+	Report            string      `json:"report"`
+	From              string      `json:"from"`
+	To                string      `json:"to"`
+	Privacy           Privacy     `json:"privacy"`
+	Flags             []Flag      `json:"flags"`
+	Issuers           []IssuerRow `json:"tls_issuers"`
+	IssuersSuppressed int         `json:"tls_issuers_suppressed"`
+	Signers           []SignerRow `json:"file_signers"`
+	SignersSuppressed int         `json:"file_signers_suppressed"`
+}
+
+// CertFacts are what a public certificate says about itself.
+type CertFacts struct {
+	ID         string `json:"id"`
+	Subject    string `json:"subject"`
+	Issuer     string `json:"issuer,omitempty"`
+	SelfSigned bool   `json:"self_signed"`
+	NotBefore  string `json:"not_before,omitempty"`
+	NotAfter   string `json:"not_after,omitempty"`
+}
+
+// CountryRow is the installations of one country.
+type CountryRow struct {
+	Country    string `json:"country"`
+	Installs   *int64 `json:"installations"`
+	Suppressed bool   `json:"suppressed,omitempty"`
+}
+
+// IssuerRow is one issuer of presented TLS chains.
+type IssuerRow struct {
+	CertFacts
+	PublicRoot  *bool        `json:"public_root"` // nil when only the issuer's name is known
+	FirstSeen   string       `json:"first_seen"`
+	LastSeen    string       `json:"last_seen"`
+	Installs    *int64       `json:"installations"`
+	Connections *int64       `json:"connections"`
+	Growth      *float64     `json:"growth"`
+	Daily       []Point      `json:"daily"`
+	Countries   []CountryRow `json:"countries"`
+	Flags       []string     `json:"flags"`
+}
+
+// SignerRow is one code-signing certificate of scanned files.
+type SignerRow struct {
+	CertFacts
+	FirstSeen      string       `json:"first_seen"`
+	LastSeen       string       `json:"last_seen"`
+	Installs       *int64       `json:"installations"`
+	Files          *int64       `json:"files"`
+	MismatchInst   *int64       `json:"mismatch_installations"`
+	MismatchHidden bool         `json:"mismatch_suppressed,omitempty"`
+	Daily          []Point      `json:"daily"`
+	Countries      []CountryRow `json:"countries"`
+	Flags          []string     `json:"flags"`
+}
+
+// BuildThreats makes the threat-trend report for o's period.
+func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	set, err := loadSeries(ctx, s, rollup.Query{
+		Views: []string{rollup.ViewActive, rollup.ViewTLSIssuer, rollup.ViewTLSCountry, rollup.ViewFileSigner, rollup.ViewFileMismatch, rollup.ViewFileCountry},
+		To:    o.To,
+	})
+	if err != nil {
+		return nil, err
+	}
+	issuers, err := s.Certs(ctx, rollup.ViewTLSIssuer)
+	if err != nil {
+		return nil, fmt.Errorf("report: read certificates: %w", err)
+	}
+	signers, err := s.Certs(ctx, rollup.ViewFileSigner)
+	if err != nil {
+		return nil, fmt.Errorf("report: read certificates: %w", err)
+	}
+	t := &Threats{Report: "threats", From: o.From, To: o.To, Privacy: privacyOf(o), Flags: []Flag{}, Issuers: []IssuerRow{}, Signers: []SignerRow{}}
+
+	active := set.get(rollup.ViewActive, allDims)
+	var dataStart string
+	var activeRange int64
+	dailyActive := map[string]int64{}
+	if active != nil {
+		dataStart, _ = active.firstLast()
+		activeRange = active.merged(o.From, o.To).Distinct()
+		for d := range active.byDay {
+			dailyActive[d] = active.distinctOn(d)
+		}
+	}
+
+	countries := countriesBy(set, rollup.ViewTLSCountry, "spki")
+	for _, c := range issuers {
+		sr := set.get(rollup.ViewTLSIssuer, rollup.Dims("spki", c.ID))
+		if sr == nil {
+			continue
+		}
+		row, ok := o.issuerRow(c, sr, countries[c.ID], activeRange, t)
+		if !ok {
+			continue
+		}
+		if row.Installs == nil {
+			t.IssuersSuppressed++
+			continue
+		}
+		t.Issuers = append(t.Issuers, row)
+	}
+	fileCountries := countriesBy(set, rollup.ViewFileCountry, "thumbprint")
+	for _, c := range signers {
+		sr := set.get(rollup.ViewFileSigner, rollup.Dims("thumbprint", c.ID))
+		if sr == nil {
+			continue
+		}
+		mm := set.get(rollup.ViewFileMismatch, rollup.Dims("thumbprint", c.ID))
+		row, ok := o.signerRow(c, sr, mm, fileCountries[c.ID], dataStart, dailyActive, t)
+		if !ok {
+			continue
+		}
+		if row.Installs == nil {
+			t.SignersSuppressed++
+			continue
+		}
+		t.Signers = append(t.Signers, row)
+	}
+	sort.SliceStable(t.Issuers, func(i, j int) bool { return *t.Issuers[i].Installs > *t.Issuers[j].Installs })
+	sort.SliceStable(t.Signers, func(i, j int) bool { return *t.Signers[i].Installs > *t.Signers[j].Installs })
+	return t, nil
+}
+
+func countriesBy(set *seriesSet, view, idDim string) map[string][]*series {
+	out := map[string][]*series{}
+	for _, sr := range set.view(view) {
+		id := dimsOf(sr.dims)[idDim]
+		out[id] = append(out[id], sr)
+	}
+	return out
+}
+
+func (o Options) countryRows(srs []*series) []CountryRow {
+	rows := []CountryRow{}
+	for _, sr := range srs {
+		c := sr.merged(o.From, o.To)
+		if c.Events == 0 {
+			continue
+		}
+		n := o.gate(c.Distinct())
+		rows = append(rows, CountryRow{Country: dimsOf(sr.dims)["country"], Installs: n, Suppressed: n == nil})
+	}
+	return rows
+}
+
+func factsOf(c rollup.Cert) CertFacts {
+	f := CertFacts{ID: c.ID, Subject: c.Subject, Issuer: c.Issuer, SelfSigned: c.SelfSigned}
+	if !c.NotBefore.IsZero() {
+		f.NotBefore = c.NotBefore.UTC().Format(time.DateOnly)
+		f.NotAfter = c.NotAfter.UTC().Format(time.DateOnly)
+	}
+	return f
+}
+
+// chainsToPublicRoot tells whether the issuer is, or is vouched for by, a
+// root in the public pool; expiry does not matter here.
+func (o Options) chainsToPublicRoot(c rollup.Cert) *bool {
+	if c.DER == nil {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(c.DER)
+	if err != nil {
+		return nil
+	}
+	_, err = cert.Verify(x509.VerifyOptions{Roots: o.PublicRoots, CurrentTime: cert.NotBefore.Add(time.Minute), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	ok := err == nil
+	return &ok
+}
+
+// inRange reports the first and last day sr was seen up to o.To, and
+// whether it was seen within the period at all.
+func (o Options) seen(sr *series) (first, last string, ok bool) {
+	first, last = sr.firstLast()
+	return first, last, last >= o.From
+}
+
+func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activeRange int64, t *Threats) (IssuerRow, bool) {
+	first, last, ok := o.seen(sr)
+	if !ok {
+		return IssuerRow{}, false
+	}
+	m := sr.merged(o.From, o.To)
+	n := m.Distinct()
+	row := IssuerRow{CertFacts: factsOf(c), PublicRoot: o.chainsToPublicRoot(c), FirstSeen: first, LastSeen: last,
+		Installs: o.gate(n), Connections: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
+	if row.Installs == nil {
+		return row, true // withheld whole: its identity is not published either
+	}
+	row.Daily = o.dailyPoints(sr)
+	row.Countries = o.countryRows(countries)
+
+	// Growth: installations on the last day of the window against the
+	// first day of the window it was seen on.
+	start := max(addDays(o.To, 1-o.GrowthWindow), o.From)
+	var firstN, lastN int64
+	seenDays := 0
+	for _, d := range days(start, o.To) {
+		v := sr.distinctOn(d)
+		if v > 0 {
+			seenDays++
+			if firstN == 0 {
+				firstN = v
+			}
+			lastN = v
+		}
+	}
+	if firstN > 0 && seenDays >= 3 {
+		g := math.Round(float64(lastN)/float64(firstN)*100) / 100
+		row.Growth = &g
+	}
+	name := c.Subject
+	if row.PublicRoot != nil && !*row.PublicRoot && row.Growth != nil && *row.Growth >= o.GrowthFactor && lastN >= int64(o.K) {
+		row.Flags = append(row.Flags, "interception_spreading")
+		t.Flags = append(t.Flags, Flag{Kind: "interception_spreading", Subject: c.ID, Name: name,
+			Reason: fmt.Sprintf("not a public root; installations grew %.1fx over the last %d days", *row.Growth, o.GrowthWindow)})
+	}
+	if !c.NotBefore.IsZero() {
+		firstT, _ := time.Parse(time.DateOnly, first)
+		if firstT.Sub(c.NotBefore) <= time.Duration(o.NewCertDays)*24*time.Hour && float64(n) >= o.WideShare*float64(activeRange) {
+			row.Flags = append(row.Flags, "new_widely_seen")
+			t.Flags = append(t.Flags, Flag{Kind: "new_widely_seen", Subject: c.ID, Name: name,
+				Reason: fmt.Sprintf("issued %s, first seen %s, on %.0f%% of active installations", c.NotBefore.Format(time.DateOnly), first, 100*float64(n)/float64(max(activeRange, 1)))})
+		}
+		lastT, _ := time.Parse(time.DateOnly, last)
+		if c.NotAfter.Before(lastT) {
+			row.Flags = append(row.Flags, "expired_in_use")
+			t.Flags = append(t.Flags, Flag{Kind: "expired_in_use", Subject: c.ID, Name: name,
+				Reason: fmt.Sprintf("expired %s, still presented on %s", c.NotAfter.Format(time.DateOnly), last)})
+		}
+	}
+	return row, true
+}
+
+func (o Options) signerRow(c rollup.Cert, sr, mismatch *series, countries []*series, dataStart string, dailyActive map[string]int64, t *Threats) (SignerRow, bool) {
+	first, last, ok := o.seen(sr)
+	if !ok {
+		return SignerRow{}, false
+	}
+	m := sr.merged(o.From, o.To)
+	n := m.Distinct()
+	row := SignerRow{CertFacts: factsOf(c), FirstSeen: first, LastSeen: last,
+		Installs: o.gate(n), Files: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
+	if row.Installs == nil {
+		return row, true
+	}
+	row.Daily = o.dailyPoints(sr)
+	row.Countries = o.countryRows(countries)
+	if mismatch != nil {
+		mm := mismatch.merged(o.From, o.To)
+		if mm.Events > 0 {
+			row.MismatchInst = o.gate(mm.Distinct())
+			row.MismatchHidden = row.MismatchInst == nil
+			if row.MismatchInst != nil {
+				row.Flags = append(row.Flags, "signature_mismatch")
+				t.Flags = append(t.Flags, Flag{Kind: "signature_mismatch", Subject: c.ID, Name: c.Subject,
+					Reason: fmt.Sprintf("files signed with it did not match their signature on %d installations", *row.MismatchInst)})
+			}
+		}
+	}
+	// Sudden: absent when the data began, then on many machines within a
+	// few days of its first sight.
+	if first > dataStart {
+		var peak, activeThen int64
+		for _, d := range days(first, addDays(first, o.SuddenDays-1)) {
+			if v := sr.distinctOn(d); v > peak {
+				peak, activeThen = v, dailyActive[d]
+			}
+		}
+		if peak >= int64(o.K) && float64(peak) >= o.SuddenShare*float64(activeThen) {
+			row.Flags = append(row.Flags, "signer_sudden")
+			t.Flags = append(t.Flags, Flag{Kind: "signer_sudden", Subject: c.ID, Name: c.Subject,
+				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, peak, o.SuddenDays)})
+		}
+	}
+	return row, true
+}

@@ -1,0 +1,323 @@
+package rollup
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"math"
+	"strings"
+	"time"
+
+	provision "github.com/provisionhq/provision"
+)
+
+// Cert describes an issuer or signer certificate that a cell's dims name.
+// Only issuers of TLS chains and signers of files are kept: public objects,
+// never a site's own certificate.
+type Cert struct {
+	View       string // ViewTLSIssuer or ViewFileSigner
+	ID         string // the dims value: SPKI pin or "dn:" digest for issuers, SHA-1 thumbprint for signers
+	Subject    string
+	Issuer     string
+	NotBefore  time.Time
+	NotAfter   time.Time
+	SelfSigned bool
+	DER        []byte // nil when the certificate itself was not sent
+}
+
+// DefaultWeightCap caps one record's event.count so that one installation's
+// repeats cannot dominate a cell's occurrence figure.
+const DefaultWeightCap = 1000
+
+// aggregator folds records into cells.
+type aggregator struct {
+	mac       hash.Hash
+	weightCap int64
+	cells     map[Key]*Cell
+	certs     map[string]Cert // by View+"/"+ID
+	parsed    map[string]*x509.Certificate
+	skipped   int
+}
+
+func newAggregator(key []byte, weightCap int64) *aggregator {
+	if weightCap <= 0 {
+		weightCap = DefaultWeightCap
+	}
+	return &aggregator{
+		mac:       hmac.New(sha256.New, key),
+		weightCap: weightCap,
+		cells:     make(map[Key]*Cell),
+		certs:     make(map[string]Cert),
+		parsed:    make(map[string]*x509.Certificate),
+	}
+}
+
+// installHash is the keyed 64-bit hash of an installation id: the only form
+// of the id that reaches a sketch.
+func (a *aggregator) installHash(id string) uint64 {
+	a.mac.Reset()
+	a.mac.Write([]byte(id))
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(a.mac.Sum(sum[:0]))
+}
+
+// Day is the UTC day a record counts for: the event's own time, or the
+// time it was received when the event has none.
+func Day(r *provision.Record) string {
+	t := r.Event.Time
+	if t.IsZero() {
+		t = r.ReceivedAt
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+type contribution struct {
+	a        *aggregator
+	day      string
+	h        uint64
+	weight   int64
+	failed   bool
+	duration float64
+	hasDur   bool
+}
+
+func (c *contribution) to(view, dims string) {
+	k := Key{Day: c.day, View: view, Dims: dims}
+	cell := c.a.cells[k]
+	if cell == nil {
+		cell = NewCell(k)
+		c.a.cells[k] = cell
+	}
+	cell.Events++
+	cell.Weight += c.weight
+	if c.failed {
+		cell.Failures++
+	}
+	cell.Installs.InsertHash(c.h)
+	if c.hasDur {
+		if cell.Durations == nil {
+			cell.Durations = newDurations()
+		}
+		_ = cell.Durations.Add(c.duration) // durations are validated non-negative
+	}
+}
+
+func str(f map[string]any, key string) string {
+	s, _ := f[key].(string)
+	return s
+}
+
+func num(f map[string]any, key string) (float64, bool) {
+	switch v := f[key].(type) {
+	case float64:
+		return v, true
+	case int:
+		return float64(v), true
+	case int64:
+		return float64(v), true
+	case uint64:
+		return float64(v), true
+	}
+	return 0, false
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// add folds one record into the aggregator.
+func (a *aggregator) add(r *provision.Record) {
+	f := r.Event.Fields
+	c := contribution{a: a, day: Day(r), h: a.installHash(r.InstallationID), weight: 1}
+	country := orUnknown(r.Country)
+
+	// Every accepted event shows the installation was active that day.
+	c.to(ViewActive, Dims("all", "all"))
+	c.to(ViewActive, Dims("country", country))
+
+	switch r.Event.Type {
+	case "software":
+		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"edition", "software.edition"}, {"localization", "software.localization"}, {"software.type", "software.type"}} {
+			if v := str(f, d[1]); v != "" {
+				c.to(ViewActive, Dims(d[0], v))
+			}
+		}
+	case "user_count":
+		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"os.version", "os.version"}} {
+			if v := str(f, d[1]); v != "" {
+				c.to(ViewActive, Dims(d[0], v))
+			}
+		}
+	case "os":
+		for _, d := range []string{"os.type", "os.version", "os.edition"} {
+			if v := str(f, d); v != "" {
+				c.to(ViewActive, Dims(d, v))
+			}
+		}
+		c.to(ViewOSReporting, Dims("all", "all"))
+		if list, ok := f["os.update_packages"].([]any); ok {
+			seen := make(map[string]bool, len(list))
+			for _, p := range list {
+				if s, ok := p.(string); ok && s != "" && !seen[s] {
+					seen[s] = true
+					c.to(ViewUpdate, Dims("package", s))
+				}
+			}
+		}
+	case "license":
+		if v := str(f, "license.provider_site"); v != "" {
+			c.to(ViewLicense, Dims("site", v))
+		}
+	case "ui_error":
+		c.weight = a.capWeight(f)
+		c.to(ViewUIError, Dims("type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id"))))
+	case "task":
+		a.addTask(&c, f)
+	case "tls_connection":
+		c.weight = a.capWeight(f)
+		if id, ok := a.tlsIssuer(f); ok {
+			c.to(ViewTLSIssuer, Dims("spki", id))
+			c.to(ViewTLSCountry, Dims("spki", id, "country", country))
+		} else {
+			a.skipped++
+		}
+	case "file_signature":
+		c.weight = a.capWeight(f)
+		thumb := strings.ToLower(str(f, "file.thumbprint_sha1"))
+		if thumb == "" {
+			a.skipped++
+			return
+		}
+		a.fileSigner(thumb, f)
+		c.to(ViewFileSigner, Dims("thumbprint", thumb))
+		c.to(ViewFileCountry, Dims("thumbprint", thumb, "country", country))
+		if str(f, "file.signature_status") == "digest_mismatch" {
+			c.to(ViewFileMismatch, Dims("thumbprint", thumb))
+		}
+	}
+}
+
+func (a *aggregator) capWeight(f map[string]any) int64 {
+	n, ok := num(f, "event.count")
+	if !ok || n < 1 {
+		return 1
+	}
+	return int64(math.Min(n, float64(a.weightCap)))
+}
+
+func (a *aggregator) addTask(c *contribution, f map[string]any) {
+	typ := orUnknown(str(f, "task.type"))
+	status := str(f, "task.status")
+	c.failed = status == "failure"
+	if d, ok := num(f, "task.duration"); ok && d >= 0 {
+		c.duration, c.hasDur = d, true
+	}
+	version := orUnknown(str(f, "software.version"))
+	c.to(ViewTask, Dims("type", typ, "version", version))
+	campaign := str(f, "task.campaign_id")
+	if campaign != "" {
+		c.to(ViewTask, Dims("type", typ, "campaign", campaign))
+	}
+	if status != "failure" {
+		return
+	}
+	c.hasDur = false
+	et, ec := orUnknown(str(f, "task.error_type")), orUnknown(str(f, "task.error_code"))
+	c.to(ViewTaskError, Dims("type", typ, "version", version, "error_type", et, "error_code", ec))
+	if campaign != "" {
+		c.to(ViewTaskError, Dims("type", typ, "campaign", campaign, "error_type", et, "error_code", ec))
+	}
+}
+
+// maxCertCache bounds the parsed-certificate cache of one aggregator.
+const maxCertCache = 4096
+
+func (a *aggregator) parse(b64 string) *x509.Certificate {
+	if c, ok := a.parsed[b64]; ok {
+		return c
+	}
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		cert = nil
+	}
+	if len(a.parsed) >= maxCertCache {
+		clear(a.parsed)
+	}
+	a.parsed[b64] = cert
+	return cert
+}
+
+// spkiPin is the lowercase hex SHA-256 of a certificate's public key.
+func spkiPin(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+// tlsIssuer finds the top of the presented chain: the certificate that
+// vouches for the site, and the one an intercepting proxy substitutes.
+func (a *aggregator) tlsIssuer(f map[string]any) (string, bool) {
+	leaf := a.parse(str(f, "tls.certificate"))
+	if leaf == nil {
+		return "", false
+	}
+	top := leaf
+	if chain, ok := f["tls.chain"].([]any); ok && len(chain) > 0 {
+		if s, ok := chain[len(chain)-1].(string); ok {
+			if c := a.parse(s); c != nil {
+				top = c
+			}
+		}
+	}
+	if top == leaf && !selfSigned(leaf) {
+		// Only the issuer's name is known: identify it by that name, never
+		// by the site's own certificate.
+		sum := sha256.Sum256(leaf.RawIssuer)
+		id := "dn:" + hex.EncodeToString(sum[:])
+		a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
+		return id, true
+	}
+	id := spkiPin(top)
+	a.noteCert(certOf(ViewTLSIssuer, id, top))
+	return id, true
+}
+
+func (a *aggregator) fileSigner(thumb string, f map[string]any) {
+	if c := a.parse(str(f, "file.certificate")); c != nil {
+		a.noteCert(certOf(ViewFileSigner, thumb, c))
+		return
+	}
+	a.noteCert(Cert{View: ViewFileSigner, ID: thumb})
+}
+
+func certOf(view, id string, c *x509.Certificate) Cert {
+	return Cert{
+		View: view, ID: id,
+		Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
+		SelfSigned: selfSigned(c), DER: c.Raw,
+	}
+}
+
+func (a *aggregator) noteCert(c Cert) {
+	k := c.View + "/" + c.ID
+	if old, ok := a.certs[k]; ok && old.DER != nil {
+		return
+	}
+	a.certs[k] = c
+}

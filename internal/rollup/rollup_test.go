@@ -1,0 +1,110 @@
+package rollup_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/rollup/rolluptest"
+)
+
+func TestMemoryStoreContract(t *testing.T) {
+	rolluptest.StoreContract(t, func(t *testing.T) rollup.Store {
+		return rollup.NewMemoryStore([]byte("0123456789abcdef0123456789abcdef"))
+	})
+}
+
+func TestRebuildReproducesIncrementalUpdates(t *testing.T) {
+	ctx := context.Background()
+	_, log := rolluptest.SmallFleet(t)
+	store := rollup.NewMemoryStore([]byte("key-key-key-key-key-key-key-key!"))
+	u := &rollup.Updater{Log: log, Store: store, Batch: 333}
+	st, err := u.Update(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != log.Len() || st.Skipped != 0 {
+		t.Fatalf("stats %+v, log has %d records", st, log.Len())
+	}
+	// A second update finds nothing new: the checkpoint makes it idempotent.
+	again, err := u.Update(ctx)
+	if err != nil || again.Records != 0 {
+		t.Fatalf("second update: %+v, %v", again, err)
+	}
+	incremental := rolluptest.Snapshot(t, store)
+
+	u.Batch = 5000
+	if _, err := u.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt := rolluptest.Snapshot(t, store); rebuilt != incremental {
+		t.Fatal("rebuild in other batch sizes gives other cells")
+	}
+}
+
+func TestDistinctCountsMatchExactCounts(t *testing.T) {
+	ctx := context.Background()
+	_, log := rolluptest.SmallFleet(t)
+	store := rollup.NewMemoryStore([]byte("k"))
+	if _, err := (&rollup.Updater{Log: log, Store: store}).Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := log.Read(ctx, 0, log.Len())
+	exact := map[string]map[string]bool{}
+	for _, r := range recs {
+		d := rollup.Day(&r)
+		if exact[d] == nil {
+			exact[d] = map[string]bool{}
+		}
+		exact[d][r.InstallationID] = true
+	}
+	cells, err := store.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, c := range cells {
+		if c.Dims != rollup.Dims("all", "all") {
+			continue
+		}
+		seen++
+		// Below a few thousand the sparse sketch is close to exact.
+		if got, want := c.Distinct(), int64(len(exact[c.Day])); got != want {
+			t.Errorf("%s: distinct %d, exact %d", c.Day, got, want)
+		}
+	}
+	if seen != len(exact) {
+		t.Fatalf("%d day cells, %d days", seen, len(exact))
+	}
+}
+
+func TestCellEncodingRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	_, log := rolluptest.SmallFleet(t)
+	store := rollup.NewMemoryStore([]byte("k"))
+	if _, err := (&rollup.Updater{Log: log, Store: store}).Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cells, _ := store.Cells(ctx, rollup.Query{Views: []string{rollup.ViewTask}})
+	if len(cells) == 0 {
+		t.Fatal("no task cells")
+	}
+	for _, c := range cells {
+		e, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := rollup.DecodeCell(c.Key, c.Events, c.Weight, c.Failures, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q1, ok1 := c.Quantile(0.95)
+		q2, ok2 := back.Quantile(0.95)
+		if back.Distinct() != c.Distinct() || q1 != q2 || ok1 != ok2 || !ok1 {
+			t.Fatalf("%s: round trip changed the cell", c.Key)
+		}
+	}
+	if _, err := rollup.DecodeCell(rollup.Key{}, 0, 0, 0, rollup.Encoded{Installs: []byte{0xff, 1, 2}}); err == nil {
+		t.Fatal("garbage sketch decoded without error")
+	}
+}

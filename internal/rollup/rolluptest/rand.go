@@ -1,0 +1,5 @@
+package rolluptest
+
+import "crypto/rand"
+
+var cryptoReader = rand.Reader

@@ -1,0 +1,130 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+
+	provision "github.com/provisionhq/provision"
+)
+
+// DefaultConsumer is the checkpoint name of the rollup consumer.
+const DefaultConsumer = "rollup"
+
+// DefaultBatch is how many log records one Apply covers.
+const DefaultBatch = 5000
+
+// Updater moves the rollups forward along the log. It is safe to run
+// several updaters on the same store and log: each Apply moves the shared
+// checkpoint by compare-and-swap, and a loser re-reads and skips what the
+// winner applied, so nothing is counted twice.
+type Updater struct {
+	Log       provision.Log
+	Store     Store
+	Consumer  string       // default DefaultConsumer
+	Batch     int          // records per Apply, default DefaultBatch
+	WeightCap int64        // cap on one record's event.count, default DefaultWeightCap
+	Logger    *slog.Logger // nil discards
+}
+
+// Stats says what one Update did.
+type Stats struct {
+	Records   int   // records folded in
+	Applies   int   // transactions committed
+	Conflicts int   // applies lost to another worker
+	Skipped   int   // records whose certificate could not be read
+	Through   int64 // checkpoint at the end
+}
+
+func (u *Updater) logger() *slog.Logger {
+	if u.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return u.Logger
+}
+
+// Update applies every record after the checkpoint up to the log's head as
+// it was when Update started, and returns what it did.
+func (u *Updater) Update(ctx context.Context) (Stats, error) {
+	var st Stats
+	consumer := cmp(u.Consumer, DefaultConsumer)
+	batch := u.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	key, err := u.Store.HashKey(ctx)
+	if err != nil {
+		return st, fmt.Errorf("rollup: hash key: %w", err)
+	}
+	head, err := u.Log.Head(ctx)
+	if err != nil {
+		return st, fmt.Errorf("rollup: log head: %w", err)
+	}
+	for {
+		from, err := u.Store.Checkpoint(ctx, consumer)
+		if err != nil {
+			return st, fmt.Errorf("rollup: checkpoint: %w", err)
+		}
+		st.Through = from
+		if from >= head {
+			return st, nil
+		}
+		recs, err := u.Log.Read(ctx, from, batch)
+		if err != nil {
+			return st, fmt.Errorf("rollup: read log after %d: %w", from, err)
+		}
+		if len(recs) == 0 {
+			return st, nil
+		}
+		agg := newAggregator(key, u.WeightCap)
+		for i := range recs {
+			agg.add(&recs[i])
+		}
+		to := recs[len(recs)-1].Seq
+		err = u.Store.Apply(ctx, consumer, from, to, agg.delta())
+		if errors.Is(err, ErrConflict) {
+			st.Conflicts++
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("rollup: apply %d..%d: %w", from, to, err)
+		}
+		st.Records += len(recs)
+		st.Applies++
+		st.Skipped += agg.skipped
+		st.Through = to
+		u.logger().Debug("rollup applied", "from", from, "to", to, "records", len(recs), "cells", len(agg.cells))
+	}
+}
+
+// Rebuild drops every rollup and builds them again from the start of the log.
+func (u *Updater) Rebuild(ctx context.Context) (Stats, error) {
+	if err := u.Store.Reset(ctx); err != nil {
+		return Stats{}, fmt.Errorf("rollup: reset: %w", err)
+	}
+	return u.Update(ctx)
+}
+
+func (a *aggregator) delta() Delta {
+	d := Delta{Cells: make([]*Cell, 0, len(a.cells)), Certs: make([]Cert, 0, len(a.certs))}
+	for _, c := range a.cells {
+		d.Cells = append(d.Cells, c)
+	}
+	SortCells(d.Cells) // a stable order keeps lock acquisition ordered in SQL stores
+	for _, c := range a.certs {
+		d.Certs = append(d.Certs, c)
+	}
+	slices.SortFunc(d.Certs, func(x, y Cert) int { return strings.Compare(x.View+"/"+x.ID, y.View+"/"+y.ID) })
+	return d
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

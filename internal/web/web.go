@@ -1,0 +1,299 @@
+// Package web serves the operator dashboard (server-rendered HTML, assets
+// embedded, no script needed) and the reports API under /v1/reports, both
+// behind the operator token.
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/provisionhq/provision/internal/report"
+	"github.com/provisionhq/provision/internal/rollup"
+)
+
+// Config is what the dashboard needs.
+type Config struct {
+	Token           string       // operator token; required, at least 16 characters
+	Rollups         rollup.Store // where the figures come from
+	K               int          // minimum installations per figure; 0 means report.DefaultK
+	Epsilon         float64      // noise for the threat report; 0 for none
+	ContributionCap int64
+	PublicRoots     *x509.CertPool // nil means the system's roots
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Token) < 16:
+		return errors.New("web: Token must have at least 16 characters")
+	case c.Rollups == nil:
+		return errors.New("web: Rollups is required")
+	case c.Epsilon < 0:
+		return errors.New("web: Epsilon must not be negative")
+	}
+	return nil
+}
+
+//go:embed assets templates
+var files embed.FS
+
+var pages = template.Must(template.ParseFS(files, "templates/*.html"))
+
+const sessionCookie = "provision_session"
+
+type server struct {
+	cfg     Config
+	session string // the cookie value a logged-in operator holds
+	log     *slog.Logger
+}
+
+// New returns the handler of /dashboard and /v1/reports.
+func New(cfg Config) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	mac := hmac.New(sha256.New, []byte(cfg.Token))
+	mac.Write([]byte("provision dashboard session v1"))
+	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger}
+	return s.routes(), nil
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(files, "assets")
+	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", http.FileServerFS(assets)))
+	mux.HandleFunc("GET /dashboard/login", s.handleLoginForm)
+	mux.HandleFunc("POST /dashboard/login", s.handleLogin)
+	mux.HandleFunc("POST /dashboard/logout", s.handleLogout)
+	mux.Handle("GET /dashboard", s.requireSession(http.RedirectHandler("/dashboard/quality", http.StatusSeeOther)))
+	mux.Handle("GET /dashboard/{kind}", s.requireSession(http.HandlerFunc(s.handlePage)))
+	mux.Handle("GET /v1/reports/{kind}", s.requireBearer(http.HandlerFunc(s.handleReportAPI)))
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func (s *server) requireSession(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		if err != nil || !equal(c.Value, s.session) {
+			http.Redirect(w, r, "/dashboard/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) requireBearer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !equal(tok, s.cfg.Token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="provision"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid operator bearer token is required")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+type loginPage struct {
+	Next  string
+	Error string
+}
+
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/dashboard") || strings.HasPrefix(next, "//") {
+		return "/dashboard/quality"
+	}
+	return next
+}
+
+func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "login.html", loginPage{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// maxForm bounds a login form.
+const maxForm = 4096
+
+func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	if !equal(r.PostForm.Get("token"), s.cfg.Token) {
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, "login.html", loginPage{Next: next, Error: "That token is not right."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.session, Path: "/dashboard", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/dashboard/login", http.StatusSeeOther)
+}
+
+func (s *server) render(w http.ResponseWriter, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("render", "page", name, "err", err)
+	}
+}
+
+// options reads the period and filter of a request; the default period is
+// the 30 days up to today.
+func (s *server) options(q url.Values) report.Options {
+	to := q.Get("to")
+	if to == "" {
+		to = s.cfg.Now().UTC().Format(time.DateOnly)
+	}
+	from := q.Get("from")
+	if from == "" {
+		if t, err := time.Parse(time.DateOnly, to); err == nil {
+			from = t.AddDate(0, 0, -29).Format(time.DateOnly)
+		}
+	}
+	return report.Options{From: from, To: to, K: s.cfg.K, ContributionCap: s.cfg.ContributionCap,
+		PublicRoots: s.cfg.PublicRoots, Version: q.Get("version")}
+}
+
+func (s *server) build(ctx context.Context, kind string, o report.Options) (report.Document, error) {
+	switch kind {
+	case "quality":
+		return report.BuildQuality(ctx, s.cfg.Rollups, o)
+	case "threats":
+		o.Epsilon = s.cfg.Epsilon
+		o.Version = ""
+		return report.BuildThreats(ctx, s.cfg.Rollups, o)
+	}
+	return nil, errUnknownReport
+}
+
+var errUnknownReport = errors.New("unknown report")
+
+type dashboardPage struct {
+	Kind     string
+	From, To string
+	Version  string
+	Versions []string
+	Error    string
+	Section  template.HTML
+}
+
+func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
+	kind := r.PathValue("kind")
+	if kind != "quality" && kind != "threats" {
+		http.NotFound(w, r)
+		return
+	}
+	o := s.options(r.URL.Query())
+	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
+	if kind == "quality" {
+		page.Versions = s.versions(r.Context(), o)
+	}
+	doc, err := s.build(r.Context(), kind, o)
+	switch {
+	case errors.Is(err, report.ErrBadOptions):
+		w.WriteHeader(http.StatusBadRequest)
+		page.Error = err.Error()
+	case err != nil:
+		s.log.Error("dashboard report", "kind", kind, "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		page.Error = "The report could not be built; see the server log."
+	default:
+		if page.Section, err = report.SectionHTML(doc); err != nil {
+			s.log.Error("dashboard render", "kind", kind, "err", err)
+			page.Error = "The report could not be rendered."
+		}
+	}
+	s.render(w, "dashboard.html", page)
+}
+
+// versions lists the versions seen in the period for the filter.
+func (s *server) versions(ctx context.Context, o report.Options) []string {
+	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, From: o.From, To: o.To})
+	if err != nil {
+		return nil
+	}
+	var vs []string
+	for _, c := range cells {
+		if d, err := rollup.ParseDims(c.Dims); err == nil && d.Has("version") && !slices.Contains(vs, d.Get("version")) {
+			vs = append(vs, d.Get("version"))
+		}
+	}
+	slices.Sort(vs)
+	return vs
+}
+
+func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = "json"
+	}
+	if !slices.Contains(report.Formats, format) {
+		writeError(w, http.StatusBadRequest, "bad_format", fmt.Sprintf("format must be one of %s", strings.Join(report.Formats, ", ")))
+		return
+	}
+	doc, err := s.build(r.Context(), r.PathValue("kind"), s.options(q))
+	switch {
+	case errors.Is(err, errUnknownReport):
+		writeError(w, http.StatusNotFound, "unknown_report", "reports are quality and threats")
+		return
+	case errors.Is(err, report.ErrBadOptions):
+		writeError(w, http.StatusBadRequest, "bad_period", err.Error())
+		return
+	case err != nil:
+		s.log.Error("report api", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the report could not be built now")
+		return
+	}
+	w.Header().Set("Content-Type", report.ContentType(format))
+	if err := report.Write(w, doc, format); err != nil {
+		s.log.Error("report api write", "err", err)
+	}
+}
