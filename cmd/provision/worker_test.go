@@ -13,6 +13,7 @@ import (
 	"github.com/provisionhq/provision/internal/natslog/natstest"
 	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/postgres/pgtest"
+	"github.com/provisionhq/provision/internal/rollup"
 )
 
 func TestWorkerCommandMovesSubmissionsToPostgres(t *testing.T) {
@@ -41,15 +42,17 @@ func TestWorkerCommandMovesSubmissionsToPostgres(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- run(wctx, []string{"worker", "--log", lc.URL, "--store", pc.URL, "--schema", pc.Schema,
-			"--stream", lc.Stream, "--subject", lc.Subject, "--stats-interval", "0", "--concurrency", "2", "--instance", pc.Schema},
+			"--stream", lc.Stream, "--subject", lc.Subject, "--stats-interval", "0", "--concurrency", "2", "--instance", pc.Schema,
+			"--rollup-interval", "100ms"},
 			func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	var stored int64
-	for stored < 20 && time.Now().Before(deadline) {
+	var stored, rolled int64
+	for (stored < 20 || rolled < 20) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		if s, err := postgres.Open(ctx, pc); err == nil {
 			stored, _ = s.Head(ctx)
+			rolled, _ = s.Rollups().Checkpoint(ctx, rollup.DefaultConsumer)
 			s.Close()
 		}
 	}
@@ -59,6 +62,9 @@ func TestWorkerCommandMovesSubmissionsToPostgres(t *testing.T) {
 	}
 	if stored != 20 {
 		t.Fatalf("%d events stored, want 20; log:\n%s", stored, stderr.String())
+	}
+	if rolled != 20 {
+		t.Fatalf("rollups folded in events up to %d, want 20", rolled)
 	}
 	if !strings.Contains(stderr.String(), "worker stopped") {
 		t.Fatalf("no shutdown line in the log:\n%s", stderr.String())
