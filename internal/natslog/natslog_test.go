@@ -25,7 +25,7 @@ func submission(batch string, eventIDs ...string) *provision.Submission {
 		ReceivedAt: t0, Response: []byte(fmt.Sprintf(`{"batch_id":%q,"accepted":%d}`, batch, len(eventIDs))),
 	}
 	for _, id := range eventIDs {
-		s.Events = append(s.Events, provision.Event{ID: id, Type: "os", Time: t0, Fields: map[string]any{"os.name": "linux"}})
+		s.Events = append(s.Events, provision.Event{ID: id, Type: "os", Time: t0, Fields: map[string]any{"os.name": "linux", "location.country": "FR"}})
 	}
 	return s
 }
