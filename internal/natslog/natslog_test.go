@@ -30,6 +30,15 @@ func submission(batch string, eventIDs ...string) *provision.Submission {
 	return s
 }
 
+func openB(b *testing.B) *natslog.Log {
+	l, err := natslog.Open(context.Background(), natstest.Config(b, natstest.URL(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
 func open(t *testing.T, cfg natslog.Config) *natslog.Log {
 	t.Helper()
 	l, err := natslog.Open(context.Background(), cfg)
