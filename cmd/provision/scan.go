@@ -1,3 +1,10 @@
+// Old code-signing and CA certificates with negative serial numbers (a DER
+// encoding mistake of some early CAs) are still embedded in signed programs.
+// Go refuses to parse them by default, which would make the whole signature
+// unreadable; the scanner reports rather than trusts, so it accepts them.
+//
+//go:debug x509negativeserial=1
+
 package main
 
 import (
@@ -69,8 +76,25 @@ func newScanFileCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "file PATH",
 		Short: "Print the Authenticode signatures of a Windows program (EXE, DLL, SYS, EFI) as JSON",
-		Args:  cobra.ExactArgs(1),
+		Long: `Prints the Authenticode signatures of a Windows program as JSON. When PATH
+is a directory, every program under it is scanned (links are not followed,
+other files are counted as not_pe); a program that cannot be read is listed
+with its error and the command exits 1.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if info, err := os.Stat(args[0]); err == nil && info.IsDir() {
+				result, err := authenticode.ScanDir(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if err := writeJSON(e.stdout, result); err != nil {
+					return err
+				}
+				if result.Failed() {
+					return &findingError{msg: "some files could not be scanned; see their error fields"}
+				}
+				return nil
+			}
 			result, err := authenticode.ScanFile(args[0])
 			if err != nil {
 				return err

@@ -12,7 +12,8 @@ package certs
 
 import (
 	"bytes"
-	"crypto/dsa" //nolint:staticcheck // old code-signing certificates still carry DSA keys; we only measure them
+	//lint:ignore SA1019 old code-signing certificates still carry DSA keys; we only measure their size
+	"crypto/dsa"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -20,8 +21,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"time"
@@ -96,18 +95,6 @@ func Describe(cert *x509.Certificate) Info {
 		PublicKeyBits:      bits,
 		DER:                base64.StdEncoding.EncodeToString(cert.Raw),
 	}
-}
-
-// distinguishedName renders a name in RFC 2253 form from its DER, in the
-// order the certificate has it. pkix.Name.String would re-sort the
-// attributes into a fixed order, so a name encoded CN-first would print
-// differently from how openssl and Windows show it.
-func distinguishedName(raw []byte, parsed pkix.Name) string {
-	var seq pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
-		return parsed.String()
-	}
-	return seq.String()
 }
 
 func serialHex(cert *x509.Certificate) string {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,18 @@ func TestPinsMatchOpenSSLForSystemCertificates(t *testing.T) {
 			// the snakeoil certificate); a false here means our
 			// self-signature check is wrong.
 			t.Errorf("%s: self_signed=false for a self-signed certificate", file)
+		}
+		// Names as openssl prints them, where openssl does not escape
+		// non-ASCII bytes (we print UTF-8).
+		for _, which := range []string{"subject", "issuer"} {
+			want := certstest.Name(t, file, which)
+			got := info.Subject
+			if which == "issuer" {
+				got = info.Issuer
+			}
+			if !opensslEscapedNonASCII(want) && got != want {
+				t.Errorf("%s: %s %q, openssl %q", file, which, got, want)
+			}
 		}
 		constraints := string(certstest.Run(t, nil, "openssl", "x509", "-in", file, "-noout", "-ext", "basicConstraints"))
 		if want := strings.Contains(constraints, "CA:TRUE"); info.IsCA != want {
@@ -317,4 +330,10 @@ func serveTLS(t *testing.T, pki testPKI) string {
 	}()
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return ln.Addr().String()
+}
+
+// opensslEscapedNonASCII reports whether openssl printed a UTF-8 byte as
+// \XX, which RFC 2253 allows and we do not do.
+func opensslEscapedNonASCII(s string) bool {
+	return regexp.MustCompile(`\\[89A-F][0-9A-F]`).MatchString(s)
 }

@@ -75,8 +75,9 @@ func Build(certs []*x509.Certificate, v Verification) Chain {
 	return chain
 }
 
-// FromConnectionState reports the chain a TLS peer presented. The host name
-// the client asked for (SNI) is checked when it is known.
+// FromConnectionState reports the chain a TLS server presented, from the
+// client's side of the connection (a host application's proxy dialling the
+// origin). The host name the client asked for (SNI) is checked when set.
 func FromConnectionState(state tls.ConnectionState) Chain {
 	return Build(state.PeerCertificates, Verification{DNSName: state.ServerName})
 }

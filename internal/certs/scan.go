@@ -17,7 +17,7 @@ const DefaultTimeout = 10 * time.Second
 // handshake: verification is done afterwards and reported in the Chain, so
 // an intercepting proxy's or a self-signed chain is seen, not refused.
 // serverName is sent as SNI and checked against the leaf; empty means the
-// host part of addr.
+// host part of addr (checked, and sent as SNI unless it is an IP address).
 func ScanTLS(ctx context.Context, addr, serverName string, timeout time.Duration) (Chain, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -26,8 +26,14 @@ func ScanTLS(ctx context.Context, addr, serverName string, timeout time.Duration
 	if err != nil {
 		return Chain{}, fmt.Errorf("scan %q: want HOST:PORT: %w", addr, err)
 	}
-	if serverName == "" && net.ParseIP(host) == nil {
-		serverName = host
+	// SNI carries names only; the leaf is checked against the name asked
+	// for, or else the address dialled (x509 checks IP SANs too).
+	verifyName := serverName
+	if serverName == "" {
+		verifyName = host
+		if net.ParseIP(host) == nil {
+			serverName = host
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -53,5 +59,5 @@ func ScanTLS(ctx context.Context, addr, serverName string, timeout time.Duration
 	if len(state.PeerCertificates) == 0 {
 		return Chain{}, errors.New("scan: the server presented no certificate")
 	}
-	return Build(state.PeerCertificates, Verification{DNSName: serverName}), nil
+	return Build(state.PeerCertificates, Verification{DNSName: verifyName}), nil
 }

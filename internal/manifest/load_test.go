@@ -128,4 +128,3 @@ func TestNotYAML(t *testing.T) {
 		}
 	}
 }
-

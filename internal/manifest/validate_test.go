@@ -124,10 +124,10 @@ func TestViolationCodes(t *testing.T) {
 	}
 
 	typed := []struct {
-		name  string
-		ev    provision.Event
-		path  string
-		code  manifest.Code
+		name string
+		ev   provision.Event
+		path string
+		code manifest.Code
 	}{
 		{"integer out of range", provision.Event{Type: "ui_error", Fields: map[string]any{"event.count": 0}}, "fields.event.count", manifest.CodeOutOfBounds},
 		{"fractional integer", provision.Event{Type: "ui_error", Fields: map[string]any{"event.count": 1.5}}, "fields.event.count", manifest.CodeWrongType},

@@ -1,7 +1,12 @@
+// As in the provision command (see cmd/provision/scan.go).
+//
+//go:debug x509negativeserial=1
+
 package authenticode_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -338,6 +343,11 @@ func TestCertificateTableForms(t *testing.T) {
 		"unaligned length, table ends unpadded at EOF":  {withTable(head, entry(rsaHeader, rsaDER, false, false)), 1},
 		"two entries":                         {withTable(head, entry(rsaHeader, rsaDER, true, true), entry(ecHeader, ecDER, true, true)), 2},
 		"two entries, first length unaligned": {withTable(head, entry(rsaHeader, rsaDER, false, true), entry(ecHeader, ecDER, false, false)), 2},
+		"declared padding beyond the table's size": {func() []byte {
+			image := withTable(head, entry(rsaHeader, rsaDER, true, false))
+			binary.LittleEndian.PutUint32(image[dirEntry+4:], uint32(8+len(rsaDER)))
+			return image[:len(head)+8+len(rsaDER)]
+		}(), 1},
 		"zero padding after the last entry":   {withTable(head, entry(rsaHeader, rsaDER, true, true), make([]byte, 16)), 1},
 		"an entry of another type is skipped": {withTable(head, entry([]byte{0, 0, 0, 0, 0, 2, 1, 0}, []byte("x509 data"), true, true), entry(ecHeader, ecDER, true, true)), 1},
 	}
@@ -367,6 +377,20 @@ func TestCertificateTableForms(t *testing.T) {
 		return out
 	}
 	normal := withTable(head, entry(rsaHeader, rsaDER, true, true))
+
+	// Data appended after the table, or kept in an entry's padding, is
+	// covered by no signature: reported, and appended data voids the
+	// digest as Windows' strict check and osslsigncode do.
+	appended := append(append([]byte{}, normal...), "appended payload"...)
+	res, err := authenticode.Scan(bytes.NewReader(appended), int64(len(appended)))
+	if err != nil || res.TrailingBytes != 16 || res.Signatures[0].DigestValid || res.Signatures[0].ComputedDigest != res.Signatures[0].ImageDigest {
+		t.Errorf("appended data: %v %+v", err, res)
+	}
+	tagged := withTable(head, entry(rsaHeader, append(append([]byte{}, rsaDER...), "tag:42"...), true, true))
+	res, err = authenticode.Scan(bytes.NewReader(tagged), int64(len(tagged)))
+	if err != nil || res.Signatures[0].UnsignedEntryBytes != 6 || !res.Signatures[0].DigestValid {
+		t.Errorf("data in the entry padding: %v %+v", err, res)
+	}
 	bad := map[string][]byte{
 		"file truncated inside the table": normal[:len(normal)-200],
 		"table starts past the end":       corrupt(normal, func(b []byte) { binary.LittleEndian.PutUint32(b[dirEntry:], uint32(len(b)+8)) }),
@@ -413,4 +437,117 @@ func derLength(b []byte) int {
 		length = length<<8 | int(c)
 	}
 	return 2 + n + length
+}
+
+// A signer certificate with a negative serial number, as some early CAs
+// issued, still gives a readable signature.
+func TestNegativeSerialSigner(t *testing.T) {
+	newPKI(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "neg.pem"), filepath.Join(dir, "neg.key")
+	certstest.Run(t, nil, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+		"-subj", "/CN=Negative Serial Signer", "-days", "2", "-set_serial", "-1234")
+	signed := sign(t, unsignedImage(t, "amd64"), filepath.Join(dir, "neg.exe"), "-certs", cert, "-key", key, "-h", "sha256")
+	res, err := authenticode.ScanFile(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := res.Signatures[0]
+	if !sig.DigestValid || !sig.SignatureValid || sig.Signer == nil {
+		t.Fatalf("signature %+v", sig)
+	}
+	checkCertificate(t, *sig.Signer, cert)
+	if !strings.HasPrefix(sig.Signer.Serial, "-") {
+		t.Errorf("serial %s, want negative", sig.Signer.Serial)
+	}
+}
+
+func TestScanDir(t *testing.T) {
+	p := newPKI(t)
+	dir := t.TempDir()
+	signed := sign(t, unsignedImage(t, "386"), filepath.Join(dir, "signed.exe"), "-certs", p.ecChain, "-key", p.ecKey, "-h", "sha256")
+	image, _ := os.ReadFile(signed)
+	sub := filepath.Join(dir, "sub", "deeper")
+	if err := os.MkdirAll(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		filepath.Join(sub, "copy.dll"):         image,
+		filepath.Join(dir, "unsigned.exe"):     mustRead(t, unsignedImage(t, "386")),
+		filepath.Join(dir, "readme.txt"):       []byte("not a program"),
+		filepath.Join(dir, "truncated.exe"):    image[:len(image)-100],
+		filepath.Join(dir, "sub", "empty.bin"): nil,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A link out of the tree is not followed.
+	if err := os.Symlink(unsignedImage(t, "amd64"), filepath.Join(dir, "link.exe")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := authenticode.ScanDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range res.Files {
+		rel, _ := filepath.Rel(dir, f.Path)
+		switch {
+		case f.Error != "":
+			got[rel] = "error"
+		case f.Signed && f.Signatures[0].DigestValid:
+			got[rel] = "signed"
+		default:
+			got[rel] = "unsigned"
+		}
+	}
+	want := map[string]string{
+		"signed.exe":          "signed",
+		"sub/deeper/copy.dll": "signed",
+		"unsigned.exe":        "unsigned",
+		"truncated.exe":       "error",
+	}
+	if len(got) != len(want) || res.NotPE != 2 || !res.Failed() {
+		t.Fatalf("got %v, %d not PE, want %v and 2", got, res.NotPE, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := authenticode.ScanDir(ctx, dir); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled scan: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// A timestamp token that stamps other data is reported, not believed: no
+// signing time comes from it.
+func TestTimestampForOtherData(t *testing.T) {
+	p := newPKI(t)
+	signed := sign(t, unsignedImage(t, "amd64"), filepath.Join(t.TempDir(), "lying.exe"),
+		"-certs", p.rsaChain, "-key", p.rsaKey, "-h", "sha256", "-ts", lyingTSA(t, p))
+	res, err := authenticode.ScanFile(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := res.Signatures[0]
+	if sig.Timestamp == nil || sig.Timestamp.Valid || sig.Timestamp.Error != "the timestamp is for another signature" || sig.SigningTime != nil {
+		t.Fatalf("timestamp %+v, signing time %v", sig.Timestamp, sig.SigningTime)
+	}
+	if !sig.DigestValid || !sig.SignatureValid {
+		t.Errorf("the signature itself: digest_valid=%v signature_valid=%v", sig.DigestValid, sig.SignatureValid)
+	}
 }

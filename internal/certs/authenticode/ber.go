@@ -10,6 +10,12 @@ import (
 // certificates, stays below 40 levels.
 const maxBERDepth = 64
 
+// maxBERElements bounds the number of ASN.1 elements in one signature. The
+// PKCS#7 parser builds an object per element; a real signature with a dozen
+// certificates has a few thousand, while a hostile table of empty elements
+// would have millions.
+const maxBERElements = 500_000
+
 // berElementLength walks the first BER element of data and returns how many
 // bytes it spans. It exists because the PKCS#7 parser transcodes BER to DER
 // recursively without a depth limit: a few megabytes of nested
@@ -19,12 +25,18 @@ const maxBERDepth = 64
 // length also lets us drop the zero padding that many signers count in the
 // WIN_CERTIFICATE length.
 func berElementLength(data []byte) (int, error) {
-	return berElement(data, 0, 0)
+	var w berWalker
+	return w.element(data, 0, 0)
 }
 
-func berElement(data []byte, offset, depth int) (int, error) {
+type berWalker struct{ elements int }
+
+func (w *berWalker) element(data []byte, offset, depth int) (int, error) {
 	if depth > maxBERDepth {
 		return 0, fmt.Errorf("ASN.1 nested deeper than %d levels", maxBERDepth)
+	}
+	if w.elements++; w.elements > maxBERElements {
+		return 0, fmt.Errorf("more than %d ASN.1 elements", maxBERElements)
 	}
 	start := offset
 	if offset >= len(data) {
@@ -66,7 +78,7 @@ func berElement(data []byte, offset, depth int) (int, error) {
 			if offset+2 <= len(data) && data[offset] == 0 && data[offset+1] == 0 {
 				return offset + 2 - start, nil
 			}
-			n, err := berElement(data, offset, depth+1)
+			n, err := w.element(data, offset, depth+1)
 			if err != nil {
 				return 0, err
 			}
@@ -88,7 +100,7 @@ func berElement(data []byte, offset, depth int) (int, error) {
 	if constructed {
 		inner := data[:offset+length]
 		for child := offset; child < offset+length; {
-			n, err := berElement(inner, child, depth+1)
+			n, err := w.element(inner, child, depth+1)
 			if err != nil {
 				return 0, err
 			}

@@ -131,6 +131,18 @@ func concat(tb testing.TB, out string, files ...string) string {
 // test can read the time openssl put in it.
 func rfc3161TSA(tb testing.TB, p testPKI) string {
 	tb.Helper()
+	return timestampAuthority(tb, p, false)
+}
+
+// lyingTSA answers every request with a token for other data, as a replayed
+// or transplanted token would be.
+func lyingTSA(tb testing.TB, p testPKI) string {
+	tb.Helper()
+	return timestampAuthority(tb, p, true)
+}
+
+func timestampAuthority(tb testing.TB, p testPKI, lie bool) string {
+	tb.Helper()
 	config := filepath.Join(p.dir, "tsa.cnf")
 	serial := filepath.Join(p.dir, "tsaserial")
 	conf := fmt.Sprintf(`[ tsa ]
@@ -174,6 +186,13 @@ ess_cert_id_alg = sha256
 		if err := os.WriteFile(queryFile, query, 0o600); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
+		}
+		if lie {
+			out, err := exec.Command("openssl", "ts", "-query", "-data", config, "-sha256", "-cert", "-no_nonce", "-out", queryFile).CombinedOutput()
+			if err != nil {
+				http.Error(w, string(out), http.StatusInternalServerError)
+				return
+			}
 		}
 		out, err := exec.Command("openssl", "ts", "-reply", "-config", config, "-queryfile", queryFile, "-out", replyFile).CombinedOutput()
 		if err != nil {

@@ -21,7 +21,7 @@ const (
 	winCertHeaderSize    = 8
 	winCertTypePKCS7     = 0x0002 // WIN_CERT_TYPE_PKCS_SIGNED_DATA
 	certTableAlignment   = 8
-	maxCertificateTable  = 32 << 20 // bytes; real tables are kilobytes, a few nested signatures stay far below
+	maxCertificateTable  = 8 << 20 // bytes; real tables are kilobytes, a few nested signatures stay far below
 	maxCertificateEntry  = maxCertificateTable
 	maxCertificateChunks = 64 // entries in one table
 )
@@ -153,6 +153,12 @@ func readEntries(r io.ReaderAt, l layout) ([]entry, error) {
 				return nil, fmt.Errorf("%w: certificate table entry %d has length 0", ErrMalformed, len(entries))
 			}
 			break
+		}
+		if length > remaining && length-remaining < certTableAlignment {
+			// The declared length counts padding that the table's own
+			// size leaves out; the PKCS#7 parser will tell if anything
+			// real is missing.
+			length = remaining
 		}
 		switch {
 		case length < winCertHeaderSize:

@@ -49,6 +49,12 @@ var (
 type FileResult struct {
 	Signed     bool         `json:"signed"`
 	Signatures []*Signature `json:"signatures"`
+	// TrailingBytes counts bytes after the certificate table. No signature
+	// covers them (signers hash up to the table), so data appended to a
+	// signed program hides there; when present, no signature is
+	// digest_valid, as Windows' strict padding check and osslsigncode
+	// also refuse such files.
+	TrailingBytes int64 `json:"trailing_bytes,omitempty"`
 }
 
 // ScanFile scans the file at path. See Scan.
@@ -96,8 +102,14 @@ func Scan(r io.ReaderAt, size int64) (*FileResult, error) {
 		if e.certType != winCertTypePKCS7 {
 			continue // X.509 and reserved types carry no Authenticode signature
 		}
+		first := len(p.signatures)
 		if err := p.parseSignedData(e.content, e.index, 0); err != nil {
 			return nil, fmt.Errorf("certificate table entry %d: %w", e.index, err)
+		}
+		// Zero padding after the PKCS#7 is normal; anything else is data
+		// that no signature covers (some installers keep a tag there).
+		if n, err := berElementLength(e.content); err == nil && first < len(p.signatures) {
+			p.signatures[first].UnsignedEntryBytes = countNonZero(e.content[n:])
 		}
 	}
 	if len(p.signatures) == 0 {
@@ -111,12 +123,23 @@ func Scan(r io.ReaderAt, size int64) (*FileResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	result.TrailingBytes = l.size - (l.certStart + l.certSize)
 	for _, sig := range p.signatures {
 		computed := fmt.Sprintf("%x", digests[sig.hash])
 		sig.ComputedDigest = computed
-		sig.DigestValid = computed == sig.ImageDigest
+		sig.DigestValid = computed == sig.ImageDigest && result.TrailingBytes == 0
 	}
 	result.Signed = true
 	result.Signatures = p.signatures
 	return result, nil
+}
+
+func countNonZero(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
 }

@@ -46,8 +46,11 @@ type Signature struct {
 	DigestValid     bool         `json:"digest_valid"`    // the two are equal
 	SignatureValid  bool         `json:"signature_valid"` // the signer's key verifies the signed attributes and they cover the content
 	SignatureError  string       `json:"signature_error,omitempty"`
-	SigningTime     *time.Time   `json:"signing_time,omitempty"` // from the timestamp, when there is one
+	SigningTime     *time.Time   `json:"signing_time,omitempty"` // from the timestamp, when there is a valid one
 	Timestamp       *Timestamp   `json:"timestamp,omitempty"`
+	// UnsignedEntryBytes counts non-zero bytes after the PKCS#7 inside its
+	// certificate table entry: data the signature does not cover.
+	UnsignedEntryBytes int `json:"unsigned_entry_bytes,omitempty"`
 
 	hash crypto.Hash
 }
@@ -186,7 +189,9 @@ func (p *parser) parseSignedData(der []byte, tableEntry, level int) error {
 			case attr.Type.Equal(oidCountersignature):
 				sig.Timestamp = parseCountersignature(attr.Value.Bytes, signer.EncryptedDigest, p7.Certificates)
 			}
-			if sig.Timestamp != nil && sig.SigningTime == nil && !sig.Timestamp.Time.IsZero() {
+			// Only a timestamp that stamps this very signature dates it; a
+			// token copied from another signature would lend it its time.
+			if sig.Timestamp != nil && sig.Timestamp.Valid && sig.SigningTime == nil && !sig.Timestamp.Time.IsZero() {
 				t := sig.Timestamp.Time
 				sig.SigningTime = &t
 			}

@@ -1,0 +1,133 @@
+// Package sqlite is the embedded store: the durable, ordered log of accepted
+// events, the raw event store derived from it, and the consumers'
+// checkpoints, in one SQLite file through a pure-Go driver so that the
+// binary cross-compiles.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so a
+// commit returns only after the WAL has been fsync'd. NORMAL would survive a
+// killed process but not a power cut, and an acknowledged batch must survive
+// both.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/provisionhq/provision"
+)
+
+// Store is the SQLite store. It implements provision.Log and
+// provision.Checkpoints and is safe for concurrent use.
+type Store struct {
+	db *sql.DB
+
+	// appendMu serialises Append: SQLite has one writer at a time anyway,
+	// and waiting here is cheaper and fairer than SQLite's busy polling.
+	appendMu sync.Mutex
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ provision.Log         = (*Store)(nil)
+	_ provision.Checkpoints = (*Store)(nil)
+)
+
+// Manifest items that the store keeps in their own columns as well as in
+// the fields, so reports can group by location without parsing JSON.
+const (
+	ItemCountry     = "location.country"
+	ItemSubdivision = "location.subdivision"
+)
+
+// maxConns bounds the connection pool: readers run concurrently in WAL
+// mode, writers queue on SQLite's lock with a busy timeout.
+const maxConns = 8
+
+// Open opens (creating if needed) the database file at path and applies the
+// embedded migrations that it lacks.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	// Writers take the write lock at BEGIN, so two transactions that both
+	// read then write cannot deadlock on lock upgrade.
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// DB returns the database handle so that other areas (rollups, forwarders,
+// privacy jobs) can run their own queries on their own tables. Writers
+// should keep transactions short: ingest waits for them.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// Fold the WAL into the main file so the next start is quick.
+		s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// Ping checks that the database answers and can take a write; readiness
+// probes use it.
+func (s *Store) Ping(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("ping", err)
+	}
+	defer tx.Rollback()
+	// BEGIN IMMEDIATE has taken the write lock: the store is writable.
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return wrap("ping", err)
+	}
+	return nil
+}
+
+// wrap adds the operation and marks transient engine errors as
+// provision.ErrUnavailable, so that ingest answers 503 and agents retry.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM:
+			return fmt.Errorf("%s: %w: %w", op, provision.ErrUnavailable, err)
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%s: %w: %w", op, provision.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

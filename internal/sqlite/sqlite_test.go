@@ -1,0 +1,81 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/provisionhq/provision/internal/sqlite"
+	"github.com/provisionhq/provision/internal/storetest"
+)
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return open(t, filepath.Join(t.TempDir(), "provision.db"))
+	})
+}
+
+func TestReopenKeepsLogAndCheckpoints(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "provision.db")
+	s := open(t, path)
+	first := storetest.Submission("b1", "e", 3)
+	if _, _, err := s.Append(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCheckpoint(t.Context(), "rollup", 2); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := s.Head(t.Context())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path) // migrations run again and must find nothing to do
+	defer s.Close()
+	if h, _ := s.Head(t.Context()); h != head || h == 0 {
+		t.Errorf("Head after reopen = %d, want %d", h, head)
+	}
+	if seq, _ := s.Checkpoint(t.Context(), "rollup"); seq != 2 {
+		t.Errorf("checkpoint after reopen = %d, want 2", seq)
+	}
+	resp, dup, err := s.Append(t.Context(), storetest.Submission("b1", "e", 3))
+	if err != nil || !dup || string(resp) != string(first.Response) {
+		t.Errorf("resend after reopen = %s, %v, %v", resp, dup, err)
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n == 0 {
+		t.Errorf("schema_migrations has %d rows, %v", n, err)
+	}
+}
+
+func TestHeadDoesNotMoveBackAfterErasure(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "provision.db"))
+	defer s.Close()
+	if _, _, err := s.Append(t.Context(), storetest.Submission("b1", "e", 3)); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := s.Head(t.Context())
+	// Erasure of the newest rows must not let their positions be reused,
+	// or a consumer at head would skip the next events.
+	if _, err := s.DB().Exec(`DELETE FROM events`); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.Head(t.Context()); h != head {
+		t.Errorf("Head after erasure = %d, want %d", h, head)
+	}
+	if _, _, err := s.Append(t.Context(), storetest.Submission("b2", "f", 1)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Read(t.Context(), head, 10)
+	if err != nil || len(recs) != 1 || recs[0].Seq <= head {
+		t.Errorf("after erasure: %v, %v", recs, err)
+	}
+}
