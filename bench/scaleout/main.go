@@ -34,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/natslog"
@@ -53,6 +54,7 @@ type options struct {
 	id          int
 	nodes       string
 	batch       int
+	rate        int
 }
 
 func main() {
@@ -66,6 +68,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent uploads per ingest process")
 	flag.IntVar(&o.events, "events", 20, "events per submission")
 	flag.IntVar(&o.batch, "batch", 500, "submissions per worker transaction")
+	flag.IntVar(&o.rate, "rate", 0, "events per second per ingest process (0: as fast as acknowledged)")
 	flag.IntVar(&o.id, "id", 0, "process number (set by the harness)")
 	flag.StringVar(&o.nodes, "nodes", "1,2", "runs: how many ingest processes and workers each, comma separated")
 	flag.Parse()
@@ -132,9 +135,16 @@ func ingest(ctx context.Context, o options) error {
 	defer cancel()
 	var events, subs, unav, n atomic.Int64
 	var wg sync.WaitGroup
+	limit := rate.NewLimiter(rate.Inf, o.events)
+	if o.rate > 0 {
+		limit = rate.NewLimiter(rate.Limit(o.rate), max(o.rate/10, o.events))
+	}
 	for range o.concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				if limit.WaitN(ctx, o.events) != nil {
+					return
+				}
 				sub := submission(fmt.Sprintf("%s-%d-%d", o.stream, o.id, n.Add(1)), o.events)
 				_, _, err := l.Append(ctx, sub)
 				switch {
@@ -200,14 +210,9 @@ func runWorker(ctx context.Context, o options) error {
 }
 
 func report(r result) error {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		r.CPUSeconds = tv(ru.Utime) + tv(ru.Stime)
-	}
+	r.CPUSeconds = selfCPUSeconds()
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
-
-func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
 // child is a started ingest or worker process.
 type child struct {
@@ -222,7 +227,7 @@ func start(o options, role string, id int) (*child, error) {
 	}
 	cmd := exec.Command(self, "-role", role, "-nats", o.natsURL, "-postgres", o.pgURL, "-stream", o.stream,
 		"-schema", o.schema, "-duration", o.duration.String(), "-concurrency", strconv.Itoa(o.concurrency),
-		"-events", strconv.Itoa(o.events), "-batch", strconv.Itoa(o.batch), "-id", strconv.Itoa(id))
+		"-events", strconv.Itoa(o.events), "-batch", strconv.Itoa(o.batch), "-rate", strconv.Itoa(o.rate), "-id", strconv.Itoa(id))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -266,8 +271,12 @@ func harness(ctx context.Context, o options) error {
 		}
 		runs = append(runs, n)
 	}
-	fmt.Printf("scale-out bench: %d events per submission, %d uploads in flight per ingest process, %v per run, %d CPUs\n",
-		o.events, o.concurrency, o.duration, numCPU())
+	pace := "as fast as acknowledged"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("paced at %d events/s per ingest process", o.rate)
+	}
+	fmt.Printf("scale-out bench: %d events per submission, %d uploads in flight per ingest process, %s, %v per run, %d CPUs\n",
+		o.events, o.concurrency, pace, o.duration, numCPU())
 	var all []figures
 	for _, n := range runs {
 		f, err := runOnce(ctx, o, n)
