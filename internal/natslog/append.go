@@ -11,6 +11,9 @@ import (
 	"github.com/provisionhq/provision"
 )
 
+// lookupTimeout bounds the store lookup for resends after the window.
+const lookupTimeout = 250 * time.Millisecond
+
 // Append implements provision.Log: it returns once JetStream has stored the
 // submission (on a quorum of replicas). A batch id JetStream has seen within
 // its duplicate window stores nothing and returns the first answer. When all
@@ -23,7 +26,10 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	}
 	if l.cfg.Responses != nil {
 		// A resend after the duplicate window: the store has the answer.
-		resp, err := l.cfg.Responses.LookupResponse(ctx, s.BatchID)
+		// Bounded: a slow store must not hold up ingest.
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		resp, err := l.cfg.Responses.LookupResponse(lctx, s.BatchID)
+		cancel()
 		switch {
 		case err == nil:
 			return resp, true, nil
