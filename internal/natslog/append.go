@@ -24,6 +24,11 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	if err != nil {
 		return nil, false, err
 	}
+	if max := l.nc.MaxPayload(); max > 0 && int64(len(body)) > max {
+		// Permanent for this server: its max_payload (1 MiB by default)
+		// must be raised to take the largest batches ingest admits.
+		return nil, false, fmt.Errorf("natslog: append: submission is %d bytes compressed, the NATS server's max_payload is %d", len(body), max)
+	}
 	if l.cfg.Responses != nil {
 		// A resend after the duplicate window: the store has the answer.
 		// Bounded: a slow store must not hold up ingest.
