@@ -302,20 +302,7 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	o.stream = "BENCH_" + strings.ToUpper(id)
 	o.schema = "bench_" + id
-	cleanup := func() {
-		if nc, err := nats.Connect(o.natsURL); err == nil {
-			if js, err := nc.JetStream(); err == nil {
-				_ = js.DeleteStream(o.stream)
-				_ = js.DeleteStream(o.stream + "_DEAD")
-			}
-			nc.Close()
-		}
-		if c, err := pgx.Connect(context.Background(), o.pgURL); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+o.schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	}
-	defer cleanup()
+	defer dropRun(o)
 
 	// Create the stream, consumer and schema before the clock starts.
 	l, err := natslog.Open(ctx, logConfig(o))
@@ -483,4 +470,20 @@ func numCPU() int {
 		return 0
 	}
 	return strings.Count(string(b), "processor\t:")
+}
+
+// dropRun removes a run's streams and schema.
+func dropRun(o options) {
+	lc := logConfig(o)
+	if nc, err := nats.Connect(o.natsURL); err == nil {
+		if js, err := nc.JetStream(); err == nil {
+			_ = js.DeleteStream(lc.Stream)
+			_ = js.DeleteStream(lc.DeadStream)
+		}
+		nc.Close()
+	}
+	if c, err := pgx.Connect(context.Background(), o.pgURL); err == nil {
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+o.schema+" CASCADE")
+		c.Close(context.Background())
+	}
 }
