@@ -114,3 +114,16 @@ var (
 	_ provision.Log         = (*Store)(nil)
 	_ provision.Checkpoints = (*Store)(nil)
 )
+
+// Consumers lists the consumers that have a checkpoint, for the lag metric.
+func (s *Store) Consumers(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT consumer FROM checkpoints ORDER BY consumer`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+	}
+	return names, nil
+}
