@@ -55,6 +55,7 @@ type options struct {
 	nodes       string
 	batch       int
 	rate        int
+	http        bool
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.events, "events", 20, "events per submission")
 	flag.IntVar(&o.batch, "batch", 500, "submissions per worker transaction")
 	flag.IntVar(&o.rate, "rate", 0, "events per second per ingest process (0: as fast as acknowledged)")
+	flag.BoolVar(&o.http, "http", false, "drive real `provision serve` processes over HTTPS, the embedded mode first")
 	flag.IntVar(&o.id, "id", 0, "process number (set by the harness)")
 	flag.StringVar(&o.nodes, "nodes", "1,2", "runs: how many ingest processes and workers each, comma separated")
 	flag.Parse()
@@ -270,6 +272,9 @@ func harness(ctx context.Context, o options) error {
 			return fmt.Errorf("-nodes: %q", o.nodes)
 		}
 		runs = append(runs, n)
+	}
+	if o.http {
+		return httpHarness(ctx, o, runs)
 	}
 	pace := "as fast as acknowledged"
 	if o.rate > 0 {
