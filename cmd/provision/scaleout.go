@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -62,4 +63,50 @@ func (f *scaleOutFlags) postgresConfig(logger *slog.Logger) (postgres.Config, er
 	c.ApplicationName = f.applicationTag
 	c.Logger = logger
 	return c, c.Validate()
+}
+
+// scaleOutLog is what an ingest node needs in the scale-out mode: the
+// JetStream log to append to, a readiness check, and the PostgreSQL store
+// that answers resends arriving after the duplicate window. The node keeps
+// no state of its own.
+type scaleOutLog struct {
+	Log   *natslog.Log
+	Store *postgres.Store // nil when --store was not given
+}
+
+// openScaleOutLog connects to the engines named by the flags.
+func (f *scaleOutFlags) openScaleOutLog(ctx context.Context, logger *slog.Logger) (*scaleOutLog, error) {
+	nc, err := f.natsConfig(logger)
+	if err != nil {
+		return nil, err
+	}
+	out := &scaleOutLog{}
+	if f.store != "" {
+		pc, err := f.postgresConfig(logger)
+		if err != nil {
+			return nil, err
+		}
+		if out.Store, err = postgres.Open(ctx, pc); err != nil {
+			return nil, err
+		}
+		nc.Responses = out.Store
+	}
+	if out.Log, err = natslog.Open(ctx, nc); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// Ready reports whether JetStream takes writes.
+func (s *scaleOutLog) Ready(ctx context.Context) error { return s.Log.Ping(ctx) }
+
+// Close closes both connections; safe to call more than once.
+func (s *scaleOutLog) Close() {
+	if s.Log != nil {
+		_ = s.Log.Close()
+	}
+	if s.Store != nil {
+		_ = s.Store.Close()
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/postgres"
+	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/worker"
 )
 
@@ -24,6 +25,7 @@ func newWorkerCmd(e *env) *cobra.Command {
 		ackWait     time.Duration
 		maxDeliver  int
 		statsEvery  time.Duration
+		rollupEvery time.Duration
 		pgAppSuffix string
 	)
 	cmd := &cobra.Command{
@@ -31,7 +33,8 @@ func newWorkerCmd(e *env) *cobra.Command {
 		Short: "Move accepted submissions from the JetStream log into PostgreSQL",
 		Long: `worker consumes the submissions stream with a durable pull consumer shared
 by every worker of the same --durable name, writes them to PostgreSQL in
-batches with COPY, and acknowledges only after the commit. Run as many as the
+batches with COPY, and acknowledges only after the commit; it then folds the
+stored events into the rollups. Run as many as the
 database takes; a worker killed at any point loses and duplicates nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +63,7 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 			if loops < 1 || loops > 64 {
 				return fmt.Errorf("--concurrency: %d is outside 1..64", loops)
 			}
-			return runWorkers(cmd.Context(), logger, nc, pc, cc, wc, loops, statsEvery)
+			return runWorkers(cmd.Context(), logger, nc, pc, cc, wc, loops, statsEvery, rollupEvery)
 		},
 	}
 	so.register(cmd, "worker")
@@ -70,12 +73,13 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 	cmd.Flags().DurationVar(&ackWait, "ack-wait", natslog.DefaultConsumerConfig("").AckWait, "time before an unacknowledged submission goes to another worker")
 	cmd.Flags().IntVar(&maxDeliver, "max-deliver", natslog.DefaultConsumerConfig("").MaxDeliver, "attempts before a submission goes to the dead-letter stream")
 	cmd.Flags().DurationVar(&statsEvery, "stats-interval", 30*time.Second, "how often to log progress (0: never)")
+	cmd.Flags().DurationVar(&rollupEvery, "rollup-interval", time.Second, "how often to fold newly stored events into the rollups (0: never)")
 	cmd.Flags().StringVar(&pgAppSuffix, "instance", "", "suffix of the connection names, to tell workers apart in pg_stat_activity")
 	return cmd
 }
 
 func runWorkers(ctx context.Context, logger *slog.Logger, nc natslog.Config, pc postgres.Config,
-	cc natslog.ConsumerConfig, wc worker.Config, loops int, statsEvery time.Duration) error {
+	cc natslog.ConsumerConfig, wc worker.Config, loops int, statsEvery, rollupEvery time.Duration) error {
 	l, err := natslog.Open(ctx, nc)
 	if err != nil {
 		return err
@@ -113,6 +117,30 @@ func runWorkers(ctx context.Context, logger *slog.Logger, nc natslog.Config, pc 
 			t.StoreRetries += s.StoreRetries
 		}
 		return t
+	}
+	if rollupEvery > 0 {
+		// Rollups follow the store's log, whose sequence numbers become
+		// visible in commit order. Every worker runs an updater; their
+		// applies move one shared checkpoint by compare-and-swap.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := &rollup.Updater{Log: store, Store: store.Rollups(), Logger: logger}
+			tick := time.NewTicker(rollupEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				if st, err := u.Update(ctx); err != nil && ctx.Err() == nil {
+					logger.Warn("rollup update failed", "err", err)
+				} else if st.Records > 0 {
+					logger.Debug("rollups updated", "records", st.Records, "through", st.Through)
+				}
+			}
+		}()
 	}
 	if statsEvery > 0 {
 		wg.Add(1)

@@ -11,6 +11,9 @@ import (
 	"github.com/provisionhq/provision"
 )
 
+// lookupTimeout bounds the store lookup for resends after the window.
+const lookupTimeout = 250 * time.Millisecond
+
 // Append implements provision.Log: it returns once JetStream has stored the
 // submission (on a quorum of replicas). A batch id JetStream has seen within
 // its duplicate window stores nothing and returns the first answer. When all
@@ -21,9 +24,17 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	if err != nil {
 		return nil, false, err
 	}
+	if max := l.nc.MaxPayload(); max > 0 && int64(len(body)) > max {
+		// Permanent for this server: its max_payload (1 MiB by default)
+		// must be raised to take the largest batches ingest admits.
+		return nil, false, fmt.Errorf("natslog: append: submission is %d bytes compressed, the NATS server's max_payload is %d", len(body), max)
+	}
 	if l.cfg.Responses != nil {
 		// A resend after the duplicate window: the store has the answer.
-		resp, err := l.cfg.Responses.LookupResponse(ctx, s.BatchID)
+		// Bounded: a slow store must not hold up ingest.
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		resp, err := l.cfg.Responses.LookupResponse(lctx, s.BatchID)
+		cancel()
 		switch {
 		case err == nil:
 			return resp, true, nil

@@ -94,11 +94,30 @@ type Delivery struct {
 	Attempt uint64
 }
 
-// Fetch waits up to wait for at most max messages.
+// Fetch returns at most max messages: those available now, or, when none
+// are, the first to arrive within wait together with any that came with
+// it. A worker thus writes big batches under a backlog and does not sit on
+// a half-full batch when traffic is light.
 func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*Delivery, error) {
+	out, err := c.collect(c.cons.FetchNoWait(max))
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	batch, err := c.cons.Fetch(max, jetstream.FetchContext(wctx))
+	out, err = c.collect(c.cons.Fetch(1, jetstream.FetchContext(wctx)))
+	if err != nil || len(out) == 0 || max == 1 {
+		return out, err
+	}
+	more, err := c.collect(c.cons.FetchNoWait(max - 1))
+	if err != nil {
+		// What arrived is still ours to process.
+		return out, nil
+	}
+	return append(out, more...), nil
+}
+
+func (c *Consumer) collect(batch jetstream.MessageBatch, err error) ([]*Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natslog: fetch: %w", unavailable(err))
 	}
@@ -111,11 +130,9 @@ func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*D
 		d.Submission, d.Err = decode(msg.Data())
 		out = append(out, d)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		// What arrived is still ours to process; report the rest.
-		if len(out) == 0 {
-			return nil, fmt.Errorf("natslog: fetch: %w", unavailable(err))
-		}
+	if err := batch.Error(); err != nil && len(out) == 0 &&
+		!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("natslog: fetch: %w", unavailable(err))
 	}
 	return out, nil
 }

@@ -95,6 +95,8 @@ func decode(body []byte) (*provision.Submission, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
+	// Numbers stay json.Number, as ingest decoded them.
+	dec.UseNumber()
 	var m message
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -119,6 +119,7 @@ type Log struct {
 	slots  chan struct{}
 	log    *slog.Logger
 	closer sync.Once
+	closed chan struct{} // closed by the client's last callback
 }
 
 // Open connects and creates or updates the streams.
@@ -130,6 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	closed := make(chan struct{})
 	nc, err := nats.Connect(cfg.URL,
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -143,6 +145,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("nats reconnected", "server", nc.ConnectedServerName())
 		}),
+		// Callbacks run in order on the client's own goroutine; this one
+		// is last, so Close can wait until none is left running.
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("natslog: connect: %w", unavailable(err))
@@ -152,7 +157,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natslog: %w", err)
 	}
-	l := &Log{cfg: cfg, nc: nc, js: js, slots: make(chan struct{}, cfg.MaxInFlight), log: logger}
+	l := &Log{cfg: cfg, nc: nc, js: js, slots: make(chan struct{}, cfg.MaxInFlight), log: logger, closed: closed}
 	if err := l.ensureStreams(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -194,10 +199,17 @@ func (l *Log) ensureStreams(ctx context.Context) error {
 }
 
 // Close drains nothing: Append has returned for every acknowledged
-// submission, and the rest were never acknowledged to a client. It is safe
-// to call more than once.
+// submission, and the rest were never acknowledged to a client. It returns
+// once the client's callbacks have run, so nothing logs after it. It is
+// safe to call more than once.
 func (l *Log) Close() error {
-	l.closer.Do(l.nc.Close)
+	l.closer.Do(func() {
+		l.nc.Close()
+		select {
+		case <-l.closed:
+		case <-time.After(5 * time.Second):
+		}
+	})
 	return nil
 }
 

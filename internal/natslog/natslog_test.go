@@ -2,12 +2,15 @@ package natslog_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/natslog"
@@ -25,9 +28,18 @@ func submission(batch string, eventIDs ...string) *provision.Submission {
 		ReceivedAt: t0, Response: []byte(fmt.Sprintf(`{"batch_id":%q,"accepted":%d}`, batch, len(eventIDs))),
 	}
 	for _, id := range eventIDs {
-		s.Events = append(s.Events, provision.Event{ID: id, Type: "os", Time: t0, Fields: map[string]any{"os.name": "linux"}})
+		s.Events = append(s.Events, provision.Event{ID: id, Type: "os", Time: t0, Fields: map[string]any{"os.name": "linux", "location.country": "FR"}})
 	}
 	return s
+}
+
+func openB(b *testing.B) *natslog.Log {
+	l, err := natslog.Open(context.Background(), natstest.Config(b, natstest.URL(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 func open(t *testing.T, cfg natslog.Config) *natslog.Log {
@@ -262,5 +274,22 @@ func TestRejectsBatchIDsThatCannotBeHeaders(t *testing.T) {
 		if _, _, err := l.Append(context.Background(), submission(id, "e")); err == nil || errors.Is(err, provision.ErrUnavailable) {
 			t.Errorf("batch id %q: %v", id, err)
 		}
+	}
+}
+
+func TestRefusesSubmissionsBeyondMaxPayload(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Single(t, func(o *server.Options) { o.MaxPayload = 4096 })
+	l := open(t, natstest.Config(t, srv.URL()))
+	sub := submission("big", "e")
+	noise := make([]byte, 8192)
+	_, _ = rand.Read(noise)
+	sub.Events[0].Fields["os.name"] = hex.EncodeToString(noise)
+	_, _, err := l.Append(context.Background(), sub)
+	if err == nil || errors.Is(err, provision.ErrUnavailable) || !contains(err.Error(), "max_payload is 4096") {
+		t.Fatalf("append of an oversized submission: %v", err)
+	}
+	if _, _, err := l.Append(context.Background(), submission("small", "e")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -45,9 +45,13 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) ([]provision.Rec
 			if rs <= after {
 				continue
 			}
+			// As in the stores: the location belongs to the event types
+			// that carry the derived location items.
+			country, _ := ev.Fields["location.country"].(string)
+			subdivision, _ := ev.Fields["location.subdivision"].(string)
 			out = append(out, provision.Record{
 				Seq: rs, BatchID: sub.BatchID, InstallationID: sub.InstallationID, Region: sub.Region,
-				Country: sub.Country, Subdivision: sub.Subdivision, ReceivedAt: sub.ReceivedAt, Event: ev,
+				Country: country, Subdivision: subdivision, ReceivedAt: sub.ReceivedAt, Event: ev,
 			})
 			if len(out) == limit {
 				break

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/provisionhq/provision"
@@ -23,7 +25,8 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT seq, received_at, batch_id, installation_id, region, country,
-		       subdivision, event_id, event_type, event_time, fields
+		       subdivision, event_id, event_type, event_time, fields,
+		       received_at_nanos, event_time_nanos
 		FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read: %w", classify(err))
@@ -33,15 +36,20 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	for rows.Next() {
 		var r provision.Record
 		var fields []byte
+		var recvNanos, timeNanos int16
 		if err := rows.Scan(&r.Seq, &r.ReceivedAt, &r.BatchID, &r.InstallationID, &r.Region, &r.Country,
-			&r.Subdivision, &r.Event.ID, &r.Event.Type, &r.Event.Time, &fields); err != nil {
+			&r.Subdivision, &r.Event.ID, &r.Event.Type, &r.Event.Time, &fields, &recvNanos, &timeNanos); err != nil {
 			return nil, fmt.Errorf("postgres: read: %w", classify(err))
 		}
-		if err := json.Unmarshal(fields, &r.Event.Fields); err != nil {
+		// Numbers stay json.Number, as ingest decoded them: an integer
+		// item never turns into a float on the way through the store.
+		dec := json.NewDecoder(bytes.NewReader(fields))
+		dec.UseNumber()
+		if err := dec.Decode(&r.Event.Fields); err != nil {
 			return nil, fmt.Errorf("postgres: read: seq %d: fields: %w", r.Seq, err)
 		}
-		r.ReceivedAt = r.ReceivedAt.UTC()
-		r.Event.Time = r.Event.Time.UTC()
+		r.ReceivedAt = r.ReceivedAt.UTC().Add(time.Duration(recvNanos))
+		r.Event.Time = r.Event.Time.UTC().Add(time.Duration(timeNanos))
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -106,3 +114,16 @@ var (
 	_ provision.Log         = (*Store)(nil)
 	_ provision.Checkpoints = (*Store)(nil)
 )
+
+// Consumers lists the consumers that have a checkpoint, for the lag metric.
+func (s *Store) Consumers(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT consumer FROM checkpoints ORDER BY consumer`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+	}
+	return names, nil
+}

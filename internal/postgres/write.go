@@ -38,7 +38,25 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 var eventColumns = []string{
 	"seq", "received_at", "batch_id", "installation_id", "region", "country",
 	"subdivision", "event_id", "event_type", "event_time", "fields",
+	"received_at_nanos", "event_time_nanos",
 }
+
+// Items that ingest derives from the client address and adds to the event
+// types that declare them. The record's location columns come from them, so
+// an event type without location keeps none although its batch has one.
+const (
+	itemCountry     = "location.country"
+	itemSubdivision = "location.subdivision"
+)
+
+func location(ev *provision.Event) (country, subdivision string) {
+	country, _ = ev.Fields[itemCountry].(string)
+	subdivision, _ = ev.Fields[itemSubdivision].(string)
+	return country, subdivision
+}
+
+// subMicro is the part of t that timestamptz does not keep.
+func subMicro(t time.Time) int16 { return int16(t.Nanosecond() % 1000) }
 
 // Write stores many submissions in one transaction, in order, and returns
 // one outcome per submission. It is idempotent: the batches table keeps
@@ -187,9 +205,11 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 					}
 					seq++
 					out[i].Stored++
+					country, subdivision := location(&ev)
 					copyRows = append(copyRows, []any{
 						seq, sub.ReceivedAt, sub.BatchID, sub.InstallationID, sub.Region,
-						sub.Country, sub.Subdivision, ev.ID, ev.Type, ev.Time, fields[i][j],
+						country, subdivision, ev.ID, ev.Type, ev.Time, fields[i][j],
+						subMicro(sub.ReceivedAt), subMicro(ev.Time),
 					})
 				}
 			}

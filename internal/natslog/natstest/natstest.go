@@ -125,14 +125,18 @@ func freePorts(tb testing.TB, n int) []int {
 	return ports
 }
 
-// Single starts one JetStream server in-process; it stops when the test ends.
-func Single(tb testing.TB) *Server {
+// Single starts one JetStream server in-process; it stops when the test
+// ends. edit, when given, adjusts the server's options first.
+func Single(tb testing.TB, edit ...func(*server.Options)) *Server {
 	tb.Helper()
 	port := freePorts(tb, 1)[0]
 	s := &Server{opts: &server.Options{
 		ServerName: "single", Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: tb.TempDir(),
 	}}
+	for _, e := range edit {
+		e(s.opts)
+	}
 	s.Start(tb)
 	tb.Cleanup(s.Stop)
 	return s

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/natslog"
+)
+
+// The HTTP mode drives real `provision serve` processes over HTTPS: the
+// embedded mode (SQLite) and the scale-out mode (--log nats://… --store
+// postgres://…) with `provision worker` processes, from the same load
+// generator and the same kind of batches, in one run. It needs the serve
+// command with its scale-out flags (see docs/scale-out.md).
+
+var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
+
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	client *http.Client
+}
+
+// startProc starts a provision command; when dir is set it is a server
+// whose address and certificate are read back.
+func startProc(bin string, dir string, args ...string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	p := &proc{cmd: cmd}
+	if dir == "" {
+		cmd.Stdout = io.Discard
+		return p, cmd.Start()
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case p.addr = <-found:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%v did not start", args)
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "server.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 256,
+	}}
+	return p, nil
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// bodies returns n gzip bodies of valid batches (os events of the
+// reference manifest) with unique batch and event ids.
+func bodies(prefix string, n, events int) [][]byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	oses := []string{"11 23H2", "10 22H2", "14.5", "12 (bookworm)"}
+	types := []string{"windows", "windows", "macos", "linux"}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	out := make([][]byte, n)
+	for i := range out {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		b := provision.Batch{ID: id, InstallationID: fmt.Sprintf("3f0c8a52-1d7e-4b8a-9c1e-%012x", r.Uint64()&0xffffffffffff),
+			Region: provision.RegionEU, ManifestVersion: "2026.11.1", SentAt: now, Events: make([]provision.Event, events)}
+		for j := range b.Events {
+			k := r.IntN(len(oses))
+			b.Events[j] = provision.Event{ID: fmt.Sprintf("%s-%d", id, j), Type: "os", Time: now.Add(-time.Duration(j) * time.Second),
+				Fields: map[string]any{"os.type": types[k], "os.version": oses[k]}}
+		}
+		raw, _ := json.Marshal(b)
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(raw)
+		_ = zw.Close()
+		out[i] = buf.Bytes()
+	}
+	return out
+}
+
+// drive posts the bodies to the servers round-robin from concurrency
+// goroutines for d, and returns the events accepted and the 429/503s.
+func drive(servers []*proc, payloads [][]byte, concurrency int, d time.Duration) (accepted, shed int64, err error) {
+	var next, acc, sh atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for g := range concurrency {
+		wg.Go(func() {
+			s := servers[g%len(servers)]
+			for time.Now().Before(deadline) {
+				i := next.Add(1) - 1
+				if int(i) >= len(payloads) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+"/v1/submit", bytes.NewReader(payloads[i]))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Content-Encoding", "gzip")
+				resp, err := s.client.Do(req)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				var body struct {
+					Accepted int64 `json:"accepted"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					acc.Add(body.Accepted)
+				case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+					sh.Add(1)
+					time.Sleep(20 * time.Millisecond)
+				default:
+					firstErr.CompareAndSwap(nil, fmt.Errorf("HTTP %d", resp.StatusCode))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if e, ok := firstErr.Load().(error); ok {
+		return acc.Load(), sh.Load(), e
+	}
+	return acc.Load(), sh.Load(), nil
+}
+
+type httpFigures struct {
+	label          string
+	ingestRate     float64
+	storeRate      float64
+	lagP50, lagP99 time.Duration
+	drain          time.Duration
+	shed           int64
+}
+
+func httpHarness(ctx context.Context, o options, runs []int) error {
+	tmp, err := os.MkdirTemp("", "provision-scaleout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "provision")
+	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	fmt.Printf("scale-out bench over HTTPS: %d events per batch, %d uploads in flight, %v per run\n", o.events, o.concurrency, o.duration)
+	per := int(o.duration.Seconds()*150000/float64(o.events)) + 100
+
+	var all []httpFigures
+	// Embedded: one serve with SQLite, stored when answered.
+	dir := filepath.Join(tmp, "embedded")
+	s, err := startProc(bin, dir, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	begin := time.Now()
+	acc, shed, err := drive([]*proc{s}, bodies("emb", per, o.events), o.concurrency, o.duration)
+	el := time.Since(begin)
+	s.stop()
+	if err != nil {
+		return fmt.Errorf("embedded: %w", err)
+	}
+	all = append(all, httpFigures{label: "embedded (SQLite) 1 node", ingestRate: float64(acc) / el.Seconds(), storeRate: float64(acc) / el.Seconds(), shed: shed})
+
+	for _, n := range runs {
+		f, err := httpScaleOut(ctx, o, bin, tmp, n, per)
+		if err != nil {
+			return err
+		}
+		all = append(all, f)
+	}
+	fmt.Printf("%-34s %12s %12s %9s %9s %9s %6s\n", "mode", "ingest ev/s", "stored ev/s", "lag p50", "lag p99", "drain", "503s")
+	for _, f := range all {
+		fmt.Printf("%-34s %12.0f %12.0f %9v %9v %9v %6d\n", f.label, f.ingestRate, f.storeRate,
+			f.lagP50.Round(time.Millisecond), f.lagP99.Round(time.Millisecond), f.drain.Round(time.Millisecond), f.shed)
+	}
+	return nil
+}
+
+func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (httpFigures, error) {
+	f := httpFigures{label: fmt.Sprintf("scale-out %d ingest × %d workers", n, n)}
+	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	o.stream, o.schema = "BENCH_"+strings.ToUpper(id), "bench_"+id
+	lc := logConfig(o)
+	defer dropRun(o)
+	common := []string{"--log", o.natsURL, "--store", o.pgURL, "--schema", o.schema, "--stream", lc.Stream, "--subject", lc.Subject}
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	var servers []*proc
+	for i := range n {
+		w, err := startProc(bin, "", append([]string{"worker", "--stats-interval", "0", "--rollup-interval", "0", "--instance", strconv.Itoa(i), "--batch", strconv.Itoa(o.batch)}, common...)...)
+		if err != nil {
+			return f, err
+		}
+		procs = append(procs, w)
+		dir := filepath.Join(tmp, fmt.Sprintf("ingest-%s-%d", id, i))
+		s, err := startProc(bin, dir, append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-level", "warn"}, common...)...)
+		if err != nil {
+			return f, err
+		}
+		procs = append(procs, s)
+		servers = append(servers, s)
+	}
+	l, err := natslog.Open(ctx, lc)
+	if err != nil {
+		return f, err
+	}
+	defer l.Close()
+	cons, err := l.Consumer(ctx, natslog.DefaultConsumerConfig("store"))
+	if err != nil {
+		return f, err
+	}
+	conn, err := pgx.Connect(ctx, o.pgURL)
+	if err != nil {
+		return f, err
+	}
+	defer conn.Close(context.Background())
+
+	var lags []time.Duration
+	stopSampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+			var lag float64
+			if conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
+				FROM `+o.schema+`.events e WHERE e.seq = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag) == nil {
+				lags = append(lags, time.Duration(lag*float64(time.Second)))
+			}
+		}
+	}()
+	begin := time.Now()
+	acc, shed, err := drive(servers, bodies("so-"+id, per, o.events), o.concurrency, o.duration)
+	upload := time.Since(begin)
+	if err != nil {
+		close(stopSampling)
+		<-sampled
+		return f, fmt.Errorf("scale-out: %w", err)
+	}
+	stopped := time.Now()
+	for {
+		pending, unacked, err := cons.Backlog(ctx)
+		if err == nil && pending == 0 && unacked == 0 {
+			break
+		}
+		if time.Since(stopped) > 5*time.Minute {
+			return f, fmt.Errorf("workers did not drain in 5 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.drain = time.Since(stopped)
+	close(stopSampling)
+	<-sampled
+	var stored int64
+	if err := conn.QueryRow(ctx, `SELECT seq FROM `+o.schema+`.log_head`).Scan(&stored); err != nil {
+		return f, err
+	}
+	if stored < acc {
+		return f, fmt.Errorf("%d events accepted, only %d stored", acc, stored)
+	}
+	f.ingestRate = float64(acc) / upload.Seconds()
+	f.storeRate = float64(stored) / time.Since(begin).Seconds()
+	f.shed = shed
+	slices.Sort(lags)
+	if len(lags) > 0 {
+		f.lagP50, f.lagP99 = lags[len(lags)/2], lags[len(lags)*99/100]
+	}
+	return f, nil
+}
