@@ -134,4 +134,3 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
-

@@ -21,11 +21,11 @@ import (
 	"github.com/provisionhq/provision/internal/geo"
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
-	"github.com/provisionhq/provision/internal/sqlite"
 )
 
 func newServeCmd(e *env) *cobra.Command {
 	var configFile string
+	var scaleOut scaleOutFlags
 	flagCfg := defaultServeConfig()
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR",
@@ -74,9 +74,10 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), e, &cfg, m)
+			return serve(cmd.Context(), e, &cfg, m, &scaleOut)
 		},
 	}
+	scaleOut.register(cmd, "ingest")
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML configuration `FILE` (env PROVISION_CONFIG)")
 	f.StringVar(&flagCfg.Data, "data", "", "data `DIR` for the store and the generated certificate (env PROVISION_DATA)")
@@ -92,17 +93,23 @@ func newServeCmd(e *env) *cobra.Command {
 }
 
 // serve runs the server until ctx is done, then drains and stops.
-func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) error {
+func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, so *scaleOutFlags) error {
 	logger := newLogger(e, cfg.LogLevel)
 	tuneGC(e.getenv)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "provision.db"))
+	backend, err := openServeBackend(ctx, cfg.Data, so, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer backend.close()
+	mux := http.NewServeMux()
+	deletion, jobs, err := startServeExtras(ctx, e, cfg.Data, backend, m, logger, mux)
+	if err != nil {
+		return err
+	}
+	defer jobs.Stop()
 	var geoDB *geo.DB
 	if cfg.GeoIP != "" {
 		if geoDB, err = geo.Open(cfg.GeoIP); err != nil {
@@ -114,13 +121,14 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deps := ingest.Deps{
-		Log:         store,
+		Log:         backend.log,
 		Manifest:    m,
 		Limits:      cfg.ingestLimits(),
 		Geo:         geoDB,
-		Ready:       store.Ping,
-		Checkpoints: store,
-		Consumers:   store.Consumers,
+		Ready:       backend.ready,
+		Checkpoints: backend.checkpoints,
+		Consumers:   backend.consumers,
+		Deletion:    deletion,
 		Logger:      logger,
 		Registry:    reg,
 	}
@@ -131,9 +139,10 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) 
 	if err != nil {
 		return err
 	}
+	mux.Handle("/", handler)
 
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -191,7 +200,8 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest) 
 	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && serr != nil {
 		err = errors.Join(err, serr)
 	}
-	if cerr := store.Close(); cerr != nil {
+	jobs.Stop()
+	if cerr := backend.close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	if err != nil {

@@ -2,43 +2,64 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/postgres"
+	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/sqlite"
+	"github.com/provisionhq/provision/internal/web"
 )
 
-// serveBackend is where `provision serve` appends: the embedded SQLite
-// store by default; with --log nats://… the JetStream log, so the node
-// keeps no state (workers move the submissions into PostgreSQL, and
-// --store postgres://… answers resends JetStream no longer remembers);
-// with only --store postgres://… PostgreSQL itself.
+// serveBackend is what an ingest node runs on: the embedded SQLite store by
+// default, or the scale-out engines (JetStream and/or PostgreSQL), in which
+// case the node keeps no state of its own.
 type serveBackend struct {
 	log         provision.Log
 	ready       func(context.Context) error
-	checkpoints provision.Checkpoints // nil when the log's positions are not the store's
+	checkpoints provision.Checkpoints
 	consumers   func(context.Context) ([]string, error)
+	privacy     privacy.Store
+	embedded    *sqlite.Store // nil in the scale-out mode
 	close       func() error
-	once        sync.Once
 }
 
-// openServeBackend opens the backend the flags name; dataDir holds the
-// embedded store.
+// openServeBackend opens what the flags name. Its close may be called more
+// than once: serve closes early on shutdown and again on every error path.
 func openServeBackend(ctx context.Context, dataDir string, so *scaleOutFlags, logger *slog.Logger) (*serveBackend, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	b, err := openBackend(ctx, dataDir, so, logger)
+	if err != nil {
+		return nil, err
 	}
+	b.close = sync.OnceValue(b.close)
+	return b, nil
+}
+
+func openBackend(ctx context.Context, dataDir string, so *scaleOutFlags, logger *slog.Logger) (*serveBackend, error) {
 	switch {
 	case so.log != "":
-		s, err := so.openScaleOutLog(ctx, logger)
+		if so.store == "" {
+			return nil, errors.New("--log needs --store: resends after the duplicate window, checkpoints and erasure live in PostgreSQL")
+		}
+		l, err := so.openScaleOutLog(ctx, logger)
 		if err != nil {
 			return nil, err
 		}
-		logger.Info("scale-out ingest", "stream", so.stream, "replicas", so.replicas, "late_resends_from_store", s.Store != nil)
-		return &serveBackend{log: s.Log, ready: s.Ready, close: func() error { s.Close(); return nil }}, nil
+		return &serveBackend{
+			// Checkpoints count PostgreSQL positions, not stream positions:
+			// no lag figure can compare them with the JetStream head.
+			log: l.Log, ready: l.Ready,
+			privacy: postgres.NewPrivacyStore(l.Store), close: func() error { l.Close(); return nil },
+		}, nil
 	case so.store != "":
 		pc, err := so.postgresConfig(logger)
 		if err != nil {
@@ -48,24 +69,77 @@ func openServeBackend(ctx context.Context, dataDir string, so *scaleOutFlags, lo
 		if err != nil {
 			return nil, err
 		}
-		return &serveBackend{log: s, ready: s.Ping, checkpoints: s, consumers: s.Consumers, close: s.Close}, nil
+		return &serveBackend{
+			log: s, ready: s.Ping, checkpoints: s, consumers: s.Consumers,
+			privacy: postgres.NewPrivacyStore(s), close: s.Close,
+		}, nil
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(dataDir, "provision.db"))
 	if err != nil {
 		return nil, err
 	}
-	b := &serveBackend{log: store, ready: store.Ping, checkpoints: store, close: store.Close}
-	if c, ok := any(store).(interface {
-		Consumers(context.Context) ([]string, error)
-	}); ok {
-		b.consumers = c.Consumers
-	}
-	return b, nil
+	return &serveBackend{
+		log: store, ready: store.Ping, checkpoints: store, consumers: store.Consumers,
+		privacy: sqlite.NewPrivacyStore(store.DB()), embedded: store, close: store.Close,
+	}, nil
 }
 
-// Close closes the backend once; later calls return nil.
-func (b *serveBackend) Close() error {
-	var err error
-	b.once.Do(func() { err = b.close() })
-	return err
+// Close closes the log and store; safe to call more than once.
+func (b *serveBackend) Close() error { return b.close() }
+
+// backgroundJobs are the consumers serve owns besides ingest: retention
+// and unfinished erasures everywhere, and on the embedded store the
+// rollups behind the dashboard (in the scale-out mode workers keep them).
+type backgroundJobs struct {
+	wg   sync.WaitGroup
+	stop context.CancelFunc
+}
+
+// startServeExtras builds the privacy service, mounts its endpoints and the
+// dashboard on mux, and starts the background jobs.
+func startServeExtras(ctx context.Context, e *env, dataDir string, b *serveBackend, m *manifest.Manifest, logger *slog.Logger, mux *http.ServeMux) (http.Handler, *backgroundJobs, error) {
+	svc, err := privacy.New(privacy.Options{Store: b.privacy, Manifest: m, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Operator endpoints exist only once an operator token was made with
+	// `provision privacy token`; its hash is all the server keeps.
+	if hash, err := privacy.LoadTokenHash(dataDir); err == nil {
+		mux.Handle("/v1/admin/", privacy.NewAdminHandler(svc, hash))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("operator token: %w", err)
+	}
+
+	jctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	jobs := &backgroundJobs{stop: stop}
+	retention := &privacy.Retention{Store: b.privacy, Manifest: m, Eraser: svc, Logger: logger}
+	jobs.wg.Go(func() { _ = retention.Run(jctx) })
+
+	if b.embedded != nil {
+		rollups := sqlite.NewRollupStore(b.embedded.DB())
+		var dash *web.Dashboard
+		// The dashboard signs its sessions with the operator's token, so
+		// it is served only when the operator hands one over.
+		if token := e.getenv("PROVISION_DASHBOARD_TOKEN"); token != "" {
+			if dash, err = web.New(web.Config{Token: token, Rollups: rollups, Logger: logger}); err != nil {
+				stop()
+				return nil, nil, fmt.Errorf("dashboard: %w", err)
+			}
+			mux.Handle("/dashboard", dash)
+			mux.Handle("/dashboard/", dash)
+			mux.Handle("/v1/reports/", dash)
+		}
+		u := &rollup.Updater{Log: b.log, Store: rollups, Logger: logger}
+		if dash != nil {
+			u.Updated = func(ctx context.Context, _ rollup.Stats) { _ = dash.Warm(ctx) }
+		}
+		jobs.wg.Go(func() { _ = u.Run(jctx, time.Minute) })
+	}
+	return privacy.NewDeletionHandler(svc), jobs, nil
+}
+
+// Stop ends the background jobs and waits for them; safe to call twice.
+func (j *backgroundJobs) Stop() {
+	j.stop()
+	j.wg.Wait()
 }

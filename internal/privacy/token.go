@@ -44,7 +44,7 @@ func LoadTokenHash(dir string) ([sha256.Size]byte, error) {
 	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return h, fmt.Errorf("no operator token in %s: make one with `provision privacy token --data %s`", dir, dir)
+			return h, fmt.Errorf("no operator token in %s: make one with `provision privacy token --data %s`: %w", dir, dir, err)
 		}
 		return h, err
 	}
