@@ -59,6 +59,7 @@ func newServeCmd(e *env) *cobra.Command {
 				"insecure-http":        func() { cfg.InsecureHTTP = flagCfg.InsecureHTTP },
 				"trusted-proxy-header": func() { cfg.TrustedProxyHeader = flagCfg.TrustedProxyHeader },
 				"geoip":                func() { cfg.GeoIP = flagCfg.GeoIP },
+				"forward-config":       func() { cfg.ForwardConfig = flagCfg.ForwardConfig },
 				"log-level":            func() { cfg.LogLevel = flagCfg.LogLevel },
 				"shutdown-timeout":     func() { cfg.ShutdownTimeout = flagCfg.ShutdownTimeout },
 			}
@@ -86,6 +87,7 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&flagCfg.TLSKey, "tls-key", "", "private key `FILE` (PEM) of --tls-cert (env PROVISION_TLS_KEY)")
 	f.BoolVar(&flagCfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP, only behind a TLS terminator (env PROVISION_INSECURE_HTTP)")
 	f.StringVar(&flagCfg.TrustedProxyHeader, "trusted-proxy-header", "", "with --insecure-http, the `HEADER` the terminator puts the client address in, e.g. X-Forwarded-For")
+	f.StringVar(&flagCfg.ForwardConfig, "forward-config", "", "forwarders' YAML `FILE` (docs/forwarding.md); without it nothing is forwarded (env PROVISION_FORWARD_CONFIG)")
 	f.StringVar(&flagCfg.GeoIP, "geoip", "", "MaxMind DB `FILE` (.mmdb) to derive country and subdivision; without it location is unknown")
 	f.StringVar(&flagCfg.LogLevel, "log-level", flagCfg.LogLevel, "debug, info, warn or error (env PROVISION_LOG_LEVEL)")
 	f.DurationVar(&flagCfg.ShutdownTimeout, "shutdown-timeout", flagCfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
@@ -104,8 +106,10 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, 
 		return err
 	}
 	defer backend.close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	deletion, jobs, err := startServeExtras(ctx, e, cfg.Data, backend, m, logger, mux)
+	deletion, jobs, err := startServeExtras(ctx, e, cfg, backend, m, logger, reg, mux)
 	if err != nil {
 		return err
 	}
@@ -118,8 +122,6 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, 
 		defer geoDB.Close()
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deps := ingest.Deps{
 		Log:         backend.log,
 		Manifest:    m,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/privacy"
@@ -29,6 +33,7 @@ type serveBackend struct {
 	checkpoints provision.Checkpoints
 	consumers   func(context.Context) ([]string, error)
 	privacy     privacy.Store
+	forward     forward.State // nil where forwarders cannot run (JetStream: workers' store holds the events)
 	embedded    *sqlite.Store // nil in the scale-out mode
 	close       func() error
 }
@@ -71,7 +76,7 @@ func openBackend(ctx context.Context, dataDir string, so *scaleOutFlags, logger 
 		}
 		return &serveBackend{
 			log: s, ready: s.Ping, checkpoints: s, consumers: s.Consumers,
-			privacy: postgres.NewPrivacyStore(s), close: s.Close,
+			privacy: postgres.NewPrivacyStore(s), forward: s.ForwardState(), close: s.Close,
 		}, nil
 	}
 	store, err := sqlite.Open(ctx, filepath.Join(dataDir, "provision.db"))
@@ -80,7 +85,8 @@ func openBackend(ctx context.Context, dataDir string, so *scaleOutFlags, logger 
 	}
 	return &serveBackend{
 		log: store, ready: store.Ping, checkpoints: store, consumers: store.Consumers,
-		privacy: sqlite.NewPrivacyStore(store.DB()), embedded: store, close: store.Close,
+		privacy: sqlite.NewPrivacyStore(store.DB()), forward: sqlite.NewForwardState(store.DB()),
+		embedded: store, close: store.Close,
 	}, nil
 }
 
@@ -97,7 +103,8 @@ type backgroundJobs struct {
 
 // startServeExtras builds the privacy service, mounts its endpoints and the
 // dashboard on mux, and starts the background jobs.
-func startServeExtras(ctx context.Context, e *env, dataDir string, b *serveBackend, m *manifest.Manifest, logger *slog.Logger, mux *http.ServeMux) (http.Handler, *backgroundJobs, error) {
+func startServeExtras(ctx context.Context, e *env, cfg *serveConfig, b *serveBackend, m *manifest.Manifest, logger *slog.Logger, reg prometheus.Registerer, mux *http.ServeMux) (http.Handler, *backgroundJobs, error) {
+	dataDir := cfg.Data
 	svc, err := privacy.New(privacy.Options{Store: b.privacy, Manifest: m, Logger: logger})
 	if err != nil {
 		return nil, nil, err
@@ -114,6 +121,16 @@ func startServeExtras(ctx context.Context, e *env, dataDir string, b *serveBacke
 	jobs := &backgroundJobs{stop: stop}
 	retention := &privacy.Retention{Store: b.privacy, Manifest: m, Eraser: svc, Logger: logger}
 	jobs.wg.Go(func() { _ = retention.Run(jctx) })
+
+	if cfg.ForwardConfig != "" {
+		group, err := startForwarders(cfg.ForwardConfig, e, b, m, svc, logger, reg)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		mux.Handle("GET /readyz/forward", forwardStatusHandler(group))
+		jobs.wg.Go(func() { group.Run(jctx) })
+	}
 
 	if b.embedded != nil {
 		rollups := sqlite.NewRollupStore(b.embedded.DB())
@@ -142,4 +159,50 @@ func startServeExtras(ctx context.Context, e *env, dataDir string, b *serveBacke
 func (j *backgroundJobs) Stop() {
 	j.stop()
 	j.wg.Wait()
+}
+
+// startForwarders builds one forwarder per recipient configured in the
+// file. They read the log from their own checkpoints, so a recipient that
+// is down never slows ingest, and they skip every erased installation.
+func startForwarders(path string, e *env, b *serveBackend, m *manifest.Manifest, svc *privacy.Service, logger *slog.Logger, reg prometheus.Registerer) (forward.Group, error) {
+	if b.forward == nil || b.checkpoints == nil {
+		return nil, errors.New("--forward-config: with --log, run the forwarders on a node with --store only")
+	}
+	fc, err := forward.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	senders, err := fc.Senders(e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := forward.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	var group forward.Group
+	for _, sender := range senders {
+		o := forward.Options{Manifest: m, Log: b.log, Checkpoints: b.checkpoints, State: b.forward,
+			Suppressor: svc, Sender: sender, Metrics: metrics, Logger: logger}
+		fc.Apply(&o)
+		f, err := forward.New(o)
+		if err != nil {
+			return nil, err
+		}
+		group = append(group, f)
+	}
+	return group, nil
+}
+
+// forwardStatusHandler reports the forwarders: 200 when all are healthy,
+// 503 when one is behind or failing. Ingest's own readiness is unaffected.
+func forwardStatusHandler(g forward.Group) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		statuses, healthy := g.Status(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"healthy": healthy, "forwarders": statuses})
+	})
 }

@@ -27,6 +27,7 @@ type serveConfig struct {
 	InsecureHTTP       bool          `yaml:"insecure_http"`
 	TrustedProxyHeader string        `yaml:"trusted_proxy_header"`
 	GeoIP              string        `yaml:"geoip"`
+	ForwardConfig      string        `yaml:"forward_config"`
 	LogLevel           string        `yaml:"log_level"`
 	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
 	Limits             limitsConfig  `yaml:"limits"`
@@ -108,6 +109,7 @@ func (c *serveConfig) loadEnv(getenv func(string) string) error {
 	str("PROVISION_TLS_KEY", &c.TLSKey)
 	str("PROVISION_TRUSTED_PROXY_HEADER", &c.TrustedProxyHeader)
 	str("PROVISION_GEOIP", &c.GeoIP)
+	str("PROVISION_FORWARD_CONFIG", &c.ForwardConfig)
 	str("PROVISION_LOG_LEVEL", &c.LogLevel)
 	var errs []error
 	if v := getenv("PROVISION_INSECURE_HTTP"); v != "" {
