@@ -199,12 +199,19 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, batch_id, installation_id, region, country, subdivision,
-			received_at, type, time, fields
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recordColumns+`
 		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, wrap("read", err)
 	}
+	return scanRecords(rows, "read")
+}
+
+// recordColumns are the columns scanRecords reads, in its order.
+const recordColumns = `seq, event_id, batch_id, installation_id, region, country, subdivision, received_at, type, time, fields`
+
+// scanRecords reads every row of a query of recordColumns and closes rows.
+func scanRecords(rows *sql.Rows, op string) ([]provision.Record, error) {
 	defer rows.Close()
 	var out []provision.Record
 	for rows.Next() {
@@ -212,20 +219,21 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 			r              provision.Record
 			received, when int64
 			fields         []byte
+			err            error
 		)
 		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.BatchID, &r.InstallationID, &r.Region, &r.Country, &r.Subdivision,
 			&received, &r.Event.Type, &when, &fields); err != nil {
-			return nil, wrap("read", err)
+			return nil, wrap(op, err)
 		}
 		r.ReceivedAt = time.Unix(0, received).UTC()
 		r.Event.Time = time.Unix(0, when).UTC()
 		if r.Event.Fields, err = decodeFields(fields); err != nil {
-			return nil, fmt.Errorf("read: seq %d: %w", r.Seq, err)
+			return nil, fmt.Errorf("%s: seq %d: %w", op, r.Seq, err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap("read", err)
+		return nil, wrap(op, err)
 	}
 	return out, nil
 }

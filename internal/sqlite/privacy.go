@@ -289,32 +289,12 @@ func (s *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 
 // InstallationEvents implements privacy.Store.
 func (s *PrivacyStore) InstallationEvents(ctx context.Context, installationID string, after int64, limit int) ([]provision.Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, batch_id, installation_id, region, country, subdivision,
-			received_at, type, time, fields
+	rows, err := s.db.QueryContext(ctx, `SELECT `+recordColumns+`
 		FROM events WHERE installation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, installationID, after, limit)
 	if err != nil {
 		return nil, wrap("installation events", err)
 	}
-	defer rows.Close()
-	var out []provision.Record
-	for rows.Next() {
-		var (
-			r              provision.Record
-			received, when int64
-			fields         []byte
-		)
-		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.BatchID, &r.InstallationID, &r.Region, &r.Country, &r.Subdivision,
-			&received, &r.Event.Type, &when, &fields); err != nil {
-			return nil, wrap("installation events", err)
-		}
-		r.ReceivedAt = time.Unix(0, received).UTC()
-		r.Event.Time = time.Unix(0, when).UTC()
-		if r.Event.Fields, err = decodeFields(fields); err != nil {
-			return nil, fmt.Errorf("installation events: seq %d: %w", r.Seq, err)
-		}
-		out = append(out, r)
-	}
-	return out, wrap("installation events", rows.Err())
+	return scanRecords(rows, "installation events")
 }
 
 // Linked implements privacy.Store.
