@@ -23,9 +23,14 @@ func TestDemoExit(t *testing.T) {
 	for _, want := range []string{
 		"Installations counted: 150 over the period (ground truth 150)",
 		"daily active installations match on all 10 days",
-		"Every planted finding is flagged",
 		"failing_campaign upd-5.14-wave1",
-		"interception_spreading CN=Secure Web Filter Root CA",
+		// At this size the interception root's early days stay below the
+		// publication threshold, so its growth cannot be published; the
+		// demo must say so rather than claim it (the full-size demo and
+		// the report tests show the flag).
+		"interception root \"Secure Web Filter Root CA\" not flagged as spreading",
+		"new_widely_seen CN=Secure Web Filter Root CA",
+		"expired_in_use CN=Northbridge Legacy TLS CA G1",
 		"signer_sudden CN=Woodgrove Utilities Ltd",
 		"/dashboard (operator token ",
 	} {
