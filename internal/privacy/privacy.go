@@ -19,6 +19,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/provisionhq/provision"
@@ -159,4 +161,29 @@ type Store interface {
 func IDHash(installationID string) string {
 	sum := sha256.Sum256([]byte(installationID))
 	return hex.EncodeToString(sum[:])
+}
+
+// AuditColumns are the columns of the audit table that ScanAuditEntry
+// reads, in its order; every store keeps the audit log in this shape.
+const AuditColumns = `seq, request_id, id_hash, source, requested_at, completed_at, removed, prev, hash`
+
+// ScanAuditEntry builds an entry from one row of AuditColumns, where the
+// times are Unix nanoseconds and removed is the receipt's JSON. scan is the
+// row's Scan method of whichever driver the store uses.
+func ScanAuditEntry(scan func(dest ...any) error) (AuditEntry, error) {
+	var (
+		e                    AuditEntry
+		requested, completed int64
+		removed              string
+	)
+	if err := scan(&e.Seq, &e.RequestID, &e.IDHash, &e.Source, &requested, &completed, &removed, &e.Prev, &e.Hash); err != nil {
+		return e, err
+	}
+	e.RequestedAt = time.Unix(0, requested).UTC()
+	e.CompletedAt = time.Unix(0, completed).UTC()
+	e.Removed = new(Removed)
+	if err := json.Unmarshal([]byte(removed), e.Removed); err != nil {
+		return e, fmt.Errorf("audit entry %d: %w", e.Seq, err)
+	}
+	return e, nil
 }

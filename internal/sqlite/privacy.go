@@ -260,7 +260,7 @@ func (s *PrivacyStore) Tombstoned(ctx context.Context, idHash string) (bool, err
 
 // Audit implements privacy.Store.
 func (s *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]privacy.AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, request_id, id_hash, source, requested_at, completed_at, removed, prev, hash
+	rows, err := s.db.QueryContext(ctx, `SELECT `+privacy.AuditColumns+`
 		FROM privacy_audit WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, wrap("audit", err)
@@ -268,19 +268,9 @@ func (s *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 	defer rows.Close()
 	var out []privacy.AuditEntry
 	for rows.Next() {
-		var (
-			e                    privacy.AuditEntry
-			requested, completed int64
-			removed              string
-		)
-		if err := rows.Scan(&e.Seq, &e.RequestID, &e.IDHash, &e.Source, &requested, &completed, &removed, &e.Prev, &e.Hash); err != nil {
+		e, err := privacy.ScanAuditEntry(rows.Scan)
+		if err != nil {
 			return nil, wrap("audit", err)
-		}
-		e.RequestedAt = time.Unix(0, requested).UTC()
-		e.CompletedAt = time.Unix(0, completed).UTC()
-		e.Removed = new(privacy.Removed)
-		if err := json.Unmarshal([]byte(removed), e.Removed); err != nil {
-			return nil, fmt.Errorf("audit entry %d: %w", e.Seq, err)
 		}
 		out = append(out, e)
 	}
