@@ -102,15 +102,15 @@ func runDemo(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifes
 	if err := srv.UpdateRollups(ctx); err != nil {
 		return err
 	}
-	q, err := report.BuildQuality(ctx, srv.Rollups, fleet.ReportOptions())
+	q, err := report.BuildQuality(ctx, srv.Backend.Rollups, fleet.ReportOptions())
 	if err != nil {
 		return err
 	}
-	th, err := report.BuildThreats(ctx, srv.Rollups, fleet.ReportOptions())
+	th, err := report.BuildThreats(ctx, srv.Backend.Rollups, fleet.ReportOptions())
 	if err != nil {
 		return err
 	}
-	head, err := srv.Store.Head(ctx)
+	head, err := srv.Backend.Stored.Head(ctx)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,10 @@ func runDemoServer(ctx context.Context, e *env, m *manifest.Manifest, dataDir, l
 		return err
 	}
 	fmt.Fprintf(e.stdout, "serving on %s\n", srv.URL)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-srv.Done():
+	}
 	return srv.Close()
 }
 

@@ -19,7 +19,7 @@ func newForwardCmd(e *env) *cobra.Command {
 			"installation's user count, once a day, to the recipients the licence names —\n" +
 			"only the fields the manifest declares for each. See docs/forwarding.md.",
 	}
-	cmd.AddCommand(newForwardFieldsCmd(e), newForwardCheckCmd(e))
+	cmd.AddCommand(newForwardFieldsCmd(e), newForwardCheckCmd(e), newForwardStatusCmd(e))
 	return cmd
 }
 

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 )
@@ -92,4 +94,46 @@ func (rep *forwardReport) write(w io.Writer, format string) error {
 		}
 	}
 	return nil
+}
+
+func newForwardStatusCmd(e *env) *cobra.Command {
+	var (
+		so     storeFlags
+		format string
+		maxLag int64
+	)
+	cmd := &cobra.Command{
+		Use:   "status --data DIR | --store URL",
+		Short: "Print each forwarder's checkpoint, lag and oldest dead letters",
+		Long: "Reads the forwarders' state from the store, without a running server.\n" +
+			"Installation ids are never printed. Exit status 1 means a forwarder is\n" +
+			"behind by more than --max-lag records or has dead letters.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return fmt.Errorf("--format: %q is not text or json", format)
+			}
+			b, err := so.open(cmd.Context(), e)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			rep, err := inspectForwarders(cmd.Context(), b.Stored, b.StoredCheckpoints, b.Forward, maxLag)
+			if err != nil {
+				return err
+			}
+			if err := rep.write(e.stdout, format); err != nil {
+				return err
+			}
+			if !rep.Healthy {
+				return &findingError{msg: "a forwarder is unhealthy"}
+			}
+			return nil
+		},
+	}
+	so.registerData(cmd)
+	so.registerStore(cmd, "forward")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.Flags().Int64Var(&maxLag, "max-lag", 10000, "lag in log records above which a forwarder is reported unhealthy")
+	return cmd
 }

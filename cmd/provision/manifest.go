@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +82,9 @@ func newManifestValidateEventCmd(e *env) *cobra.Command {
 			"each violation. Exit status 1 means the document has violations.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(manifest.Regions, region) {
+				return fmt.Errorf("--region: %q is not a region: want one of %s", region, strings.Join(manifest.Regions, ", "))
+			}
 			m, err := loadManifest(cmd)
 			if err != nil {
 				return err

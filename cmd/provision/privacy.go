@@ -6,20 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
-	"github.com/provisionhq/provision/internal/rollup"
-	"github.com/provisionhq/provision/internal/sqlite"
 )
-
-// storeFile is the embedded store's file in the data directory; the server
-// opens the same file.
-const storeFile = "provision.db"
 
 func newPrivacyCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -27,8 +21,8 @@ func newPrivacyCmd(e *env) *cobra.Command {
 		Short: "Erase, export and purge what is held for installations",
 		Long: "Operator commands for the rights the data-provision terms give: erasure\n" +
 			"with a receipt, export of everything held for an installation, retention\n" +
-			"purges, and the erasure audit log. They work locally on the data directory\n" +
-			"(--data or PROVISION_DATA). See docs/privacy.md.",
+			"purges, and the erasure audit log. They work on the server's store\n" +
+			"(--data DIR, --store sqlite:DIR or postgres://…). See docs/privacy.md.",
 	}
 	cmd.AddCommand(newPrivacyEraseCmd(e), newPrivacyStatusCmd(e), newPrivacyExportCmd(e),
 		newPrivacyPurgeCmd(e), newPrivacyAuditCmd(e), newPrivacyTokenCmd(e))
@@ -36,48 +30,30 @@ func newPrivacyCmd(e *env) *cobra.Command {
 }
 
 // privacyFlags are the flags every privacy command shares.
-type privacyFlags struct{ data string }
+type privacyFlags struct{ storeFlags }
 
 func (f *privacyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.data, "data", "", "data `DIR` of the server (env PROVISION_DATA)")
+	f.registerData(cmd)
+	f.registerStore(cmd, "privacy")
 }
 
-func (f *privacyFlags) dir(e *env) (string, error) {
-	dir := f.data
-	if dir == "" {
-		dir = e.getenv("PROVISION_DATA")
-	}
-	if dir == "" {
-		return "", errors.New("--data DIR (or PROVISION_DATA) is required")
-	}
-	return dir, nil
-}
-
-// openPrivacy opens the store in the data directory, which must exist:
-// these commands never create an empty store by mistake.
-func (f *privacyFlags) open(cmd *cobra.Command, e *env) (*sqlite.Store, *privacy.Service, *manifest.Manifest, error) {
-	dir, err := f.dir(e)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	path := filepath.Join(dir, storeFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, nil, fmt.Errorf("no store in %s: %w", dir, err)
-	}
+// open opens the store, which must exist: these commands never create an
+// empty store by mistake.
+func (f *privacyFlags) open(cmd *cobra.Command, e *env) (*backend.Backend, *privacy.Service, *manifest.Manifest, error) {
 	m, err := loadManifest(cmd)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := sqlite.Open(cmd.Context(), path)
+	b, err := f.storeFlags.open(cmd.Context(), e)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := privacy.New(privacy.Options{Store: sqlite.NewPrivacyStore(st.DB()), Manifest: m})
+	svc, err := privacy.New(privacy.Options{Store: b.Privacy, Manifest: m})
 	if err != nil {
-		st.Close()
+		b.Close()
 		return nil, nil, nil, err
 	}
-	return st, svc, m, nil
+	return b, svc, m, nil
 }
 
 func writeIndented(e *env, v any) error {
@@ -121,8 +97,7 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 			}
 			// A HyperLogLog sketch cannot forget one installation: build
 			// the rollups again from the log, which no longer holds it.
-			up := &rollup.Updater{Log: st, Store: sqlite.NewRollupStore(st.DB())}
-			stats, err := up.Rebuild(cmd.Context())
+			stats, err := st.Updater(nil).Rebuild(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -239,7 +214,7 @@ func newPrivacyPurgeCmd(e *env) *cobra.Command {
 			if _, err := svc.Resume(cmd.Context()); err != nil {
 				return err
 			}
-			job := &privacy.Retention{Store: sqlite.NewPrivacyStore(st.DB()), Manifest: m}
+			job := &privacy.Retention{Store: st.Privacy, Manifest: m}
 			stats, err := job.RunOnce(cmd.Context())
 			if err != nil {
 				return err
@@ -266,7 +241,7 @@ func newPrivacyAuditCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ps := sqlite.NewPrivacyStore(st.DB())
+			ps := st.Privacy
 			if err := printAudit(cmd.Context(), e, ps); err != nil {
 				return err
 			}
@@ -303,7 +278,7 @@ func printAudit(ctx context.Context, e *env, s privacy.Store) error {
 }
 
 func newPrivacyTokenCmd(e *env) *cobra.Command {
-	var f privacyFlags
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "token --data DIR",
 		Short: "Make a new bearer token for the operator endpoints and print it once",
@@ -311,9 +286,11 @@ func newPrivacyTokenCmd(e *env) *cobra.Command {
 			"the previous token) and prints the token. It is stored nowhere else: keep it.",
 		Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			dir, err := f.dir(e)
-			if err != nil {
-				return err
+			if dir == "" {
+				dir = e.getenv("PROVISION_DATA")
+			}
+			if dir == "" {
+				return errors.New("--data DIR (or PROVISION_DATA) is required: the server's data directory, where the token's hash is kept")
 			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
@@ -326,6 +303,6 @@ func newPrivacyTokenCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd)
+	cmd.Flags().StringVar(&dir, "data", "", "the server's data `DIR`, where the token's hash is kept (env PROVISION_DATA)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/sqlite"
 )
@@ -19,7 +20,7 @@ import (
 func seedStore(t *testing.T, id string) string {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, storeFile))
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, backend.StoreFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,16 +11,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provisionhq/provision/internal/atomicfile"
 	"github.com/provisionhq/provision/internal/report"
-	"github.com/provisionhq/provision/internal/rollup"
 )
 
 func newReportCmd(e *env) *cobra.Command {
 	var (
-		dir, from, to, format, out, version, roots string
-		k                                          int
-		epsilon                                    float64
-		noUpdate                                   bool
+		from, to, format, out, version, roots string
+		k                                     int
+		epsilon                               float64
+		noUpdate                              bool
+		so                                    storeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "report quality|threats",
@@ -51,13 +52,14 @@ adds Laplace noise. The rollups are brought up to date first unless
 				from = t.AddDate(0, 0, -29).Format(time.DateOnly)
 			}
 			ctx := cmd.Context()
-			st, rs, err := openRollupData(ctx, dir)
+			b, err := so.open(ctx, e)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer b.Close()
+			rs := b.Rollups
 			if !noUpdate {
-				if _, err := (&rollup.Updater{Log: st, Store: rs}).Update(ctx); err != nil {
+				if _, err := b.Updater(nil).Update(ctx); err != nil {
 					return err
 				}
 			}
@@ -90,7 +92,7 @@ adds Laplace noise. The rollups are brought up to date first unless
 				if _, err := e.stdout.Write(buf.Bytes()); err != nil {
 					return err
 				}
-			} else if err := writeFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+			} else if err := atomicfile.Write(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
 			if flags > 0 {
@@ -99,8 +101,9 @@ adds Laplace noise. The rollups are brought up to date first unless
 			return nil
 		},
 	}
+	so.registerData(cmd)
+	so.registerStore(cmd, "report")
 	f := cmd.Flags()
-	f.StringVar(&dir, "data", "", "data `DIR` of the embedded store")
 	f.StringVar(&from, "from", "", "first `DATE` (YYYY-MM-DD, UTC) of the period; default 29 days before --to")
 	f.StringVar(&to, "to", "", "last `DATE` of the period; default today")
 	f.StringVar(&format, "format", "json", "output format: json, csv, md or html")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/rollup/rolluptest"
 	"github.com/provisionhq/provision/internal/sqlite"
 )
@@ -19,7 +20,7 @@ func fleetData(t *testing.T) (string, *rolluptest.Fleet) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, dataFile))
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, backend.StoreFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,35 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision/internal/rollup"
-	"github.com/provisionhq/provision/internal/sqlite"
 )
-
-// dataFile is the embedded store's file inside a --data directory.
-const dataFile = "provision.db"
-
-// openRollupData opens the embedded store of dir: its log and its rollups.
-func openRollupData(ctx context.Context, dir string) (*sqlite.Store, *sqlite.RollupStore, error) {
-	if dir == "" {
-		return nil, nil, fmt.Errorf("--data: missing")
-	}
-	path := filepath.Join(dir, dataFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("--data: no store at %s: %w", path, err)
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, sqlite.NewRollupStore(st.DB()), nil
-}
 
 func newRollupCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -39,17 +16,18 @@ func newRollupCmd(e *env) *cobra.Command {
 update applies what the log gained since the last run; rebuild drops every
 rollup and replays the whole log, with the same result.`,
 	}
-	var dir string
+	var so storeFlags
 	var batch int
 	run := func(rebuild bool) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, rs, err := openRollupData(ctx, dir)
+			b, err := so.open(ctx, e)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			u := &rollup.Updater{Log: st, Store: rs, Batch: batch}
+			defer b.Close()
+			u := b.Updater(nil)
+			u.Batch = batch
 			var stats rollup.Stats
 			if rebuild {
 				stats, err = u.Rebuild(ctx)
@@ -70,7 +48,8 @@ rollup and replays the whole log, with the same result.`,
 		{Use: "update", Short: "Apply the log records added since the last update", Args: cobra.NoArgs, RunE: run(false)},
 		{Use: "rebuild", Short: "Drop the rollups and build them again from the whole log", Args: cobra.NoArgs, RunE: run(true)},
 	} {
-		sub.Flags().StringVar(&dir, "data", "", "data `DIR` of the embedded store")
+		so.registerData(sub)
+		so.registerStore(sub, "rollup")
 		sub.Flags().IntVar(&batch, "batch", rollup.DefaultBatch, "log records per transaction")
 		cmd.AddCommand(sub)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -59,9 +60,11 @@ func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "provision",
 		Short:         "Telemetry that keeps the promises of a licence's data-provision terms",
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("provision {{.Version}}\n")
 	root.PersistentFlags().String("manifest", "", "data manifest `FILE` to use instead of the embedded reference manifest")
 	root.AddCommand(
 		newAgentCmd(e),
@@ -76,5 +79,35 @@ func newRootCmd(e *env) *cobra.Command {
 		newReportCmd(e),
 		newPrivacyCmd(e),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// fail with exit 2 on a word that is none of them, or on none at all,
+// where cobra would print the help and succeed.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		where := ""
+		if cmd.HasParent() {
+			where = strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ") + ": "
+		}
+		if len(args) == 0 {
+			return fmt.Errorf("%smissing command: want one of %s (see --help)", where, strings.Join(names, ", "))
+		}
+		return fmt.Errorf("%sunknown command %q: want one of %s", where, args[0], strings.Join(names, ", "))
+	}
 }

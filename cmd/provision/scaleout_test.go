@@ -1,47 +1,101 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/backend"
+	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/natslog/natstest"
+	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/postgres/pgtest"
+	"github.com/provisionhq/provision/internal/rollup"
 )
 
-// An ingest node in the scale-out mode appends to JetStream and answers a
-// resend that JetStream no longer remembers from PostgreSQL.
-func TestScaleOutLogAnswersLateResendsFromTheStore(t *testing.T) {
+// The operator commands work against a scale-out deployment: a fleet goes
+// through JetStream, the worker command stores it in PostgreSQL and keeps
+// the rollups, and `report quality --store postgres://…` publishes the
+// same report as the embedded store holding the same fleet.
+func TestReportAgainstScaleOut(t *testing.T) {
 	lc := natstest.Config(t, natstest.URL(t))
 	pc := pgtest.Config(t)
 	ctx := context.Background()
-	so := &scaleOutFlags{log: lc.URL, store: pc.URL, schema: pc.Schema, stream: lc.Stream, subject: lc.Subject,
-		replicas: 1, dupWindow: time.Minute, maxAge: time.Hour, maxConns: 2, applicationTag: pc.ApplicationName}
-	s, err := so.openScaleOutLog(ctx, nil)
+	dir, f := fleetData(t)
+
+	l, err := natslog.Open(ctx, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := f.Fill(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	// The embedded store holds the same fleet: PostgreSQL is complete
+	// when its log reaches the same head.
+	emb, err := backend.Open(ctx, backend.Options{Store: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := emb.Stored.Head(ctx)
+	emb.Close()
+	if err != nil || want == 0 {
+		t.Fatalf("embedded head %d: %v", want, err)
+	}
+
+	began := time.Now()
+	wctx, stop := context.WithCancel(ctx)
+	var stderr bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(wctx, []string{"worker", "--log", lc.URL, "--store", pc.URL, "--schema", pc.Schema,
+			"--stream", lc.Stream, "--subject", lc.Subject, "--stats-interval", "0", "--rollup-interval", "100ms"},
+			func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+	}()
+	s, err := postgres.Open(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Ready(ctx); err != nil {
-		t.Fatal(err)
+	var rolled, head int64
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		head, _ = s.Head(ctx)
+		rolled, _ = s.Rollups().Checkpoint(ctx, rollup.DefaultConsumer)
+		if head == want && rolled == head {
+			break
+		}
 	}
-	now := time.Now().UTC()
-	sub := func(id, resp string) *provision.Submission {
-		return &provision.Submission{BatchID: id, InstallationID: "i", Region: "eu", ReceivedAt: now, Response: []byte(resp),
-			Events: []provision.Event{{ID: id + "/0", Type: "os", Time: now, Fields: map[string]any{"os.name": "linux"}}}}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("worker exited %d: %s", code, stderr.String())
 	}
-	if _, dup, err := s.Log.Append(ctx, sub("fresh", `{"n":1}`)); err != nil || dup {
-		t.Fatalf("first append: %v %v", dup, err)
+	if head != want || rolled != head {
+		t.Fatalf("stored through %d of %d, rollups through %d", head, want, rolled)
 	}
-	// Stored by a worker long ago, outside JetStream's window.
-	if _, err := s.Store.Write(ctx, []*provision.Submission{sub("old", `{"old":true}`)}); err != nil {
-		t.Fatal(err)
+
+	t.Logf("the worker stored and rolled up %d records in %s", head, time.Since(began).Round(time.Millisecond))
+	period := []string{"--from", "2026-10-01", "--to", "2026-10-21", "--format", "json"}
+	code, embedded, errOut := runCmd(t, "", append([]string{"report", "quality", "--data", dir}, period...)...)
+	if code != exitFinding {
+		t.Fatalf("embedded report: exit %d %s", code, errOut)
 	}
-	resp, dup, err := s.Log.Append(ctx, sub("old", `{"new":true}`))
-	if err != nil || !dup || string(resp) != `{"old":true}` {
-		t.Fatalf("late resend = %s %v %v", resp, dup, err)
+	code, scaleOut, errOut := runCmd(t, "", append([]string{"report", "quality", "--store", pc.URL, "--schema", pc.Schema, "--no-update"}, period...)...)
+	if code != exitFinding || !strings.Contains(errOut, "flags raised") {
+		t.Fatalf("scale-out report: exit %d %s", code, errOut)
 	}
-	s.Close()
-	s.Close()
+	if !strings.Contains(scaleOut, f.Planted.FailingCampaign) {
+		t.Errorf("the scale-out report does not flag the failing campaign:\n%.500s", scaleOut)
+	}
+	if scaleOut != embedded {
+		t.Errorf("the scale-out report differs from the embedded one:\nscale-out: %.800s\nembedded:  %.800s", scaleOut, embedded)
+	}
+	// forward status and rollup update take the same --store.
+	if code, out, errOut := runCmd(t, "", "forward", "status", "--store", pc.URL, "--schema", pc.Schema); code == exitError || !strings.Contains(out, "google_analytics") {
+		t.Errorf("forward status: exit %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, "", "rollup", "update", "--store", pc.URL, "--schema", pc.Schema); code != exitOK || !strings.Contains(out, "rollup: 0 records") {
+		t.Errorf("rollup update: exit %d %s %s", code, out, errOut)
+	}
 }

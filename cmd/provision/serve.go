@@ -2,30 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
-	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/provisionhq/provision/internal/geo"
-	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/server"
 )
 
 func newServeCmd(e *env) *cobra.Command {
 	var configFile string
-	var scaleOut scaleOutFlags
+	var scaleOut storeFlags
 	flagCfg := defaultServeConfig()
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR",
@@ -61,6 +53,7 @@ func newServeCmd(e *env) *cobra.Command {
 				"geoip":                func() { cfg.GeoIP = flagCfg.GeoIP },
 				"forward-config":       func() { cfg.ForwardConfig = flagCfg.ForwardConfig },
 				"log-level":            func() { cfg.LogLevel = flagCfg.LogLevel },
+				"log-format":           func() { cfg.LogFormat = flagCfg.LogFormat },
 				"shutdown-timeout":     func() { cfg.ShutdownTimeout = flagCfg.ShutdownTimeout },
 			}
 			for name, apply := range override {
@@ -78,7 +71,8 @@ func newServeCmd(e *env) *cobra.Command {
 			return serve(cmd.Context(), e, &cfg, m, &scaleOut)
 		},
 	}
-	scaleOut.register(cmd, "ingest")
+	scaleOut.registerStore(cmd, "ingest")
+	scaleOut.registerLog(cmd)
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML configuration `FILE` (env PROVISION_CONFIG)")
 	f.StringVar(&flagCfg.Data, "data", "", "data `DIR` for the store and the generated certificate (env PROVISION_DATA)")
@@ -90,124 +84,60 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&flagCfg.ForwardConfig, "forward-config", "", "forwarders' YAML `FILE` (docs/forwarding.md); without it nothing is forwarded (env PROVISION_FORWARD_CONFIG)")
 	f.StringVar(&flagCfg.GeoIP, "geoip", "", "MaxMind DB `FILE` (.mmdb) to derive country and subdivision; without it location is unknown")
 	f.StringVar(&flagCfg.LogLevel, "log-level", flagCfg.LogLevel, "debug, info, warn or error (env PROVISION_LOG_LEVEL)")
+	f.StringVar(&flagCfg.LogFormat, "log-format", flagCfg.LogFormat, "text or json (env PROVISION_LOG_FORMAT)")
 	f.DurationVar(&flagCfg.ShutdownTimeout, "shutdown-timeout", flagCfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	return cmd
 }
 
-// serve runs the server until ctx is done, then drains and stops.
-func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, so *scaleOutFlags) error {
-	logger := newLogger(e, cfg.LogLevel)
+// serve runs the server until ctx is done, then drains and stops. It
+// listens before it writes anything, so a port in use leaves no store and
+// no certificate behind.
+func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, so *storeFlags) error {
+	logger, err := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
 	tuneGC(e.getenv)
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	backend, err := openServeBackend(ctx, cfg.Data, so, logger)
-	if err != nil {
-		return err
-	}
-	defer backend.close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	deletion, jobs, err := startServeExtras(ctx, e, cfg, backend, m, logger, reg, mux)
-	if err != nil {
-		return err
-	}
-	defer jobs.Stop()
-	var geoDB *geo.DB
-	if cfg.GeoIP != "" {
-		if geoDB, err = geo.Open(cfg.GeoIP); err != nil {
-			return fmt.Errorf("geoip: %w", err)
-		}
-		defer geoDB.Close()
-	}
-
-	deps := ingest.Deps{
-		Log:         backend.log,
-		Manifest:    m,
-		Limits:      cfg.ingestLimits(),
-		Geo:         geoDB,
-		Ready:       backend.ready,
-		Checkpoints: backend.checkpoints,
-		Consumers:   backend.consumers,
-		Deletion:    deletion,
-		Logger:      logger,
-		Registry:    reg,
-	}
-	if cfg.InsecureHTTP {
-		deps.ClientAddr = ingest.TrustedHeader(cfg.TrustedProxyHeader)
-	}
-	handler, err := ingest.NewServer(deps)
-	if err != nil {
-		return err
-	}
-	mux.Handle("/", handler)
-
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		// net/http's own messages name the peer address ("TLS handshake
-		// error from 192.0.2.1:…"): they go nowhere.
-		ErrorLog:    log.New(discardWriter{}, "", 0),
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	scheme := "http"
-	if !cfg.InsecureHTTP {
-		cert, generated, err := serverCertificate(cfg)
-		if err != nil {
-			return err
-		}
-		hexPin, b64Pin, err := spkiPin(cert)
-		if err != nil {
-			return err
-		}
-		if generated {
-			fmt.Fprintf(e.stdout, "generated a self-signed certificate: %s\n", filepath.Join(cfg.Data, "server.crt"))
-		}
-		fmt.Fprintf(e.stdout, "TLS SPKI SHA-256 pin: %s (base64 %s)\n", hexPin, b64Pin)
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		scheme = "https"
-	}
-
-	// Listen first, so a bad address or a port in use fails at once.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "listening on %s://%s\n", scheme, ln.Addr())
-	logger.Info("serving", "addr", ln.Addr().String(), "tls", !cfg.InsecureHTTP, "geoip", cfg.GeoIP != "")
-
-	served := make(chan error, 1)
-	go func() {
-		if cfg.InsecureHTTP {
-			served <- srv.Serve(ln)
-		} else {
-			served <- srv.ServeTLS(ln, "", "")
-		}
-	}()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	store := so.store
+	if store == "" {
+		store = cfg.Data
 	}
-	logger.Info("shutting down: draining in-flight requests")
-	handler.Drain()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && serr != nil {
-		err = errors.Join(err, serr)
+	b, err := backend.Open(ctx, so.options(store, true, logger))
+	if err != nil {
+		ln.Close()
+		return err
 	}
-	jobs.Stop()
-	if cerr := backend.close(); cerr != nil {
+	defer b.Close()
+	srv, err := server.New(server.Config{
+		Listener: ln, Data: cfg.Data,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, InsecureHTTP: cfg.InsecureHTTP,
+		TrustedProxyHeader: cfg.TrustedProxyHeader, GeoIP: cfg.GeoIP,
+		ForwardConfig: cfg.ForwardConfig, Getenv: e.getenv,
+		DashboardToken:  e.getenv("PROVISION_DASHBOARD_TOKEN"),
+		Limits:          cfg.ingestLimits(),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+	}, b, m)
+	if err != nil {
+		return err
+	}
+	if srv.GeneratedCert {
+		fmt.Fprintf(e.stdout, "generated a self-signed certificate: %s\n", filepath.Join(cfg.Data, server.CertFile))
+	}
+	if srv.Pin != "" {
+		fmt.Fprintf(e.stdout, "TLS SPKI SHA-256 pin: %s (base64 %s)\n", srv.Pin, srv.PinBase64)
+	}
+	fmt.Fprintf(e.stdout, "listening on %s\n", srv.URL)
+	err = srv.Run(ctx)
+	if cerr := b.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "stopped")
 	return nil
@@ -223,14 +153,4 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(400 << 20)
 	}
-}
-
-type discardWriter struct{}
-
-func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-func newLogger(e *env, level string) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: l}))
 }

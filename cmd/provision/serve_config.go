@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/provisionhq/provision/internal/ingest"
 )
@@ -29,6 +25,7 @@ type serveConfig struct {
 	GeoIP              string        `yaml:"geoip"`
 	ForwardConfig      string        `yaml:"forward_config"`
 	LogLevel           string        `yaml:"log_level"`
+	LogFormat          string        `yaml:"log_format"`
 	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
 	Limits             limitsConfig  `yaml:"limits"`
 }
@@ -49,6 +46,7 @@ func defaultServeConfig() serveConfig {
 	return serveConfig{
 		Listen:          ":8443",
 		LogLevel:        "info",
+		LogFormat:       "json",
 		ShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -86,10 +84,7 @@ func (c *serveConfig) loadYAML(path string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	// An empty file decodes to io.EOF and means no settings.
-	if err := d.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := decodeConfigYAML(b, c); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
@@ -111,6 +106,7 @@ func (c *serveConfig) loadEnv(getenv func(string) string) error {
 	str("PROVISION_GEOIP", &c.GeoIP)
 	str("PROVISION_FORWARD_CONFIG", &c.ForwardConfig)
 	str("PROVISION_LOG_LEVEL", &c.LogLevel)
+	str("PROVISION_LOG_FORMAT", &c.LogFormat)
 	var errs []error
 	if v := getenv("PROVISION_INSECURE_HTTP"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -133,7 +129,9 @@ func (c *serveConfig) loadEnv(getenv func(string) string) error {
 func (c *serveConfig) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		// Name the setting as the flag and as the YAML key, whichever
+		// the user typed.
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", strings.ReplaceAll(field, "_", "-"), field, fmt.Sprintf(format, args...)))
 	}
 	if c.Data == "" {
 		bad("data", "required: the directory for the store and the generated certificate")
@@ -159,10 +157,11 @@ func (c *serveConfig) Validate() error {
 	if h := c.TrustedProxyHeader; h != "" && !validHeaderName(h) {
 		bad("trusted_proxy_header", "%q is not a header name", h)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	if !validLogFormat(c.LogFormat) {
+		bad("log_format", "%q is not text or json", c.LogFormat)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive, is %s", c.ShutdownTimeout)

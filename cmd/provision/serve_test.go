@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,8 +52,13 @@ func TestServeConfigValidateNamesField(t *testing.T) {
 		c := base()
 		tc.edit(&c)
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.field+":") {
-			t.Errorf("%s: Validate() = %v", tc.field, err)
+		// A setting is named as the flag and as the YAML key.
+		want := "--" + strings.ReplaceAll(tc.field, "_", "-") + " (" + tc.field + "):"
+		if strings.HasPrefix(tc.field, "limits.") {
+			want = tc.field + ":"
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate() = %v, want %q", tc.field, err, want)
 		}
 	}
 }
@@ -208,12 +215,49 @@ func TestServeOverTLSAndShutDown(t *testing.T) {
 func TestServeRefusesBadConfig(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(t.Context(), []string{"serve", "--data", t.TempDir(), "--insecure-http"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
-	if code != exitError || !strings.Contains(errOut.String(), "trusted_proxy_header:") {
+	if code != exitError || !strings.Contains(errOut.String(), "--trusted-proxy-header (trusted_proxy_header):") {
 		t.Errorf("exit %d, stderr %s", code, errOut.String())
 	}
 	// A port in use fails at once, before serving.
 	code = run(t.Context(), []string{"serve", "--data", t.TempDir(), "--listen", "256.0.0.1:1"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
 	if code != exitError || !strings.Contains(errOut.String(), "listen") {
 		t.Errorf("bad listen: exit %d, stderr %s", code, errOut.String())
+	}
+}
+
+// A serve that cannot listen writes nothing: no store, no certificate.
+func TestServePortInUseWritesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	code, _, stderr := runCmd(t, "", "serve", "--data", data, "--listen", ln.Addr().String())
+	if code != exitError || !strings.Contains(stderr, "listen") {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("serve made %s before it could listen: %v", data, err)
+	}
+}
+
+// Configuration errors speak the user's words: the key as typed, the
+// allowed keys and the kind of value, never a Go type name.
+func TestServeConfigErrorsNameKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "serve.yaml")
+	os.WriteFile(file, []byte("lsten: \":1\"\nshutdown_timeout: soon\nlimits:\n  max_events: many\n"), 0o600)
+	code, _, stderr := runCmd(t, "", "serve", "--config", file)
+	if code != exitError {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"lsten (line 1): unknown key", "listen, log_format", "shutdown_timeout (line 2): \"soon\" is not a duration",
+		"limits.max_events (line 4): \"many\" is not a whole number"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q: %s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "main.") || strings.Contains(stderr, "time.Duration") || strings.Contains(stderr, "!!str") {
+		t.Errorf("stderr names Go or YAML types: %s", stderr)
 	}
 }

@@ -5,20 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/natslog"
-	"github.com/provisionhq/provision/internal/postgres"
-	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/server"
 	"github.com/provisionhq/provision/internal/worker"
 )
 
 func newWorkerCmd(e *env) *cobra.Command {
 	var (
-		so          scaleOutFlags
+		so          storeFlags
+		logs        logFlags
 		durable     string
 		batch       int
 		loops       int
@@ -41,16 +42,20 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 			if so.log == "" || so.store == "" {
 				return errors.New("worker needs --log nats://… and --store postgres://…")
 			}
-			logger := slog.New(slog.NewTextHandler(e.stderr, nil))
-			if pgAppSuffix != "" {
-				so.applicationTag += "-" + pgAppSuffix
-			}
-			nc, err := so.natsConfig(logger)
+			logger, err := logs.logger(e.stderr)
 			if err != nil {
 				return err
 			}
-			pc, err := so.postgresConfig(logger)
-			if err != nil {
+			if pgAppSuffix != "" {
+				so.applicationTag += "-" + pgAppSuffix
+			}
+			if engine, _, err := backend.Parse(so.store); err != nil {
+				return err
+			} else if engine != backend.Postgres {
+				return errors.New("--store: the worker writes to PostgreSQL: want a postgres:// URL")
+			}
+			opts := so.options(so.store, false, logger)
+			if _, err := opts.NATSConfig(); err != nil {
 				return err
 			}
 			cc := natslog.DefaultConsumerConfig(durable)
@@ -63,10 +68,17 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 			if loops < 1 || loops > 64 {
 				return fmt.Errorf("--concurrency: %d is outside 1..64", loops)
 			}
-			return runWorkers(cmd.Context(), logger, nc, pc, cc, wc, loops, statsEvery, rollupEvery)
+			b, err := backend.Open(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return runWorkers(cmd.Context(), logger, b, cc, wc, loops, statsEvery, rollupEvery)
 		},
 	}
-	so.register(cmd, "worker")
+	so.registerStore(cmd, "worker")
+	so.registerLog(cmd)
+	logs.register(cmd, "text")
 	cmd.Flags().StringVar(&durable, "durable", "store", "durable consumer `NAME` shared by the workers of one job")
 	cmd.Flags().IntVar(&batch, "batch", worker.DefaultConfig().Batch, "most submissions written in one transaction")
 	cmd.Flags().IntVar(&loops, "concurrency", 1, "fetch-and-write loops in this process")
@@ -78,34 +90,21 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 	return cmd
 }
 
-func runWorkers(ctx context.Context, logger *slog.Logger, nc natslog.Config, pc postgres.Config,
+// runWorkers runs the fetch-and-write loops, the rollup job and the
+// progress log in one group until ctx ends or one of them fails.
+func runWorkers(ctx context.Context, logger *slog.Logger, b *backend.Backend,
 	cc natslog.ConsumerConfig, wc worker.Config, loops int, statsEvery, rollupEvery time.Duration) error {
-	l, err := natslog.Open(ctx, nc)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	store, err := postgres.Open(ctx, pc)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	cons, err := l.Consumer(ctx, cc)
+	cons, err := b.NATS.Consumer(ctx, cc)
 	if err != nil {
 		return err
 	}
 	workers := make([]*worker.Worker, loops)
 	for i := range workers {
-		if workers[i], err = worker.New(cons, store, wc); err != nil {
+		if workers[i], err = worker.New(cons, b.Postgres, wc); err != nil {
 			return err
 		}
 	}
 	logger.Info("worker started", "durable", cc.Durable, "concurrency", loops, "batch", wc.Batch)
-	var wg sync.WaitGroup
-	for _, w := range workers {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = w.Run(ctx) }()
-	}
 	total := func() worker.Stats {
 		var t worker.Stats
 		for _, w := range workers {
@@ -118,56 +117,56 @@ func runWorkers(ctx context.Context, logger *slog.Logger, nc natslog.Config, pc 
 		}
 		return t
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, w := range workers {
+		g.Go(func() error {
+			if err := w.Run(gctx); err != nil {
+				return fmt.Errorf("worker loop %d: %w", i, err)
+			}
+			return nil
+		})
+	}
 	if rollupEvery > 0 {
 		// Rollups follow the store's log, whose sequence numbers become
-		// visible in commit order. Every worker runs an updater; their
-		// applies move one shared checkpoint by compare-and-swap.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u := &rollup.Updater{Log: store, Store: store.Rollups(), Logger: logger}
-			tick := time.NewTicker(rollupEvery)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				if st, err := u.Update(ctx); err != nil && ctx.Err() == nil {
-					logger.Warn("rollup update failed", "err", err)
-				} else if st.Records > 0 {
-					logger.Debug("rollups updated", "records", st.Records, "through", st.Through)
-				}
+		// visible in commit order. Every worker runs the server's rollup
+		// job; their applies move one shared checkpoint by compare-and-swap.
+		job := server.RollupJob(b, rollupEvery, logger, nil)
+		g.Go(func() error {
+			if err := job(gctx); err != nil {
+				return fmt.Errorf("rollups: %w", err)
 			}
-		}()
+			return nil
+		})
 	}
 	if statsEvery > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			tick := time.NewTicker(statsEvery)
 			defer tick.Stop()
 			for {
 				select {
-				case <-ctx.Done():
-					return
+				case <-gctx.Done():
+					return nil
 				case <-tick.C:
 					s := total()
 					logger.Info("progress", "messages", s.Messages, "events", s.Events, "duplicates", s.Duplicates,
 						"dead_lettered", s.DeadLettered, "store_retries", s.StoreRetries)
 				}
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	err = g.Wait()
+	if err != nil {
+		logger.Error("worker failed", "err", err)
+	}
 	// Acknowledgements already sent should reach the server before exit;
 	// any that do not are redelivered and skipped.
 	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = l.Flush(fctx)
+	if ferr := b.NATS.Flush(fctx); ferr != nil {
+		logger.Warn("flushing acknowledgements failed; they will be redelivered and skipped", "err", ferr)
+	}
 	s := total()
 	logger.Info("worker stopped", "messages", s.Messages, "events", s.Events, "duplicates", s.Duplicates,
 		"dead_lettered", s.DeadLettered)
-	return nil
+	return err
 }

@@ -126,6 +126,17 @@ func TestBackends(t *testing.T) {
 				if _, err := b.Postgres.Write(ctx, []*provision.Submission{sub}); err != nil {
 					t.Fatal(err)
 				}
+				// A resend JetStream never saw, of a batch a worker stored
+				// long ago, is answered from PostgreSQL.
+				old := &provision.Submission{BatchID: "old-" + c.name, InstallationID: "i", Region: "eu", ReceivedAt: now,
+					Response: []byte(`{"old":true}`)}
+				if _, err := b.Postgres.Write(ctx, []*provision.Submission{old}); err != nil {
+					t.Fatal(err)
+				}
+				old.Response = []byte(`{"new":true}`)
+				if resp, dup, err := b.Log.Append(ctx, old); err != nil || !dup || string(resp) != `{"old":true}` {
+					t.Fatalf("late resend = %s %v %v", resp, dup, err)
+				}
 			}
 			st, err := b.Updater(nil).Update(ctx)
 			if err != nil {
