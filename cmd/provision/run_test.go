@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,42 @@ func TestValidateEvent(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "", "manifest", "validate-event", filepath.Join(t.TempDir(), "missing.json")); code != exitError {
 		t.Errorf("missing file: exit %d, want 2", code)
+	}
+}
+
+// A word that is no command, or a group without one, exits 2 and names
+// the commands there are.
+func TestUnknownSubcommandExitsTwo(t *testing.T) {
+	for _, args := range [][]string{{"privacy", "bogus"}, {"privacy"}, {"forward", "staus"}, {}} {
+		code, out, stderr := runCmd(t, "", args...)
+		if code != exitError || !strings.Contains(stderr, "want one of") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, stderr)
+		}
+	}
+	if code, _, stderr := runCmd(t, "", "forward", "status", "--data", t.TempDir()); code != exitError || !strings.Contains(stderr, "no store in") {
+		t.Errorf("forward status on an empty dir: exit %d %q", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd(t, "", "--version")
+	if code != exitOK || !regexp.MustCompile(`^provision \S+ \(commit \S+, go[0-9.]+`).MatchString(out) {
+		t.Fatalf("exit %d, %q", code, out)
+	}
+	version, commit = "v1.2.3", "abc1234"
+	defer func() { version, commit = "", "" }()
+	if _, out, _ := runCmd(t, "", "--version"); !strings.HasPrefix(out, "provision v1.2.3 (commit abc1234,") {
+		t.Fatalf("stamped: %q", out)
+	}
+	// report's own --version (an application version filter) is untouched.
+	if code, _, stderr := runCmd(t, "", "report", "quality", "--version", "1.0", "--data", t.TempDir()); code != exitError || !strings.Contains(stderr, "no store in") {
+		t.Errorf("report --version: exit %d %q", code, stderr)
+	}
+}
+
+func TestValidateEventRefusesUnknownRegion(t *testing.T) {
+	code, _, stderr := runCmd(t, `{}`, "manifest", "validate-event", "--region", "xx", "-")
+	if code != exitError || !strings.Contains(stderr, "eu, uk, br, us-ca") {
+		t.Fatalf("exit %d, %q", code, stderr)
 	}
 }
