@@ -58,6 +58,7 @@ func startDemoServer(ctx context.Context, c demoServerConfig) (*demoServer, erro
 		DashboardToken:     hex.EncodeToString(token),
 		PublicRoots:        c.PublicRoots,
 		RollupInterval:     demoRollupInterval,
+		ColdDashboard:      true,
 		ShutdownTimeout:    10 * time.Second,
 		Logger:             c.Logger,
 	}, b, c.Manifest)

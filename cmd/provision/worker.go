@@ -78,7 +78,7 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 	}
 	so.registerStore(cmd, "worker")
 	so.registerLog(cmd)
-	logs.register(cmd, "text")
+	logs.register(cmd, "json")
 	cmd.Flags().StringVar(&durable, "durable", "store", "durable consumer `NAME` shared by the workers of one job")
 	cmd.Flags().IntVar(&batch, "batch", worker.DefaultConfig().Batch, "most submissions written in one transaction")
 	cmd.Flags().IntVar(&loops, "concurrency", 1, "fetch-and-write loops in this process")

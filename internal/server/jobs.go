@@ -31,7 +31,11 @@ func (s *Server) backgroundJobs(m *manifest.Manifest, svc *privacy.Service, dash
 	retention := &privacy.Retention{Store: b.Privacy, Manifest: m, Eraser: svc, Logger: s.logger}
 	jobs := []job{{"retention", retention.Run}}
 	if !b.HasWorkers() {
-		jobs = append(jobs, job{"rollups", RollupJob(b, s.cfg.RollupInterval, s.logger, dash)})
+		warm := dash
+		if s.cfg.ColdDashboard {
+			warm = nil
+		}
+		jobs = append(jobs, job{"rollups", RollupJob(b, s.cfg.RollupInterval, s.logger, warm)})
 	}
 	for _, f := range s.forwards {
 		jobs = append(jobs, job{"forward." + f.Recipient(), f.Run})

@@ -77,6 +77,10 @@ type Config struct {
 	// RollupInterval is how often the server folds the log into the
 	// rollups where no worker does; 0 means DefaultRollupInterval.
 	RollupInterval time.Duration
+	// ColdDashboard leaves the dashboard's views to be built on first
+	// view instead of after every rollup update: the demo updates every few
+	// seconds while its fleet arrives and nobody looks yet.
+	ColdDashboard bool
 	// ShutdownTimeout bounds the wait for in-flight requests; 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
