@@ -11,11 +11,12 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 func TestForwardStatusReport(t *testing.T) {
 	ctx := context.Background()
-	log := forwardtest.NewLog()
+	log := memlog.New()
 	st := forwardtest.NewState()
 	const inst = "6f1c1f1e-8a7b-4c55-9d1e-0a0b0c0d0e01"
 	for i := range 5 {

@@ -14,6 +14,7 @@ import (
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 var day1 = time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
@@ -347,14 +348,14 @@ func TestStoreOutageKeepsCheckpoint(t *testing.T) {
 	m := manifest.Reference()
 	r := newRig(t, m, day1.Add(time.Hour))
 	submit(t, m, r.log, installation(1), "eu", day1, userCount("a", day1, nil))
-	r.log.Fail = provision.ErrUnavailable
+	r.log.SetFail(provision.ErrUnavailable)
 	if _, err := r.gaFwd.Step(context.Background()); !errors.Is(err, provision.ErrUnavailable) {
 		t.Fatalf("Step = %v, want ErrUnavailable", err)
 	}
 	if st := r.gaFwd.Status(context.Background()); st.Healthy {
 		t.Error("status healthy while the store is down")
 	}
-	r.log.Fail = nil
+	r.log.SetFail(nil)
 	r.drain(t)
 	if len(r.ga.Accepted()) != 1 {
 		t.Errorf("%d delivered after the outage", len(r.ga.Accepted()))
@@ -608,7 +609,7 @@ func TestFieldTable(t *testing.T) {
 }
 
 func TestNewRequiresSuppressor(t *testing.T) {
-	_, err := forward.New(forward.Options{Manifest: manifest.Reference(), Log: forwardtest.NewLog(), Checkpoints: forwardtest.NewLog(),
+	_, err := forward.New(forward.Options{Manifest: manifest.Reference(), Log: memlog.New(), Checkpoints: memlog.New(),
 		State: forwardtest.NewState(), Sender: nil})
 	if err == nil || !strings.Contains(err.Error(), "Suppressor") {
 		t.Errorf("New without a suppressor = %v", err)

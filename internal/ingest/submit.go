@@ -8,14 +8,9 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/geo"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/wire"
-)
-
-// Manifest items the server derives from the connection.
-const (
-	itemCountry     = "location.country"
-	itemSubdivision = "location.subdivision"
 )
 
 func (s *Server) handleSubmit() http.Handler {
@@ -90,15 +85,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 		ManifestVersion: batch.ManifestVersion,
 		ReceivedAt:      now,
 	}
+	var loc geo.Location
 	if addr, ok := s.deps.ClientAddr(r); ok {
-		loc := s.deps.Geo.Lookup(addr)
-		sub.Country, sub.Subdivision = loc.Country, loc.Subdivision
+		loc = s.deps.Geo.Lookup(addr)
 	}
 	// From here on the address is gone: only the location travels.
 
 	resp := wire.SubmitAnswer{BatchID: batch.ID, Rejected: []wire.Rejection{}}
 	resp.Rejected, sub.Events = s.checkEvents(&batch, malformed, now, resp.Rejected)
-	s.addLocation(sub)
+	AddLocation(s.deps.Manifest, sub.Region, loc, sub.Events)
 	resp.Accepted = len(sub.Events)
 	body, err := json.Marshal(&resp)
 	if err != nil {
@@ -115,6 +110,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 			s.log.Error("append to the log failed", "err", err, "events", len(sub.Events))
 		}
 		// The data is not at fault: the agent keeps the batch and retries.
+		// A log that knows how long it needs says so.
+		var busy *wire.Error
+		if errors.As(err, &busy) && busy.Retryable() && busy.RetryAfter > 0 {
+			return nil, busy
+		}
 		if errors.Is(err, provision.ErrUnavailable) {
 			return nil, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "the store cannot take the batch now", 5)
 		}
@@ -126,7 +126,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 		return wire.MarkDuplicate(stored), nil
 	}
 	s.log.Debug("submission stored", "batch_id", batch.ID, "accepted", resp.Accepted, "rejected", len(resp.Rejected),
-		"country", sub.Country)
+		"country", loc.Country)
 	s.metrics.accepted.Add(float64(resp.Accepted))
 	for _, rej := range resp.Rejected {
 		s.metrics.rejected.WithLabelValues(rej.Code).Inc()
@@ -188,32 +188,4 @@ func (s *Server) checkEvents(b *provision.Batch, malformed map[int]string, now t
 	}
 	slices.SortFunc(rejected, func(a, b wire.Rejection) int { return a.Index - b.Index })
 	return rejected, accepted
-}
-
-// addLocation adds the derived location to each event whose type the
-// manifest declares it for in the batch's region, and to no other.
-func (s *Server) addLocation(sub *provision.Submission) {
-	if sub.Country == "" {
-		return
-	}
-	m := s.deps.Manifest
-	country, subdivision := m.Item(itemCountry), m.Item(itemSubdivision)
-	declared := func(it *manifest.Item, eventType string, v string) bool {
-		if it == nil || v == "" || !m.InEvent(it, eventType) || !it.ForRegion(sub.Region) {
-			return false
-		}
-		return len(m.CheckValue(nil, 0, it, v)) == 0
-	}
-	for i := range sub.Events {
-		ev := &sub.Events[i]
-		if declared(country, ev.Type, sub.Country) {
-			if ev.Fields == nil {
-				ev.Fields = map[string]any{}
-			}
-			ev.Fields[itemCountry] = sub.Country
-			if declared(subdivision, ev.Type, sub.Subdivision) {
-				ev.Fields[itemSubdivision] = sub.Subdivision
-			}
-		}
-	}
 }

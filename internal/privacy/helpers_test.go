@@ -141,7 +141,7 @@ func tlsEvent(at time.Time) provision.Event {
 func (r *rig) appendBatch(t testing.TB, installationID, region string, events ...provision.Event) {
 	t.Helper()
 	sub := &provision.Submission{BatchID: nextID("b"), InstallationID: installationID, Region: region,
-		ManifestVersion: r.m.Version, Country: "DE", ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
+		ManifestVersion: r.m.Version, ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
 	if _, _, err := r.log.Append(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/report"
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/rollup/rolluptest"
@@ -20,17 +21,17 @@ import (
 var (
 	fixtureOnce  sync.Once
 	fixtureFleet *rolluptest.Fleet
-	fixtureLog   *rolluptest.MemLog
+	fixtureLog   *memlog.Log
 )
 
-func fleet(t *testing.T) (*rolluptest.Fleet, *rolluptest.MemLog, *rollup.MemoryStore) {
+func fleet(t *testing.T) (*rolluptest.Fleet, *memlog.Log, *rollup.MemoryStore) {
 	t.Helper()
 	fixtureOnce.Do(func() {
 		f, err := rolluptest.NewFleet(rolluptest.FleetConfig{Installations: 200, Days: 28, Seed: 42})
 		if err != nil {
 			panic(err)
 		}
-		log := rolluptest.NewMemLog()
+		log := memlog.New()
 		if err := f.Fill(context.Background(), log); err != nil {
 			panic(err)
 		}

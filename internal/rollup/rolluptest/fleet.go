@@ -18,6 +18,9 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/geo"
+	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // FleetConfig sizes a generated fleet.
@@ -221,6 +224,8 @@ func (f *Fleet) interceptedOn(d int) int {
 func (f *Fleet) Fill(ctx context.Context, log provision.Log) error {
 	rng := rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
 	n := f.Installations
+	// The location goes where ingest would put it.
+	m := manifest.Reference()
 	for d := range f.Days {
 		dayStart := f.Start.AddDate(0, 0, d)
 		for i := range n {
@@ -229,11 +234,11 @@ func (f *Fleet) Fill(ctx context.Context, log provision.Log) error {
 			}
 			at := dayStart.Add(time.Duration(i%24)*time.Hour + time.Duration(i%60)*time.Minute)
 			evs := f.eventsOf(i, d, at, rng)
+			ingest.AddLocation(m, provision.RegionEU, geo.Location{Country: f.country(i)}, evs)
 			sub := &provision.Submission{
 				BatchID:        fmt.Sprintf("b-%d-%d", i, d),
 				InstallationID: InstallationID(i),
 				Region:         provision.RegionEU,
-				Country:        f.country(i),
 				ReceivedAt:     at.Add(time.Minute),
 				Events:         evs,
 				Response:       []byte(`{}`),
