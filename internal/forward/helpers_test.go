@@ -3,6 +3,7 @@ package forward_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,9 +48,16 @@ func userCount(id string, at time.Time, extra map[string]any) provision.Event {
 }
 
 // submit validates a batch as the server does and appends what it accepts.
+// Event ids are made unique to the batch, as an agent's are: a log stores
+// an event id once.
 func submit(t testing.TB, m *manifest.Manifest, log *memlog.Log, inst, region string, received time.Time, events ...provision.Event) {
 	t.Helper()
-	b := provision.Batch{ID: fmt.Sprintf("b-%s-%d", inst[len(inst)-4:], received.UnixNano()), InstallationID: inst, Region: region,
+	id := fmt.Sprintf("b-%s-%d", inst[len(inst)-4:], received.UnixNano())
+	events = slices.Clone(events)
+	for i := range events {
+		events[i].ID = id + "-" + events[i].ID
+	}
+	b := provision.Batch{ID: id, InstallationID: inst, Region: region,
 		ManifestVersion: m.Version, SentAt: received, Events: events}
 	if v := m.CheckBatch(&b); len(v) > 0 {
 		t.Fatalf("test batch is not valid: %v", v)

@@ -36,6 +36,12 @@ func ReadAnswer(resp *http.Response, now time.Time) ([]byte, error) {
 	return nil, answerError(resp.StatusCode, resp.Header.Get("Retry-After"), data, now)
 }
 
+// StatusError is the error of an answer whose body is not the API's (a
+// third party's): the status alone decides, with its Retry-After.
+func StatusError(status int, retryAfter string, now time.Time) *Error {
+	return answerError(status, retryAfter, nil, now)
+}
+
 func answerError(status int, retryAfter string, data []byte, now time.Time) *Error {
 	var body ErrorBody
 	_ = json.Unmarshal(data, &body)
