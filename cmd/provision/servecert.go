@@ -4,12 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -19,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/provisionhq/provision/internal/certs"
 )
 
 // serverCertificate loads the configured certificate, or the one generated
@@ -123,6 +122,5 @@ func spkiPin(c tls.Certificate) (hexPin, b64Pin string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	return hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:]), nil
+	return certs.SPKISHA256Hex(leaf), certs.SPKISHA256Base64(leaf), nil
 }
