@@ -415,11 +415,19 @@ func TestUploadSecurity(t *testing.T) {
 	if _, err := a.Flush(ctx, Upload{Server: srv.URL, onRetry: sl.record}); err == nil {
 		t.Fatal("a server signed by an unknown CA was trusted")
 	}
+	// Permanent: not retried, and the data stays for a fixed configuration.
+	if st, _ := a.Status(); len(sl.d) != 0 || (st.Events == 0 && !st.Inflight) {
+		t.Fatalf("after an unverifiable certificate: waits %v, status %+v", sl.d, st)
+	}
 	up := upload(t, srv, &sl)
 	up.MaxAttempts = 1
 	up.Pin = strings.Repeat("ab", 32)
+	up.MaxAttempts = 5
 	if _, err := a.Flush(ctx, up); err == nil {
 		t.Fatal("a server not matching the pin was trusted")
+	}
+	if len(sl.d) != 0 {
+		t.Fatalf("a pin mismatch was retried: %v", sl.d)
 	}
 	up.Pin = certs.SPKISHA256Hex(srv.Certificate())
 	up.Encoding = "zstd"
