@@ -37,3 +37,19 @@ const (
 	RecipientGoogleAnalytics = "google_analytics"
 	RecipientThirdParty      = "third_party"
 )
+
+// Ids of the manifest items the server derives from the connection. Ingest
+// adds them to the events whose type the manifest declares them for, and
+// only there: an event is the one place the location lives.
+const (
+	ItemCountry     = "location.country"
+	ItemSubdivision = "location.subdivision"
+)
+
+// Location is the coarse location the event carries; "" for what it does
+// not carry.
+func (e *Event) Location() (country, subdivision string) {
+	country, _ = e.Fields[ItemCountry].(string)
+	subdivision, _ = e.Fields[ItemSubdivision].(string)
+	return country, subdivision
+}

@@ -7,15 +7,14 @@ import (
 )
 
 // Submission is a validated batch, ready to be appended to the log: only the
-// accepted events, with what the server derived from the connection. The
-// client address is not here: it never goes further than the lookup.
+// accepted events. The location the server derived from the connection is
+// in the fields of the events that carry it (Event.Location); the client
+// address is not here: it never goes further than the lookup.
 type Submission struct {
 	BatchID         string
 	InstallationID  string
 	Region          string
 	ManifestVersion string
-	Country         string // ISO 3166-1 alpha-2, "" when unknown
-	Subdivision     string // ISO 3166-2 suffix, "" when unknown
 	ReceivedAt      time.Time
 	Events          []Event
 	// Response is the answer given to the agent; a resend of the same batch
@@ -29,10 +28,20 @@ type Record struct {
 	BatchID        string
 	InstallationID string
 	Region         string
-	Country        string
+	Country        string // Event.Location: "" for an event that carries none
 	Subdivision    string
 	ReceivedAt     time.Time
 	Event          Event
+}
+
+// NewRecord is the record of one event of a submission at seq. Every log
+// builds its records here, so they agree on what a record holds.
+func NewRecord(seq int64, s *Submission, ev Event) Record {
+	country, subdivision := ev.Location()
+	return Record{
+		Seq: seq, BatchID: s.BatchID, InstallationID: s.InstallationID, Region: s.Region,
+		Country: country, Subdivision: subdivision, ReceivedAt: s.ReceivedAt, Event: ev,
+	}
 }
 
 // Log is the durable, ordered log of accepted events. Every derived view —

@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"os"
@@ -16,10 +13,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/provisionhq/provision"
-	"github.com/provisionhq/provision/internal/contracttest"
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
+	"github.com/provisionhq/provision/internal/wire/wiretest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,34 +46,31 @@ func openAgent(t testing.TB, dir string, mod ...func(*Config)) *Agent {
 }
 
 // serverCA writes the test server's certificate as a PEM CA file.
-func serverCA(t testing.TB, s *contracttest.Server) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+func serverCA(t testing.TB, s *wiretest.Server) string { return s.CAFile(t) }
 
-// sleeps records the waits the uploader asked for instead of waiting.
+// newServer starts the real ingest handler for the test.
+func newServer(t testing.TB) *wiretest.Server { return wiretest.New(t, wiretest.Options{}) }
+
+// sleeps records the waits the uploader chose between tries.
 type sleeps struct {
 	mu sync.Mutex
 	d  []time.Duration
 }
 
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
+func (s *sleeps) record(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.d = append(s.d, d)
-	return nil
 }
 
-func upload(t testing.TB, s *contracttest.Server, sl *sleeps) Upload {
-	return Upload{Server: s.URL, CAFile: serverCA(t, s), Sleep: sl.sleep}
+// upload sends to s with waits between tries short enough for a test
+// (a server's Retry-After still counts in full).
+func upload(t testing.TB, s *wiretest.Server, sl *sleeps) Upload {
+	return Upload{Server: s.URL, CAFile: serverCA(t, s), BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond, onRetry: sl.record}
 }
 
 func TestNothingIsCollectedBeforeConsent(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
@@ -108,7 +105,7 @@ func TestNothingIsCollectedBeforeConsent(t *testing.T) {
 }
 
 func TestCollectRecordFlushAgainstContractServer(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	dir := t.TempDir()
 	a := openAgent(t, dir)
@@ -199,7 +196,7 @@ func TestCollectRecordFlushAgainstContractServer(t *testing.T) {
 }
 
 func TestRetryAfterIsHonouredThenTheSameBatchIsAccepted(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
@@ -209,20 +206,19 @@ func TestRetryAfterIsHonouredThenTheSameBatchIsAccepted(t *testing.T) {
 	if err := a.RecordError(ctx, UIError{Type: "crash", Code: "E1"}); err != nil {
 		t.Fatal(err)
 	}
-	srv.Refuse(3, "7")
+	srv.Refuse(2, time.Second)
 	var sl sleeps
 	up := upload(t, srv, &sl)
-	up.Rand = func() float64 { return 0.5 }
 	rep, err := a.Flush(ctx, up)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Accepted != 1 || len(sl.d) != 3 {
+	if rep.Accepted != 1 || len(sl.d) != 2 {
 		t.Fatalf("report %+v after waits %v", rep, sl.d)
 	}
 	for _, d := range sl.d {
-		if d < 7*time.Second {
-			t.Errorf("waited %s, less than Retry-After 7 s", d)
+		if d < time.Second {
+			t.Errorf("waited %s, less than Retry-After 1 s", d)
 		}
 	}
 	att := srv.Attempts()
@@ -230,23 +226,23 @@ func TestRetryAfterIsHonouredThenTheSameBatchIsAccepted(t *testing.T) {
 		t.Fatalf("%d batch ids used for one batch: %v", len(att), att)
 	}
 	for _, n := range att {
-		if n != 4 {
-			t.Fatalf("batch posted %d times, want 4", n)
+		if n != 3 {
+			t.Fatalf("batch posted %d times, want 3", n)
 		}
 	}
 }
 
 func TestBackoffGrowsAndGivesUpKeepingTheBatch(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
 	_, _ = a.Accept("br")
 	_ = a.RecordError(ctx, UIError{Type: "crash", Code: "E1"})
-	srv.FailWith(http.StatusServiceUnavailable)
+	srv.FailWith(http.StatusServiceUnavailable, wire.CodeUnavailable)
 	var sl sleeps
 	up := upload(t, srv, &sl)
-	up.Rand = func() float64 { return 0.999 }
+	up.BackoffMax = time.Second
 	up.MaxAttempts = 6
 	if _, err := a.Flush(ctx, up); err == nil {
 		t.Fatal("flush reported success against a refusing server")
@@ -254,17 +250,17 @@ func TestBackoffGrowsAndGivesUpKeepingTheBatch(t *testing.T) {
 	if len(sl.d) != 5 {
 		t.Fatalf("waits %v, want 5", sl.d)
 	}
-	for i := 1; i < len(sl.d); i++ {
-		if sl.d[i] <= sl.d[i-1] {
-			t.Fatalf("backoff did not grow: %v", sl.d)
-		}
+	// Exponential from 1 ms with ±50 % jitter: the last wait (8-24 ms)
+	// is longer than the first (0.5-1.5 ms).
+	if sl.d[4] <= sl.d[0] {
+		t.Fatalf("backoff did not grow: %v", sl.d)
 	}
 	st, _ := a.Status()
 	if st.Events != 1 || !st.Inflight {
 		t.Fatalf("batch not kept: %+v", st)
 	}
 	// The next flush resends the same batch id; the server takes it.
-	srv.FailWith(0)
+	srv.FailWith(0, "")
 	if rep, err := a.Flush(ctx, up); err != nil || rep.Accepted != 1 {
 		t.Fatalf("second flush: %+v, %v", rep, err)
 	}
@@ -274,7 +270,7 @@ func TestBackoffGrowsAndGivesUpKeepingTheBatch(t *testing.T) {
 }
 
 func TestNetworkErrorKeepsEvents(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	ca := serverCA(t, srv)
 	url := srv.URL
 	srv.Close()
@@ -283,7 +279,7 @@ func TestNetworkErrorKeepsEvents(t *testing.T) {
 	_, _ = a.Accept("eu")
 	_ = a.RecordError(ctx, UIError{Type: "crash", Code: "E1"})
 	var sl sleeps
-	if _, err := a.Flush(ctx, Upload{Server: url, CAFile: ca, Sleep: sl.sleep, MaxAttempts: 3}); err == nil {
+	if _, err := a.Flush(ctx, Upload{Server: url, CAFile: ca, BackoffBase: time.Millisecond, onRetry: sl.record, MaxAttempts: 3}); err == nil {
 		t.Fatal("flush to a closed server succeeded")
 	}
 	if st, _ := a.Status(); st.Events != 1 {
@@ -295,21 +291,21 @@ func TestNetworkErrorKeepsEvents(t *testing.T) {
 }
 
 func TestRejectedEventsAndRefusedBatchesAreDroppedAndRecorded(t *testing.T) {
-	srv := contracttest.New()
-	defer srv.Close()
+	// The server's manifest does not declare task.duration for the EU, so
+	// it rejects the task event the agent sends.
+	srv := wiretest.New(t, wiretest.Options{Manifest: narrowed(t, "task.duration", "uk")})
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
 	_, _ = a.Accept("eu")
 	_ = a.RecordError(ctx, UIError{Type: "crash", Code: "E1"})
 	_ = a.RecordTask(ctx, Task{Type: TaskInstall, Status: TaskSuccess, Duration: time.Second})
-	srv.RejectType("task")
 	var sl sleeps
 	rep, err := a.Flush(ctx, upload(t, srv, &sl))
 	if err != nil || rep.Accepted != 1 || rep.Rejected != 1 {
 		t.Fatalf("flush: %+v, %v", rep, err)
 	}
 	sent, _ := a.Sent(1)
-	if len(sent[0].Rejected) != 1 || sent[0].Rejected[0].Type != "task" || sent[0].Rejected[0].Code != "rejected_by_test" {
+	if len(sent[0].Rejected) != 1 || sent[0].Rejected[0].Type != "task" || sent[0].Rejected[0].Code != string(manifest.CodeRegionNotDeclared) {
 		t.Fatalf("rejection not recorded: %+v", sent[0])
 	}
 	if st, _ := a.Status(); st.Events != 0 {
@@ -317,13 +313,13 @@ func TestRejectedEventsAndRefusedBatchesAreDroppedAndRecorded(t *testing.T) {
 	}
 
 	_ = a.RecordError(ctx, UIError{Type: "crash", Code: "E2"})
-	srv.FailWith(http.StatusBadRequest)
+	srv.FailWith(http.StatusBadRequest, wire.CodeBadBatch)
 	rep, err = a.Flush(ctx, upload(t, srv, &sl))
 	if err != nil || rep.Refused != 1 {
 		t.Fatalf("flush against 400: %+v, %v", rep, err)
 	}
 	sent, _ = a.Sent(1)
-	if sent[0].Status != "refused" || sent[0].Error == nil || sent[0].Error.Code != "test_failure" {
+	if sent[0].Status != "refused" || sent[0].Error == nil || sent[0].Error.Code != wire.CodeBadBatch {
 		t.Fatalf("refusal not recorded: %+v", sent[0])
 	}
 	if st, _ := a.Status(); st.Events != 0 || st.Inflight {
@@ -335,7 +331,7 @@ func TestRejectedEventsAndRefusedBatchesAreDroppedAndRecorded(t *testing.T) {
 }
 
 func TestWithdrawalEmptiesQueuesDeletionAndSurvivesRestart(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -376,7 +372,7 @@ func TestWithdrawalEmptiesQueuesDeletionAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("flush: %+v, %v", rep, err)
 	}
 	d := srv.Deletions()
-	if len(d) != 1 || d[0]["installation_id"] != first.InstallationID {
+	if len(d) != 1 || d[0].InstallationID != first.InstallationID {
 		t.Fatalf("server deletions = %v", d)
 	}
 	for _, b := range srv.Batches() {
@@ -406,7 +402,7 @@ func TestStateIsPrivate(t *testing.T) {
 }
 
 func TestUploadSecurity(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
@@ -416,17 +412,24 @@ func TestUploadSecurity(t *testing.T) {
 	if _, err := a.Flush(ctx, Upload{Server: strings.Replace(srv.URL, "https", "http", 1)}); err == nil || !strings.Contains(err.Error(), "only https") {
 		t.Fatalf("plain http: %v", err)
 	}
-	if _, err := a.Flush(ctx, Upload{Server: srv.URL, Sleep: sl.sleep, MaxAttempts: 1}); err == nil {
+	if _, err := a.Flush(ctx, Upload{Server: srv.URL, onRetry: sl.record}); err == nil {
 		t.Fatal("a server signed by an unknown CA was trusted")
+	}
+	// Permanent: not retried, and the data stays for a fixed configuration.
+	if st, _ := a.Status(); len(sl.d) != 0 || (st.Events == 0 && !st.Inflight) {
+		t.Fatalf("after an unverifiable certificate: waits %v, status %+v", sl.d, st)
 	}
 	up := upload(t, srv, &sl)
 	up.MaxAttempts = 1
 	up.Pin = strings.Repeat("ab", 32)
+	up.MaxAttempts = 5
 	if _, err := a.Flush(ctx, up); err == nil {
 		t.Fatal("a server not matching the pin was trusted")
 	}
-	sum := sha256.Sum256(srv.Certificate().RawSubjectPublicKeyInfo)
-	up.Pin = hex.EncodeToString(sum[:])
+	if len(sl.d) != 0 {
+		t.Fatalf("a pin mismatch was retried: %v", sl.d)
+	}
+	up.Pin = certs.SPKISHA256Hex(srv.Certificate())
 	up.Encoding = "zstd"
 	if rep, err := a.Flush(ctx, up); err != nil || rep.Accepted != 1 {
 		t.Fatalf("pinned zstd flush: %+v, %v", rep, err)
@@ -440,7 +443,7 @@ func TestRunTaskRecordsRealOutcomes(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("uses sh")
 	}
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
@@ -519,7 +522,7 @@ func TestIntervalNeverDividesADay(t *testing.T) {
 }
 
 func TestRunUploadsInTheBackgroundAndStops(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	_, _ = a.Accept("eu")
@@ -551,9 +554,9 @@ func TestRunUploadsInTheBackgroundAndStops(t *testing.T) {
 }
 
 func TestDeletionNotTakenIsKeptAndEventsStillGo(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
-	srv.FailDeletions(http.StatusNotImplemented)
+	srv.FailDeletions(http.StatusNotImplemented, wire.CodeNotImplemented)
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
 	_, _ = a.Accept("eu")
@@ -573,8 +576,53 @@ func TestDeletionNotTakenIsKeptAndEventsStillGo(t *testing.T) {
 	if st, _ := a.Status(); st.Deletions != 1 {
 		t.Fatalf("deletion request lost: %+v", st)
 	}
-	srv.FailDeletions(0)
+	srv.FailDeletions(0, "")
 	if rep, err := a.Flush(ctx, up); err != nil || rep.Deletions != 1 {
 		t.Fatalf("second flush: %+v, %v", rep, err)
 	}
+}
+
+// narrowed is the reference manifest with the item declared for the one
+// region only.
+func narrowed(t testing.TB, item, region string) *manifest.Manifest {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(manifest.ReferenceYAML(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			var id, regions *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				switch n.Content[i].Value {
+				case "id":
+					id = n.Content[i+1]
+				case "regions":
+					regions = n.Content[i+1]
+				}
+			}
+			if id != nil && id.Value == item && regions != nil {
+				regions.Content = []*yaml.Node{{Kind: yaml.ScalarNode, Value: region}}
+				found = true
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	if !found {
+		t.Fatalf("no item %s with regions in the reference manifest", item)
+	}
+	data, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Parse("narrowed.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

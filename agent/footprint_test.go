@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provisionhq/provision/internal/contracttest"
+	"github.com/provisionhq/provision/internal/wire/wiretest"
 )
 
 // These benchmarks measure the agent's footprint; docs/agent.md records
@@ -64,7 +64,7 @@ func BenchmarkFootprintDailyCollection(b *testing.B) {
 // events, a few distinct errors repeated many times, one upgrade task, and
 // (with scans) the chains of the sites it connected to and the signers of
 // the files it scanned.
-func typicalDay(b *testing.B, a *Agent, srv *contracttest.Server, scans bool) {
+func typicalDay(b *testing.B, a *Agent, srv *wiretest.Server, scans bool) {
 	ctx := context.Background()
 	if _, err := a.Collect(ctx); err != nil {
 		b.Fatal(err)
@@ -95,7 +95,7 @@ func BenchmarkFootprintWireBytesPerDay(b *testing.B) {
 		scans    bool
 	}{{"typical/gzip", "gzip", false}, {"typical/zstd", "zstd", false}, {"with-tls-scans/gzip", "gzip", true}} {
 		b.Run(profile.name, func(b *testing.B) {
-			srv := contracttest.New()
+			srv := newServer(b)
 			defer srv.Close()
 			clock := newDayClock()
 			a := openAgent(b, b.TempDir(), func(c *Config) { c.Now = clock.now; c.ReadOS = realOS })
@@ -127,7 +127,7 @@ func BenchmarkFootprintCollectFlushPeakRSS(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
-	srv := contracttest.New()
+	srv := newServer(b)
 	defer srv.Close()
 	ca := serverCA(b, srv)
 	state := b.TempDir()

@@ -13,11 +13,10 @@ import (
 
 	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/certs/certstest"
-	"github.com/provisionhq/provision/internal/contracttest"
 )
 
 func TestScanTLSRecordsTheServersChain(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()
@@ -119,7 +118,7 @@ func TestScanFileRecordsSignersRecursively(t *testing.T) {
 }
 
 func TestRecordTLSTakesAProxysConnectionState(t *testing.T) {
-	srv := contracttest.New()
+	srv := newServer(t)
 	defer srv.Close()
 	a := openAgent(t, t.TempDir())
 	ctx := context.Background()

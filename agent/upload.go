@@ -13,6 +13,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent/internal/outbox"
 	"github.com/provisionhq/provision/agent/internal/transport"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Upload configures how and where the agent sends.
@@ -26,7 +27,9 @@ type Upload struct {
 	MaxBatchBytes  int // uncompressed JSON of the events; default 512 KiB
 
 	// MaxAttempts bounds the tries of one request in one flush (default 5);
-	// what is still refused stays in the outbox for the next flush.
+	// what is still refused stays in the outbox for the next flush. The
+	// waits between tries grow exponentially with jitter, from BackoffBase
+	// to BackoffMax, and are never shorter than the server's Retry-After.
 	MaxAttempts int
 	BackoffBase time.Duration // default 1 s
 	BackoffMax  time.Duration // default 5 min
@@ -41,11 +44,16 @@ type Upload struct {
 	// ±20 %.
 	Interval time.Duration
 
-	// Sleep waits for d or until ctx ends; nil means a timer. Tests
-	// replace it to see the waits without waiting.
+	// Sleep waits for d or until ctx ends between the background
+	// uploader's turns; nil means a timer. Tests replace it to see the
+	// waits without waiting.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Rand returns a number in [0,1) for jitter; nil means math/rand/v2.
+	// Rand returns a number in [0,1) for the jitter of those turns; nil
+	// means math/rand/v2.
 	Rand func() float64
+
+	// onRetry, when set, is told of each wait between tries (tests).
+	onRetry func(wait time.Duration)
 }
 
 // DefaultInterval is the background uploader's default period.
@@ -124,14 +132,11 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 	}
 	var deletionErr error
 	for _, d := range dels {
-		var res transport.DeletionResult
-		err := a.retry(ctx, up, func() error {
-			var err error
-			res, err = client.Delete(ctx, d.InstallationID, d.RequestID)
-			return err
+		res, err := retry(ctx, a, up, func() (wire.DeletionAnswer, error) {
+			return client.Delete(ctx, d.InstallationID, d.RequestID)
 		})
-		var perm *transport.PermanentError
-		if err != nil && !errors.As(err, &perm) {
+		perm := refusal(err)
+		if err != nil && perm == nil {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
@@ -163,21 +168,20 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 		if err != nil || in == nil {
 			return rep, errors.Join(deletionErr, err)
 		}
-		var res transport.SubmitResult
-		var wire int
-		err = a.retry(ctx, up, func() error {
-			var err error
-			res, wire, err = client.Submit(ctx, in.Body)
-			return err
+		var size int
+		res, err := retry(ctx, a, up, func() (wire.SubmitAnswer, error) {
+			res, n, err := client.Submit(ctx, in.Body)
+			size = n
+			return res, err
 		})
-		var perm *transport.PermanentError
-		if err != nil && !errors.As(err, &perm) {
+		perm := refusal(err)
+		if err != nil && perm == nil {
 			return rep, errors.Join(deletionErr, fmt.Errorf("agent: batch not delivered, kept for the next upload: %w", err))
 		}
 		entry := SentEntry{Kind: "batch", BatchID: in.BatchID, Server: up.Server, SentAt: a.now().UTC(),
-			Encoding: client.Encoding(), RawBytes: len(in.Body), WireBytes: wire, Events: len(in.Seqs), Batch: in.Body}
+			Encoding: client.Encoding(), RawBytes: len(in.Body), WireBytes: size, Events: len(in.Seqs), Batch: in.Body}
 		rep.Batches++
-		rep.WireBytes += wire
+		rep.WireBytes += size
 		if perm != nil {
 			entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
 			rep.Refused++
@@ -234,26 +238,33 @@ func (a *Agent) newBatch(c Consent, events []provision.Event) provision.Batch {
 	}
 }
 
-// retry calls send until it succeeds, fails permanently, or the attempts
-// run out, waiting with exponential backoff and full jitter and never less
-// than the server's Retry-After.
-func (a *Agent) retry(ctx context.Context, up Upload, send func() error) error {
-	b := transport.Backoff{Base: up.BackoffBase, Max: up.BackoffMax, Rand: up.Rand}
-	for attempt := 1; ; attempt++ {
-		err := send()
-		var rerr *transport.RetryableError
-		if err == nil || !errors.As(err, &rerr) || attempt >= up.MaxAttempts {
-			return err
-		}
-		d := b.Delay(attempt, rerr.RetryAfter)
-		if d > up.MaxWait {
-			return fmt.Errorf("server asked to wait %s, longer than this upload waits: %w", d.Round(time.Second), err)
-		}
-		a.log.Info("upload will retry", "attempt", attempt, "wait", d.Round(time.Millisecond), "status", rerr.Status)
-		if err := up.Sleep(ctx, d); err != nil {
-			return err
-		}
+// retry calls send with the wire's one retry policy: until it succeeds,
+// fails permanently, or the attempts run out.
+func retry[T any](ctx context.Context, a *Agent, up Upload, send func() (T, error)) (T, error) {
+	return wire.Retry(ctx, wire.Policy{
+		Initial:     up.BackoffBase,
+		Max:         up.BackoffMax,
+		MaxAttempts: up.MaxAttempts,
+		MaxWait:     up.MaxWait,
+		Notify: func(attempt int, wait time.Duration, err error) {
+			a.log.Info("upload will retry", "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+			if up.onRetry != nil {
+				up.onRetry(wait)
+			}
+		},
+	}, send)
+}
+
+// refusal is the server's permanent refusal of a request, which sending
+// again would not change: the request is dropped and the reason recorded.
+// Any other error (a certificate that does not verify included) keeps
+// the request for the next flush.
+func refusal(err error) *wire.Error {
+	var e *wire.Error
+	if errors.As(err, &e) && !e.Retryable() {
+		return e
 	}
+	return nil
 }
 
 // Run is the background uploader: until ctx ends it collects the daily

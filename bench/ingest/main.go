@@ -10,22 +10,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisionhq/provision/bench/internal/driver"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
 )
 
@@ -58,55 +53,9 @@ func main() {
 	}
 }
 
-// server is a child process under test.
-type server struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
-	dir  string
-}
-
-var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
-
-func startServer(name string, cmd *exec.Cmd, dir string) (*server, error) {
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case addr := <-found:
-		return &server{name: name, cmd: cmd, addr: addr, dir: dir}, nil
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("%s did not start", name)
-	}
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-	}
-}
-
 // rss returns the resident and peak resident memory in MiB (Linux).
-func (s *server) rss() (cur, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+func rss(s *driver.Server) (cur, peak float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Pid()))
 	if err != nil {
 		return -1, -1
 	}
@@ -121,24 +70,6 @@ func (s *server) rss() (cur, peak float64) {
 		return -1
 	}
 	return field("VmRSS"), field("VmHWM")
-}
-
-func (s *server) client(n int) (*http.Client, error) {
-	pemBytes, err := os.ReadFile(filepath.Join(s.dir, "server.crt"))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: pool},
-			MaxIdleConnsPerHost: n,
-			MaxConnsPerHost:     n,
-			DisableCompression:  true,
-		},
-	}, nil
 }
 
 // bodies makes n distinct gzip batches: one template, with the batch id
@@ -181,36 +112,21 @@ func (r *result) percentile(p float64) time.Duration {
 	return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 }
 
-type acceptedBody struct {
-	Accepted int `json:"accepted"`
-}
-
-// do sends one body and returns the status and accepted count.
+// do sends one body and returns the status and accepted count; a
+// transport error has status 0.
 func do(c *http.Client, addr string, body []byte) (int, int, error) {
-	req, _ := http.NewRequest("POST", "https://"+addr+"/v1/submit", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, 0, err
+	a, err := driver.Post(context.Background(), c, addr, body)
+	if a.Status != 0 {
+		return a.Status, a.Accepted, nil
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, 0, err
-	}
-	var a acceptedBody
-	if resp.StatusCode == 200 {
-		json.Unmarshal(b, &a)
-	}
-	return resp.StatusCode, a.Accepted, nil
+	return 0, 0, err
 }
 
 // closedLoop keeps concurrency requests in flight for d.
 // With wrap, payloads are reused: right for the baseline, which keeps
 // nothing, wrong for the real server, which would answer from the log.
-func closedLoop(s *server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
-	c, err := s.client(concurrency)
+func closedLoop(s *driver.Server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
+	c, err := s.Client(concurrency)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +148,7 @@ func closedLoop(s *server, payloads [][]byte, next *atomic.Int64, concurrency in
 					i %= int64(len(payloads))
 				}
 				t0 := time.Now()
-				code, accepted, err := do(c, s.addr, payloads[i])
+				code, accepted, err := do(c, s.Addr, payloads[i])
 				lat := time.Since(t0)
 				mu.Lock()
 				if err != nil {
@@ -257,9 +173,9 @@ func closedLoop(s *server, payloads [][]byte, next *atomic.Int64, concurrency in
 
 // openLoop offers rate requests per second for d regardless of answers,
 // with at most maxInFlight outstanding, and samples the server's RSS.
-func openLoop(s *server, payloads [][]byte, next *atomic.Int64, rate float64, d time.Duration) (*result, float64, error) {
+func openLoop(s *driver.Server, payloads [][]byte, next *atomic.Int64, rate float64, d time.Duration) (*result, float64, error) {
 	const maxInFlight = 256
-	c, err := s.client(maxInFlight)
+	c, err := s.Client(maxInFlight)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -279,7 +195,7 @@ func openLoop(s *server, payloads [][]byte, next *atomic.Int64, rate float64, d 
 	for time.Since(start) < d {
 		select {
 		case <-sample.C:
-			if cur, _ := s.rss(); cur > peakRSS {
+			if cur, _ := rss(s); cur > peakRSS {
 				peakRSS = cur
 			}
 			continue
@@ -299,7 +215,7 @@ func openLoop(s *server, payloads [][]byte, next *atomic.Int64, rate float64, d 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			t0 := time.Now()
-			code, accepted, err := do(c, s.addr, payloads[i])
+			code, accepted, err := do(c, s.Addr, payloads[i])
 			lat := time.Since(t0)
 			mu.Lock()
 			defer mu.Unlock()
@@ -354,26 +270,26 @@ func bench(d time.Duration, concurrency, events int, overload float64) error {
 
 	baseDir := filepath.Join(tmp, "baseline")
 	os.MkdirAll(baseDir, 0o700)
-	base, err := startServer("baseline", exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir), baseDir)
+	base, err := driver.Start("baseline", exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir), baseDir)
 	if err != nil {
 		return err
 	}
 	var next atomic.Int64
 	closedLoop(base, payloads, new(atomic.Int64), concurrency, d/5, true) // warm up
 	baseRes, err := closedLoop(base, payloads, &next, concurrency, d, true)
-	baseRSS, basePeak := base.rss()
-	base.stop()
+	baseRSS, basePeak := rss(base)
+	base.Stop()
 	if err != nil {
 		return err
 	}
 	report("baseline (decompress + JSON decode)", baseRes, baseRSS, basePeak)
 
 	dataDir := filepath.Join(tmp, "data")
-	real, err := startServer("provision serve", exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn"), dataDir)
+	real, err := driver.Start("provision serve", exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn"), dataDir)
 	if err != nil {
 		return err
 	}
-	defer real.stop()
+	defer real.Stop()
 	next.Store(0)
 	warm := payloads[len(payloads)-n/10:]
 	closedLoop(real, warm, new(atomic.Int64), concurrency, d/5, false)
@@ -381,7 +297,7 @@ func bench(d time.Duration, concurrency, events int, overload float64) error {
 	if err != nil {
 		return err
 	}
-	realRSS, realPeak := real.rss()
+	realRSS, realPeak := rss(real)
 	report("provision serve (durable ingest)", realRes, realRSS, realPeak)
 	fmt.Printf("ratio: %.0f%% of baseline events/s\n\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
 
@@ -393,7 +309,7 @@ func bench(d time.Duration, concurrency, events int, overload float64) error {
 	if err != nil {
 		return err
 	}
-	_, hwm := real.rss()
+	_, hwm := rss(real)
 	report("provision serve under overload", ovRes, peak, hwm)
 	return nil
 }

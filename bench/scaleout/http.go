@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,18 +12,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/bench/internal/driver"
 	"github.com/provisionhq/provision/internal/natslog"
 )
 
@@ -36,11 +32,9 @@ import (
 // generator and the same kind of batches, in one run. It needs the serve
 // command with its scale-out flags (see docs/scale-out.md).
 
-var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
-
 type proc struct {
 	cmd    *exec.Cmd
-	addr   string
+	srv    *driver.Server // nil for a worker
 	client *http.Client
 }
 
@@ -48,57 +42,23 @@ type proc struct {
 // whose address and certificate are read back.
 func startProc(bin string, dir string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	p := &proc{cmd: cmd}
 	if dir == "" {
-		cmd.Stdout = io.Discard
-		return p, cmd.Start()
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		return &proc{cmd: cmd}, cmd.Start()
 	}
-	out, err := cmd.StdoutPipe()
+	srv, err := driver.Start(args[0], cmd, dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
-	select {
-	case p.addr = <-found:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("%v did not start", args)
-	}
-	pem, err := os.ReadFile(filepath.Join(dir, "server.crt"))
+	client, err := srv.Client(256)
 	if err != nil {
+		srv.Stop()
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12},
-		MaxIdleConnsPerHost: 256,
-	}}
-	return p, nil
+	return &proc{cmd: cmd, srv: srv, client: client}, nil
 }
 
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-	}
-}
+func (p *proc) stop() { driver.StopProcess(p.cmd) }
 
 // bodies returns n gzip bodies of valid batches (os events of the
 // reference manifest) with unique batch and event ids.
@@ -142,29 +102,17 @@ func drive(servers []*proc, payloads [][]byte, concurrency int, d time.Duration)
 				if int(i) >= len(payloads) {
 					return
 				}
-				req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+"/v1/submit", bytes.NewReader(payloads[i]))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Content-Encoding", "gzip")
-				resp, err := s.client.Do(req)
+				a, err := driver.Post(context.Background(), s.client, s.srv.Addr, payloads[i])
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				var body struct {
-					Accepted int64 `json:"accepted"`
-				}
-				_ = json.NewDecoder(resp.Body).Decode(&body)
-				resp.Body.Close()
-				switch resp.StatusCode {
-				case http.StatusOK:
-					acc.Add(body.Accepted)
-				case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+				if a.Shed {
 					sh.Add(1)
 					time.Sleep(20 * time.Millisecond)
-				default:
-					firstErr.CompareAndSwap(nil, fmt.Errorf("HTTP %d", resp.StatusCode))
-					return
+					continue
 				}
+				acc.Add(int64(a.Accepted))
 			}
 		})
 	}

@@ -168,7 +168,7 @@ func submission(batch string, n int) *provision.Submission {
 	now := time.Now().UTC()
 	s := &provision.Submission{
 		BatchID: batch, InstallationID: "3f0c8a52-1d7e-4b8a-9c1e-" + fmt.Sprintf("%012d", len(batch)), Region: "eu",
-		ManifestVersion: "2026.11.1", Country: "DE", Subdivision: "BY", ReceivedAt: now,
+		ManifestVersion: "2026.11.1", ReceivedAt: now,
 		Response: []byte(fmt.Sprintf(`{"batch_id":%q,"accepted":%d,"rejected":[],"duplicate":false}`, batch, n)),
 	}
 	for i := range n {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/provisionhq/provision/agent"
-	"github.com/provisionhq/provision/internal/contracttest"
+	"github.com/provisionhq/provision/internal/wire"
+	"github.com/provisionhq/provision/internal/wire/wiretest"
 )
 
 // agentRun runs `provision agent --state DIR ARGS...` and fails on an
@@ -25,15 +25,10 @@ func agentRun(t *testing.T, state string, want int, args ...string) string {
 }
 
 // agentServer is what the agent commands upload to in this test: the
-// contract server, over TLS on 127.0.0.1.
-func agentServer(t *testing.T) (url, caFile string, batches func() int, deletions func() []map[string]string) {
-	srv := contracttest.New()
-	t.Cleanup(srv.Close)
-	caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL, caFile, func() int { return len(srv.Batches()) }, srv.Deletions
+// real ingest handler on an in-memory log, over TLS on 127.0.0.1.
+func agentServer(t *testing.T) (url, caFile string, batches func() int, deletions func() []wire.DeletionRequest) {
+	srv := wiretest.New(t, wiretest.Options{})
+	return srv.URL, srv.CAFile(t), func() int { return len(srv.Batches()) }, srv.Deletions
 }
 
 // exerciseAgent runs every agent command up to and including sent against
@@ -130,7 +125,7 @@ func TestAgentCommandsEndToEnd(t *testing.T) {
 
 	agentRun(t, state, exitOK, "consent", "withdraw")
 	agentRun(t, state, exitOK, "flush", "--server", url, "--ca", ca)
-	if d := deletions(); len(d) != 1 || d[0]["installation_id"] != id {
+	if d := deletions(); len(d) != 1 || d[0].InstallationID != id {
 		t.Fatalf("deletions = %v", d)
 	}
 	if out := agentRun(t, state, exitOK, "sent"); !strings.Contains(out, "deletion request") {

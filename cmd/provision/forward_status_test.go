@@ -11,16 +11,17 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 func TestForwardStatusReport(t *testing.T) {
 	ctx := context.Background()
-	log := forwardtest.NewLog()
+	log := memlog.New()
 	st := forwardtest.NewState()
 	const inst = "6f1c1f1e-8a7b-4c55-9d1e-0a0b0c0d0e01"
 	for i := range 5 {
 		_, _, _ = log.Append(ctx, &provision.Submission{BatchID: "b" + string(rune('a'+i)), InstallationID: inst, Region: "eu",
-			ReceivedAt: time.Now(), Events: []provision.Event{{ID: "e", Type: "user_count"}}})
+			ReceivedAt: time.Now(), Events: []provision.Event{{ID: "e" + string(rune('a'+i)), Type: "user_count"}}})
 	}
 	_ = log.SetCheckpoint(ctx, "forward.google_analytics", 5)
 	_ = log.SetCheckpoint(ctx, "forward.third_party", 2)

@@ -9,6 +9,7 @@ import (
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 func BenchmarkGA4Body(b *testing.B) {
@@ -38,7 +39,7 @@ func (nullSender) Send(context.Context, *forward.Count) error { return nil }
 
 func BenchmarkStep(b *testing.B) {
 	m := manifest.Reference()
-	log := forwardtest.NewLog()
+	log := memlog.New()
 	for i := range 2000 {
 		at := day1.Add(time.Duration(i) * time.Second)
 		submit(b, m, log, installation(i%500), "eu", at, userCount("u", at, nil))

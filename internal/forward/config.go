@@ -100,7 +100,7 @@ func (c *Config) Validate() error {
 			bad("third_party.secret_file", "give exactly one of secret_file and secret_env")
 		}
 	}
-	if c.Retry.MaxAttempts < 0 || c.Retry.InitialBackoff < 0 || c.Retry.MaxBackoff < 0 {
+	if c.Retry.MaxAttempts < 0 || c.Retry.InitialBackoff < 0 || c.Retry.MaxBackoff < 0 || c.Retry.MaxWait < 0 {
 		bad("retry", "values must not be negative")
 	}
 	if c.BatchSize < 0 || c.BatchSize > 10000 {

@@ -18,6 +18,7 @@ import (
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/sqlite"
 )
 
@@ -33,7 +34,7 @@ func TestEndToEnd(t *testing.T) {
 
 func endToEnd(t *testing.T, state forward.State) {
 	m := manifest.Reference()
-	log := forwardtest.NewLog()
+	log := memlog.New()
 	erased := &forwardtest.Suppressed{}
 	ga := forwardtest.NewGA4Server(t, measurementID, apiSecret)
 	tp := forwardtest.NewReceiver(t, webhookSecret)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // EventType is the only event type whose fields are ever forwarded.
@@ -53,7 +54,7 @@ type Count struct {
 type Sender interface {
 	// Recipient is the manifest recipient id the sender delivers to.
 	Recipient() string
-	// Send delivers one count. An error wrapping *RetryableError means a
+	// Send delivers one count. An error that wire.IsRetryable accepts means a
 	// later attempt may succeed; any other error is permanent.
 	Send(ctx context.Context, c *Count) error
 }
@@ -310,44 +311,32 @@ func (f *Forwarder) deliver(ctx context.Context, c *Count, prior int) (bool, err
 		return false, f.deadLetter(ctx, c, prior, fmt.Errorf("%s", v[0].String()), false)
 	}
 	attempt := prior
-	for {
-		attempt++
-		err := f.o.Sender.Send(ctx, c)
-		if err == nil {
-			now := f.o.Now()
-			if err := f.o.State.MarkSent(context.WithoutCancel(ctx), f.recipient, c.InstallationID, c.Day, now); err != nil {
-				return true, fmt.Errorf("forward %s: mark sent: %w", f.recipient, err)
-			}
-			f.noteSuccess(now)
-			return true, nil
-		}
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		var re *RetryableError
-		retryable := errors.As(err, &re)
-		f.noteError(err)
-		if !retryable || attempt-prior >= f.o.Retry.MaxAttempts {
-			return false, f.deadLetter(ctx, c, attempt, err, retryable)
-		}
-		var after time.Duration
-		if re != nil {
-			after = re.RetryAfter
-		}
-		wait := f.o.Retry.Backoff(attempt-prior, after)
+	_, err := wire.Retry(ctx, f.o.Retry.wire(func(_ int, wait time.Duration, err error) {
 		f.o.Metrics.retry(f.recipient)
 		f.mu.Lock()
 		f.retried++
 		f.mu.Unlock()
 		f.log.Debug("retrying delivery", "attempt", attempt, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
-		case <-t.C:
+	}), func() (struct{}, error) {
+		attempt++
+		err := f.o.Sender.Send(ctx, c)
+		if err != nil && ctx.Err() == nil {
+			f.noteError(err)
 		}
+		return struct{}{}, err
+	})
+	if err == nil {
+		now := f.o.Now()
+		if err := f.o.State.MarkSent(context.WithoutCancel(ctx), f.recipient, c.InstallationID, c.Day, now); err != nil {
+			return true, fmt.Errorf("forward %s: mark sent: %w", f.recipient, err)
+		}
+		f.noteSuccess(now)
+		return true, nil
 	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	return false, f.deadLetter(ctx, c, attempt, err, wire.IsRetryable(err))
 }
 
 func (f *Forwarder) deadLetter(ctx context.Context, c *Count, attempts int, cause error, retryable bool) error {

@@ -14,6 +14,8 @@ import (
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/memlog"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 var day1 = time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
@@ -276,6 +278,23 @@ func TestRetriesHonourRetryAfterThenSucceed(t *testing.T) {
 	}
 }
 
+// A recipient asking for a longer wait than max_wait is not called again
+// in this round: the count is dead-lettered as retryable at once.
+func TestRetryAfterBeyondMaxWaitDeadLettersForRedrive(t *testing.T) {
+	m := manifest.Reference()
+	r := newRig(t, m, day1.Add(time.Hour))
+	r.tp.Fail(503, -1, 3600)
+	submit(t, m, r.log, installation(1), "eu", day1, userCount("a", day1, nil))
+	r.drain(t)
+	if got := r.tp.Refused(); got != 1 {
+		t.Errorf("%d attempts, want 1: the recipient asked for an hour", got)
+	}
+	dls, err := r.state.DeadLetters(context.Background(), "third_party", 10)
+	if err != nil || len(dls) != 1 || !dls[0].Retryable || dls[0].Attempts != 1 {
+		t.Fatalf("dead letters = %+v, %v", dls, err)
+	}
+}
+
 func TestDeadLetterAfterBoundedAttemptsAndRedrive(t *testing.T) {
 	m := manifest.Reference()
 	r := newRig(t, m, day1.Add(time.Hour))
@@ -347,14 +366,14 @@ func TestStoreOutageKeepsCheckpoint(t *testing.T) {
 	m := manifest.Reference()
 	r := newRig(t, m, day1.Add(time.Hour))
 	submit(t, m, r.log, installation(1), "eu", day1, userCount("a", day1, nil))
-	r.log.Fail = provision.ErrUnavailable
+	r.log.SetFail(provision.ErrUnavailable)
 	if _, err := r.gaFwd.Step(context.Background()); !errors.Is(err, provision.ErrUnavailable) {
 		t.Fatalf("Step = %v, want ErrUnavailable", err)
 	}
 	if st := r.gaFwd.Status(context.Background()); st.Healthy {
 		t.Error("status healthy while the store is down")
 	}
-	r.log.Fail = nil
+	r.log.SetFail(nil)
 	r.drain(t)
 	if len(r.ga.Accepted()) != 1 {
 		t.Errorf("%d delivered after the outage", len(r.ga.Accepted()))
@@ -415,8 +434,7 @@ func TestGA4ErrorsHideSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = g.Send(context.Background(), &forward.Count{Fields: map[string]any{"installation.id": installation(1)}})
-	var re *forward.RetryableError
-	if !errors.As(err, &re) {
+	if !wire.IsRetryable(err) {
 		t.Fatalf("connection refused is not retryable: %v", err)
 	}
 	if strings.Contains(err.Error(), "very-secret") {
@@ -485,44 +503,6 @@ func TestReceiverRefusesReplay(t *testing.T) {
 	r.drain(t)
 	if len(r.tp.Received()) != 0 || len(r.tp.Rejected()) != 1 || !strings.Contains(r.tp.Rejected()[0], "replay") {
 		t.Errorf("received %d, rejected %v", len(r.tp.Received()), r.tp.Rejected())
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	cases := map[string]time.Duration{
-		"":                              0,
-		"5":                             5 * time.Second,
-		" 7 ":                           7 * time.Second,
-		"0":                             0,
-		"-3":                            0,
-		"999999999999":                  24 * time.Hour,
-		"soon":                          0,
-		"Sat, 28 Nov 2026 12:00:30 GMT": 30 * time.Second,
-		"Sat, 28 Nov 2026 11:00:00 GMT": 0,
-	}
-	for in, want := range cases {
-		if got := forward.ParseRetryAfter(in, now); got != want {
-			t.Errorf("ParseRetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	p := forward.RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
-	for attempt := 1; attempt <= 10; attempt++ {
-		ceiling := min(100*time.Millisecond<<(attempt-1), time.Second)
-		for range 50 {
-			if d := p.Backoff(attempt, 0); d < 0 || d > ceiling {
-				t.Fatalf("attempt %d: %v outside [0, %v]", attempt, d, ceiling)
-			}
-		}
-	}
-	if d := p.Backoff(1, 700*time.Millisecond); d != 700*time.Millisecond {
-		t.Errorf("Retry-After not honoured: %v", d)
-	}
-	if d := p.Backoff(1, time.Hour); d != time.Second {
-		t.Errorf("Retry-After not capped: %v", d)
 	}
 }
 
@@ -608,7 +588,7 @@ func TestFieldTable(t *testing.T) {
 }
 
 func TestNewRequiresSuppressor(t *testing.T) {
-	_, err := forward.New(forward.Options{Manifest: manifest.Reference(), Log: forwardtest.NewLog(), Checkpoints: forwardtest.NewLog(),
+	_, err := forward.New(forward.Options{Manifest: manifest.Reference(), Log: memlog.New(), Checkpoints: memlog.New(),
 		State: forwardtest.NewState(), Sender: nil})
 	if err == nil || !strings.Contains(err.Error(), "Suppressor") {
 		t.Errorf("New without a suppressor = %v", err)
@@ -657,7 +637,7 @@ func (c *cancelAfter) Send(ctx context.Context, cnt *forward.Count) error {
 	c.calls++
 	if c.calls == c.n {
 		c.cancel()
-		return &forward.RetryableError{Status: 503, Err: errors.New("down")}
+		return wire.Errorf(503, wire.CodeUnavailable, "down")
 	}
 	return c.Sender.Send(ctx, cnt)
 }

@@ -39,19 +39,6 @@ func FuzzVerifySignature(f *testing.F) {
 	})
 }
 
-func FuzzParseRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "5", "-1", "Sat, 28 Nov 2026 12:00:30 GMT", "99999999999999999999", "1e3"} {
-		f.Add(s)
-	}
-	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, s string) {
-		d := forward.ParseRetryAfter(s, now)
-		if d < 0 || d > 24*time.Hour {
-			t.Fatalf("ParseRetryAfter(%q) = %v", s, d)
-		}
-	})
-}
-
 func FuzzDecodeValidation(f *testing.F) {
 	f.Add([]byte(`{"validationMessages":[{"fieldPath":"events","description":"x","validationCode":"VALUE_INVALID"}]}`))
 	f.Add([]byte(`{"validationMessages":[]}`))

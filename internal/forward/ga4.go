@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Measurement Protocol endpoints. region1 keeps collection in the EU.
@@ -311,7 +312,7 @@ func (g *GA4) post(ctx context.Context, endpoint string, body []byte) (*http.Res
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		// The URL holds the api secret: never let it into an error or a log.
-		return nil, &RetryableError{Err: scrubURL(err)}
+		return nil, wire.Transient(scrubURL(err))
 	}
 	return resp, nil
 }

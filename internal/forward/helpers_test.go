@@ -3,6 +3,7 @@ package forward_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 func TestMain(m *testing.M) {
@@ -46,9 +48,16 @@ func userCount(id string, at time.Time, extra map[string]any) provision.Event {
 }
 
 // submit validates a batch as the server does and appends what it accepts.
-func submit(t testing.TB, m *manifest.Manifest, log *forwardtest.Log, inst, region string, received time.Time, events ...provision.Event) {
+// Event ids are made unique to the batch, as an agent's are: a log stores
+// an event id once.
+func submit(t testing.TB, m *manifest.Manifest, log *memlog.Log, inst, region string, received time.Time, events ...provision.Event) {
 	t.Helper()
-	b := provision.Batch{ID: fmt.Sprintf("b-%s-%d", inst[len(inst)-4:], received.UnixNano()), InstallationID: inst, Region: region,
+	id := fmt.Sprintf("b-%s-%d", inst[len(inst)-4:], received.UnixNano())
+	events = slices.Clone(events)
+	for i := range events {
+		events[i].ID = id + "-" + events[i].ID
+	}
+	b := provision.Batch{ID: id, InstallationID: inst, Region: region,
 		ManifestVersion: m.Version, SentAt: received, Events: events}
 	if v := m.CheckBatch(&b); len(v) > 0 {
 		t.Fatalf("test batch is not valid: %v", v)
@@ -63,7 +72,7 @@ func submit(t testing.TB, m *manifest.Manifest, log *forwardtest.Log, inst, regi
 // rig is a log, its state and the two forwarders against local peers.
 type rig struct {
 	m       *manifest.Manifest
-	log     *forwardtest.Log
+	log     *memlog.Log
 	state   *forwardtest.State
 	supp    *forwardtest.Suppressed
 	ga      *forwardtest.GA4Server
@@ -78,7 +87,7 @@ type rig struct {
 
 func newRig(t *testing.T, m *manifest.Manifest, now time.Time) *rig {
 	t.Helper()
-	r := &rig{m: m, log: forwardtest.NewLog(), state: forwardtest.NewState(), supp: &forwardtest.Suppressed{}, now: now,
+	r := &rig{m: m, log: memlog.New(), state: forwardtest.NewState(), supp: &forwardtest.Suppressed{}, now: now,
 		reg: prometheus.NewRegistry()}
 	r.ga = forwardtest.NewGA4Server(t, measurementID, apiSecret)
 	r.ga.Now = func() time.Time { return r.now }

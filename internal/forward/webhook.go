@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // SignatureHeader carries the webhook signature:
@@ -108,7 +109,7 @@ func (w *Webhook) Send(ctx context.Context, c *Count) error {
 	req.Header.Set(DeliveryHeader, w.DeliveryID(c))
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
-		return &RetryableError{Err: scrubURL(err)}
+		return wire.Transient(scrubURL(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // admission bounds the work in flight so that overload is answered with
@@ -36,7 +38,7 @@ func (a *admission) acquire(ctx context.Context) *apiError {
 		if a.wait > 0 {
 			a.waiting.Add(-1)
 		}
-		return retryable(http.StatusTooManyRequests, CodeOverloaded, "too many submissions in flight", 1)
+		return retryable(http.StatusTooManyRequests, wire.CodeOverloaded, "too many submissions in flight", 1)
 	}
 	defer a.waiting.Add(-1)
 	t := time.NewTimer(a.wait)
@@ -45,9 +47,9 @@ func (a *admission) acquire(ctx context.Context) *apiError {
 	case a.slots <- struct{}{}:
 		return nil
 	case <-t.C:
-		return retryable(http.StatusTooManyRequests, CodeOverloaded, "too many submissions in flight", 1)
+		return retryable(http.StatusTooManyRequests, wire.CodeOverloaded, "too many submissions in flight", 1)
 	case <-ctx.Done():
-		return retryable(http.StatusServiceUnavailable, CodeUnavailable, "request canceled while waiting", 1)
+		return retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "request canceled while waiting", 1)
 	}
 }
 
@@ -63,7 +65,7 @@ type reservation struct {
 func (r *reservation) grow(n int64) *apiError {
 	if r.a.inUse.Add(n) > r.a.budget {
 		r.a.inUse.Add(-n)
-		return retryable(http.StatusServiceUnavailable, CodeOverloaded, "server memory budget for submissions is spent", 1)
+		return retryable(http.StatusServiceUnavailable, wire.CodeOverloaded, "server memory budget for submissions is spent", 1)
 	}
 	r.n += n
 	return nil

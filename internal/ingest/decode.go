@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // readChunk is how much is decompressed between two checks of the limits.
@@ -48,11 +49,11 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type must be application/json")
+			return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType, "Content-Type must be application/json")
 		}
 	}
 	if r.ContentLength > l.MaxBodyBytes {
-		return nil, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("body of %d bytes, at most %d allowed", r.ContentLength, l.MaxBodyBytes))
+		return nil, errorf(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf("body of %d bytes, at most %d allowed", r.ContentLength, l.MaxBodyBytes))
 	}
 	body := &countingReader{r: http.MaxBytesReader(w, r.Body, l.MaxBodyBytes)}
 
@@ -76,7 +77,7 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 		}
 		src, release = zr, func() { zr.Reset(nil); zstdPool.Put(zr) }
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedEncoding, "Content-Encoding must be gzip, zstd or identity")
+		return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding, "Content-Encoding must be gzip, zstd or identity")
 	}
 	if release != nil {
 		defer release()
@@ -119,10 +120,10 @@ func readLimited(buf *[]byte, src io.Reader, in *countingReader, l *Limits, res 
 		b = b[:len(b)+n]
 		out := int64(len(b))
 		if out > l.MaxDecompressedBytes {
-			return errorf(http.StatusRequestEntityTooLarge, CodeDecompressedTooLarge, fmt.Sprintf("body decompresses to more than %d bytes", l.MaxDecompressedBytes))
+			return errorf(http.StatusRequestEntityTooLarge, wire.CodeDecompressedTooLarge, fmt.Sprintf("body decompresses to more than %d bytes", l.MaxDecompressedBytes))
 		}
 		if out > minRatioCheck && out > l.MaxCompressionRatio*max(in.n, 1) {
-			return errorf(http.StatusRequestEntityTooLarge, CodeCompressionRatio, fmt.Sprintf("body decompresses more than %d times", l.MaxCompressionRatio))
+			return errorf(http.StatusRequestEntityTooLarge, wire.CodeCompressionRatio, fmt.Sprintf("body decompresses more than %d times", l.MaxCompressionRatio))
 		}
 		if err == io.EOF {
 			return nil
@@ -136,13 +137,13 @@ func readLimited(buf *[]byte, src io.Reader, in *countingReader, l *Limits, res 
 func decodeError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit))
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit))
 	}
 	if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-		return errorf(http.StatusRequestEntityTooLarge, CodeDecompressedTooLarge, "zstd frame declares more than the allowed size")
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeDecompressedTooLarge, "zstd frame declares more than the allowed size")
 	}
 	// Truncated or corrupt compressed data; the detail says which.
-	return errorf(http.StatusBadRequest, CodeBadCompression, "cannot decompress the body: "+err.Error())
+	return errorf(http.StatusBadRequest, wire.CodeBadCompression, "cannot decompress the body: "+err.Error())
 }
 
 func getGzip(r io.Reader) (*gzip.Reader, error) {
@@ -185,7 +186,7 @@ func putBuffer(b *[]byte) {
 // long over: invalid UTF-8 (it would become U+FFFD) and deep nesting.
 func checkText(b []byte, maxDepth int) *apiError {
 	if !utf8.Valid(b) {
-		return errorf(http.StatusBadRequest, CodeBadEncoding, "body is not valid UTF-8")
+		return errorf(http.StatusBadRequest, wire.CodeBadEncoding, "body is not valid UTF-8")
 	}
 	depth := 0
 	inString := false
@@ -206,7 +207,7 @@ func checkText(b []byte, maxDepth int) *apiError {
 		case '{', '[':
 			depth++
 			if depth > maxDepth {
-				return errorf(http.StatusBadRequest, CodeTooDeep, fmt.Sprintf("JSON nested deeper than %d levels", maxDepth))
+				return errorf(http.StatusBadRequest, wire.CodeTooDeep, fmt.Sprintf("JSON nested deeper than %d levels", maxDepth))
 			}
 		case '}', ']':
 			depth--
@@ -267,22 +268,22 @@ func decodeBatch(b []byte, maxEvents int) (batch provision.Batch, bad map[int]st
 
 func trailing(d *json.Decoder) *apiError {
 	if _, err := d.Token(); err != io.EOF {
-		return errorf(http.StatusBadRequest, CodeBadJSON, "data after the batch object")
+		return errorf(http.StatusBadRequest, wire.CodeBadJSON, "data after the batch object")
 	}
 	return nil
 }
 
 func tooMany(n, limit int) *apiError {
-	return errorf(http.StatusBadRequest, CodeTooManyEvents, fmt.Sprintf("%d events, at most %d allowed per batch", n, limit))
+	return errorf(http.StatusBadRequest, wire.CodeTooManyEvents, fmt.Sprintf("%d events, at most %d allowed per batch", n, limit))
 }
 
 func jsonError(err error) *apiError {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "json: unknown field ") {
-		return errorf(http.StatusBadRequest, CodeUnknownField, strings.TrimPrefix(msg, "json: "))
+		return errorf(http.StatusBadRequest, wire.CodeUnknownField, strings.TrimPrefix(msg, "json: "))
 	}
 	if len(msg) > 200 {
 		msg = strings.ToValidUTF8(msg[:200], "") + "…"
 	}
-	return errorf(http.StatusBadRequest, CodeBadJSON, strings.TrimPrefix(msg, "json: "))
+	return errorf(http.StatusBadRequest, wire.CodeBadJSON, strings.TrimPrefix(msg, "json: "))
 }

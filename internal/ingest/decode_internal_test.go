@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // TestBombStopsEarly checks that decompression stops as soon as the output
@@ -47,7 +48,7 @@ func TestBombStopsEarly(t *testing.T) {
 		res := &reservation{a: a}
 		buf := new([]byte)
 		err := readLimited(buf, src, in, &l, res)
-		if ae, ok := err.(*apiError); !ok || ae.Code != CodeDecompressedTooLarge {
+		if ae, ok := err.(*apiError); !ok || ae.Code != wire.CodeDecompressedTooLarge {
 			t.Fatalf("%s: err = %v", name, err)
 		}
 		// 1 MiB of output needs about 0.6 MiB of input; allow for the
@@ -72,8 +73,8 @@ func TestCheckText(t *testing.T) {
 	}{
 		{`{"a":[1,2,{"b":"[[[[[[[[[[[["}]}`, ""},
 		{`{"a":"\"[[[[[[[[[[[[[[[[\\"}`, ""},
-		{`[[[[[[[[[]]]]]]]]]`, CodeTooDeep},
-		{"{\"a\":\"\xc3\x28\"}", CodeBadEncoding},
+		{`[[[[[[[[[]]]]]]]]]`, wire.CodeTooDeep},
+		{"{\"a\":\"\xc3\x28\"}", wire.CodeBadEncoding},
 	} {
 		err := checkText([]byte(tc.in), 8)
 		got := ""

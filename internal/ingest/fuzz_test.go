@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // FuzzDecodeBody throws arbitrary bodies, plain and declared as gzip or
@@ -65,7 +66,7 @@ func FuzzDecodeBody(f *testing.F) {
 		if len(rejected)+len(accepted) != len(batch.Events) {
 			t.Fatalf("%d rejected + %d accepted != %d events", len(rejected), len(accepted), len(batch.Events))
 		}
-		if _, err := json.Marshal(Response{BatchID: batch.ID, Rejected: rejected, Accepted: len(accepted)}); err != nil {
+		if _, err := json.Marshal(wire.SubmitAnswer{BatchID: batch.ID, Rejected: rejected, Accepted: len(accepted)}); err != nil {
 			t.Fatal(err)
 		}
 	})

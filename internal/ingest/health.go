@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // handleHealthz answers whether the process is alive and serving.
@@ -48,6 +50,6 @@ func (s *Server) handleDeletion() http.Handler {
 		return s.deps.Deletion
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, errorf(http.StatusNotImplemented, CodeNotImplemented, "deletion requests are not served by this server yet"))
+		writeError(w, errorf(http.StatusNotImplemented, wire.CodeNotImplemented, "deletion requests are not served by this server yet"))
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/sqlite"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -135,9 +136,9 @@ func (r result) errorCode() string {
 	return eb.Error.Code
 }
 
-func (r result) response(t testing.TB) ingest.Response {
+func (r result) response(t testing.TB) wire.SubmitAnswer {
 	t.Helper()
-	var resp ingest.Response
+	var resp wire.SubmitAnswer
 	if err := json.Unmarshal(r.body, &resp); err != nil {
 		t.Fatalf("response %s: %v", r.body, err)
 	}

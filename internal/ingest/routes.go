@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // routes is the whole API surface, documented in api/openapi.yaml.
@@ -17,7 +18,7 @@ func (s *Server) routes() {
 	mux.Handle("/v1/submit", methodNotAllowed("POST"))
 	mux.Handle("/v1/deletion", methodNotAllowed("POST"))
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "no such endpoint"))
+		writeError(w, errorf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint"))
 	}))
 	s.mux = mux
 }
@@ -25,6 +26,6 @@ func (s *Server) routes() {
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use "+allow))
+		writeError(w, errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "use "+allow))
 	})
 }

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,41 +8,15 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/geo"
 	"github.com/provisionhq/provision/internal/manifest"
-)
-
-// Manifest items the server derives from the connection.
-const (
-	itemCountry     = "location.country"
-	itemSubdivision = "location.subdivision"
-)
-
-// Rejection is one event that was not accepted, in the 200 response.
-type Rejection struct {
-	Index   int    `json:"index"`
-	Code    string `json:"code"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-}
-
-// Response is the answer to a submission. Duplicate stays the last field:
-// a resend is answered with the stored bytes with that flag turned on.
-type Response struct {
-	BatchID   string      `json:"batch_id"`
-	Accepted  int         `json:"accepted"`
-	Rejected  []Rejection `json:"rejected"`
-	Duplicate bool        `json:"duplicate"`
-}
-
-var (
-	firstSuffix     = []byte(`"duplicate":false}`)
-	duplicateSuffix = []byte(`"duplicate":true}`)
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 func (s *Server) handleSubmit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
-			s.shed(w, retryable(http.StatusServiceUnavailable, CodeUnavailable, "server is shutting down", 5))
+			s.shed(w, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "server is shutting down", 5))
 			return
 		}
 		if err := s.admit.acquire(r.Context()); err != nil {
@@ -72,7 +45,7 @@ func (s *Server) handleSubmit() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeRaw(w, http.StatusOK, body)
+		wire.WriteRaw(w, http.StatusOK, body)
 	})
 }
 
@@ -112,15 +85,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 		ManifestVersion: batch.ManifestVersion,
 		ReceivedAt:      now,
 	}
+	var loc geo.Location
 	if addr, ok := s.deps.ClientAddr(r); ok {
-		loc := s.deps.Geo.Lookup(addr)
-		sub.Country, sub.Subdivision = loc.Country, loc.Subdivision
+		loc = s.deps.Geo.Lookup(addr)
 	}
 	// From here on the address is gone: only the location travels.
 
-	resp := Response{BatchID: batch.ID, Rejected: []Rejection{}}
+	resp := wire.SubmitAnswer{BatchID: batch.ID, Rejected: []wire.Rejection{}}
 	resp.Rejected, sub.Events = s.checkEvents(&batch, malformed, now, resp.Rejected)
-	s.addLocation(sub)
+	AddLocation(s.deps.Manifest, sub.Region, loc, sub.Events)
 	resp.Accepted = len(sub.Events)
 	body, err := json.Marshal(&resp)
 	if err != nil {
@@ -137,21 +110,23 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 			s.log.Error("append to the log failed", "err", err, "events", len(sub.Events))
 		}
 		// The data is not at fault: the agent keeps the batch and retries.
-		if errors.Is(err, provision.ErrUnavailable) {
-			return nil, retryable(http.StatusServiceUnavailable, CodeUnavailable, "the store cannot take the batch now", 5)
+		// A log that knows how long it needs says so.
+		var busy *wire.Error
+		if errors.As(err, &busy) && busy.Retryable() && busy.RetryAfter > 0 {
+			return nil, busy
 		}
-		return nil, retryable(http.StatusServiceUnavailable, CodeUnavailable, "the batch could not be stored", 5)
+		if errors.Is(err, provision.ErrUnavailable) {
+			return nil, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "the store cannot take the batch now", 5)
+		}
+		return nil, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "the batch could not be stored", 5)
 	}
 	s.appendFailing.Store(false)
 	if dup {
 		s.metrics.duplicates.Inc()
-		if bytes.HasSuffix(stored, firstSuffix) {
-			stored = append(stored[:len(stored)-len(firstSuffix):len(stored)-len(firstSuffix)], duplicateSuffix...)
-		}
-		return stored, nil
+		return wire.MarkDuplicate(stored), nil
 	}
 	s.log.Debug("submission stored", "batch_id", batch.ID, "accepted", resp.Accepted, "rejected", len(resp.Rejected),
-		"country", sub.Country)
+		"country", loc.Country)
 	s.metrics.accepted.Add(float64(resp.Accepted))
 	for _, rej := range resp.Rejected {
 		s.metrics.rejected.WithLabelValues(rej.Code).Inc()
@@ -162,7 +137,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 // checkEnvelope rejects a batch that is wrong as a whole.
 func (s *Server) checkEnvelope(b *provision.Batch) error {
 	if n := len(b.ManifestVersion); n == 0 || n > 64 {
-		return errorf(http.StatusBadRequest, CodeBadBatch, "manifest_version must be 1 to 64 characters")
+		return errorf(http.StatusBadRequest, wire.CodeBadBatch, "manifest_version must be 1 to 64 characters")
 	}
 	envelope := *b
 	envelope.Events = nil
@@ -173,7 +148,7 @@ func (s *Server) checkEnvelope(b *provision.Batch) error {
 	v := vs[0]
 	code := string(v.Code)
 	if v.Code == manifest.CodeBadEvent {
-		code = CodeBadBatch
+		code = wire.CodeBadBatch
 	}
 	return errorf(http.StatusBadRequest, code, v.Path+": "+v.Message)
 }
@@ -181,7 +156,7 @@ func (s *Server) checkEnvelope(b *provision.Batch) error {
 // checkEvents validates each event and returns the rejections and the
 // accepted events. Every event gets at most one rejection: the first
 // reason is enough for the agent and bounds the response.
-func (s *Server) checkEvents(b *provision.Batch, malformed map[int]string, now time.Time, rejected []Rejection) ([]Rejection, []provision.Event) {
+func (s *Server) checkEvents(b *provision.Batch, malformed map[int]string, now time.Time, rejected []wire.Rejection) ([]wire.Rejection, []provision.Event) {
 	accepted := b.Events[:0:0]
 	if len(rejected) == 0 {
 		accepted = make([]provision.Event, 0, len(b.Events))
@@ -192,53 +167,25 @@ func (s *Server) checkEvents(b *provision.Batch, malformed map[int]string, now t
 	for i := range b.Events {
 		ev := &b.Events[i]
 		if msg, bad := malformed[i]; bad {
-			rejected = append(rejected, Rejection{Index: i, Code: RejectMalformed, Message: msg})
+			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectMalformed, Message: msg})
 			continue
 		}
 		vs = s.deps.Manifest.CheckEvent(vs[:0], i, ev, b.Region)
 		if len(vs) > 0 {
-			rejected = append(rejected, Rejection{Index: i, Code: string(vs[0].Code), Path: vs[0].Path, Message: vs[0].Message})
+			rejected = append(rejected, wire.Rejection{Index: i, Code: string(vs[0].Code), Path: vs[0].Path, Message: vs[0].Message})
 			continue
 		}
 		if ev.Time.Before(oldest) || ev.Time.After(newest) {
-			rejected = append(rejected, Rejection{Index: i, Code: RejectBadTime, Path: "time", Message: "event time is outside the accepted window"})
+			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectBadTime, Path: "time", Message: "event time is outside the accepted window"})
 			continue
 		}
 		if _, dup := seen[ev.ID]; dup {
-			rejected = append(rejected, Rejection{Index: i, Code: RejectDuplicateEvent, Path: "id", Message: "event id appears earlier in the batch"})
+			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectDuplicateEvent, Path: "id", Message: "event id appears earlier in the batch"})
 			continue
 		}
 		seen[ev.ID] = struct{}{}
 		accepted = append(accepted, *ev)
 	}
-	slices.SortFunc(rejected, func(a, b Rejection) int { return a.Index - b.Index })
+	slices.SortFunc(rejected, func(a, b wire.Rejection) int { return a.Index - b.Index })
 	return rejected, accepted
-}
-
-// addLocation adds the derived location to each event whose type the
-// manifest declares it for in the batch's region, and to no other.
-func (s *Server) addLocation(sub *provision.Submission) {
-	if sub.Country == "" {
-		return
-	}
-	m := s.deps.Manifest
-	country, subdivision := m.Item(itemCountry), m.Item(itemSubdivision)
-	declared := func(it *manifest.Item, eventType string, v string) bool {
-		if it == nil || v == "" || !m.InEvent(it, eventType) || !it.ForRegion(sub.Region) {
-			return false
-		}
-		return len(m.CheckValue(nil, 0, it, v)) == 0
-	}
-	for i := range sub.Events {
-		ev := &sub.Events[i]
-		if declared(country, ev.Type, sub.Country) {
-			if ev.Fields == nil {
-				ev.Fields = map[string]any{}
-			}
-			ev.Fields[itemCountry] = sub.Country
-			if declared(subdivision, ev.Type, sub.Subdivision) {
-				ev.Fields[itemSubdivision] = sub.Subdivision
-			}
-		}
-	}
 }

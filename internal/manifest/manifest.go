@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/provisionhq/provision"
 )
 
 //go:embed reference.yaml
@@ -36,23 +38,23 @@ var Reference = sync.OnceValue(func() *Manifest {
 
 // Known region and recipient ids. A manifest naming any other is rejected.
 var (
-	Regions    = []string{"eu", "uk", "br", "us-ca"}
-	Recipients = []string{"vendor", "google_analytics", "third_party"}
+	Regions    = []string{provision.RegionEU, provision.RegionUK, provision.RegionBrazil, provision.RegionCalifornia}
+	Recipients = []string{provision.RecipientVendor, provision.RecipientGoogleAnalytics, provision.RecipientThirdParty}
 )
 
 // RecipientDescriptions says in plain words who each recipient is.
 var RecipientDescriptions = map[string]string{
-	"vendor":           "the software vendor (the rightholder)",
-	"google_analytics": "the Google Analytics service, over a secure connection",
-	"third_party":      "a third-party service provider entrusted by the vendor to count users",
+	provision.RecipientVendor:          "the software vendor (the rightholder)",
+	provision.RecipientGoogleAnalytics: "the Google Analytics service, over a secure connection",
+	provision.RecipientThirdParty:      "a third-party service provider entrusted by the vendor to count users",
 }
 
 // RegionDescriptions names the territory of each region id.
 var RegionDescriptions = map[string]string{
-	"eu":    "European Union",
-	"uk":    "United Kingdom",
-	"br":    "Brazil",
-	"us-ca": "California residents",
+	provision.RegionEU:         "European Union",
+	provision.RegionUK:         "United Kingdom",
+	provision.RegionBrazil:     "Brazil",
+	provision.RegionCalifornia: "California residents",
 }
 
 // Personal-data levels.
@@ -192,13 +194,13 @@ func (m *Manifest) MaxRetention(eventType string) time.Duration {
 
 func regionBit(region string) uint8 {
 	switch region {
-	case "eu":
+	case provision.RegionEU:
 		return 1
-	case "uk":
+	case provision.RegionUK:
 		return 2
-	case "br":
+	case provision.RegionBrazil:
 		return 4
-	case "us-ca":
+	case provision.RegionCalifornia:
 		return 8
 	}
 	return 0
@@ -206,11 +208,11 @@ func regionBit(region string) uint8 {
 
 func recipientBit(recipient string) uint8 {
 	switch recipient {
-	case "vendor":
+	case provision.RecipientVendor:
 		return 1
-	case "google_analytics":
+	case provision.RecipientGoogleAnalytics:
 		return 2
-	case "third_party":
+	case provision.RecipientThirdParty:
 		return 4
 	}
 	return 0

@@ -27,16 +27,18 @@ const (
 // message is one submission as it travels on the stream. Response travels
 // with it so a resend can be answered from the stream alone.
 type message struct {
-	V               int               `json:"v"`
-	BatchID         string            `json:"batch_id"`
-	InstallationID  string            `json:"installation_id"`
-	Region          string            `json:"region"`
-	ManifestVersion string            `json:"manifest_version"`
-	Country         string            `json:"country,omitempty"`
-	Subdivision     string            `json:"subdivision,omitempty"`
-	ReceivedAt      time.Time         `json:"received_at"`
-	Events          []provision.Event `json:"events"`
-	Response        []byte            `json:"response"`
+	V               int    `json:"v"`
+	BatchID         string `json:"batch_id"`
+	InstallationID  string `json:"installation_id"`
+	Region          string `json:"region"`
+	ManifestVersion string `json:"manifest_version"`
+	// Country and Subdivision are read from messages of earlier
+	// servers and ignored: the location is in the events that carry it.
+	Country     string            `json:"country,omitempty"`
+	Subdivision string            `json:"subdivision,omitempty"`
+	ReceivedAt  time.Time         `json:"received_at"`
+	Events      []provision.Event `json:"events"`
+	Response    []byte            `json:"response"`
 }
 
 var (
@@ -71,8 +73,8 @@ func encode(s *provision.Submission) ([]byte, error) {
 	}
 	raw, err := json.Marshal(message{
 		V: formatVersion, BatchID: s.BatchID, InstallationID: s.InstallationID, Region: s.Region,
-		ManifestVersion: s.ManifestVersion, Country: s.Country, Subdivision: s.Subdivision,
-		ReceivedAt: s.ReceivedAt, Events: s.Events, Response: s.Response,
+		ManifestVersion: s.ManifestVersion,
+		ReceivedAt:      s.ReceivedAt, Events: s.Events, Response: s.Response,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natslog: encode: %w", err)
@@ -123,7 +125,7 @@ func decode(body []byte) (*provision.Submission, error) {
 	}
 	return &provision.Submission{
 		BatchID: m.BatchID, InstallationID: m.InstallationID, Region: m.Region,
-		ManifestVersion: m.ManifestVersion, Country: m.Country, Subdivision: m.Subdivision,
-		ReceivedAt: m.ReceivedAt, Events: m.Events, Response: m.Response,
+		ManifestVersion: m.ManifestVersion,
+		ReceivedAt:      m.ReceivedAt, Events: m.Events, Response: m.Response,
 	}, nil
 }

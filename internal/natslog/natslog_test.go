@@ -24,7 +24,7 @@ var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 func submission(batch string, eventIDs ...string) *provision.Submission {
 	s := &provision.Submission{
-		BatchID: batch, InstallationID: "inst", Region: "eu", ManifestVersion: "1", Country: "FR",
+		BatchID: batch, InstallationID: "inst", Region: "eu", ManifestVersion: "1",
 		ReceivedAt: t0, Response: []byte(fmt.Sprintf(`{"batch_id":%q,"accepted":%d}`, batch, len(eventIDs))),
 	}
 	for _, id := range eventIDs {

@@ -45,14 +45,7 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) ([]provision.Rec
 			if rs <= after {
 				continue
 			}
-			// As in the stores: the location belongs to the event types
-			// that carry the derived location items.
-			country, _ := ev.Fields["location.country"].(string)
-			subdivision, _ := ev.Fields["location.subdivision"].(string)
-			out = append(out, provision.Record{
-				Seq: rs, BatchID: sub.BatchID, InstallationID: sub.InstallationID, Region: sub.Region,
-				Country: country, Subdivision: subdivision, ReceivedAt: sub.ReceivedAt, Event: ev,
-			})
+			out = append(out, provision.NewRecord(rs, sub, ev))
 			if len(out) == limit {
 				break
 			}

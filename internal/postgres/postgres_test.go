@@ -25,7 +25,7 @@ var day0 = time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC)
 func submission(batch string, at time.Time, eventIDs ...string) *provision.Submission {
 	s := &provision.Submission{
 		BatchID: batch, InstallationID: "inst-" + batch, Region: provision.RegionEU,
-		ManifestVersion: "1", Country: "DE", Subdivision: "BY", ReceivedAt: at,
+		ManifestVersion: "1", ReceivedAt: at,
 		Response: []byte(fmt.Sprintf(`{"batch_id":%q,"accepted":%d}`, batch, len(eventIDs))),
 	}
 	for _, id := range eventIDs {

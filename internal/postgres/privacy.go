@@ -279,9 +279,9 @@ func (p *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 	set := `fields = fields - $1::text[]`
 	for _, it := range items {
 		switch it {
-		case "location.country":
+		case provision.ItemCountry:
 			set += `, country = ''`
-		case "location.subdivision":
+		case provision.ItemSubdivision:
 			set += `, subdivision = ''`
 		}
 	}

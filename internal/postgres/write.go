@@ -41,20 +41,6 @@ var eventColumns = []string{
 	"received_at_nanos", "event_time_nanos",
 }
 
-// Items that ingest derives from the client address and adds to the event
-// types that declare them. The record's location columns come from them, so
-// an event type without location keeps none although its batch has one.
-const (
-	itemCountry     = "location.country"
-	itemSubdivision = "location.subdivision"
-)
-
-func location(ev *provision.Event) (country, subdivision string) {
-	country, _ = ev.Fields[itemCountry].(string)
-	subdivision, _ = ev.Fields[itemSubdivision].(string)
-	return country, subdivision
-}
-
 // subMicro is the part of t that timestamptz does not keep.
 func subMicro(t time.Time) int16 { return int16(t.Nanosecond() % 1000) }
 
@@ -205,7 +191,7 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 					}
 					seq++
 					out[i].Stored++
-					country, subdivision := location(&ev)
+					country, subdivision := ev.Location()
 					copyRows = append(copyRows, []any{
 						seq, sub.ReceivedAt, sub.BatchID, sub.InstallationID, sub.Region,
 						country, subdivision, ev.ID, ev.Type, ev.Time, fields[i][j],

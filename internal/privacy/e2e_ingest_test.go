@@ -11,6 +11,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // TestEndToEndErasureThroughIngest runs the end-to-end erasure over HTTP:
@@ -72,10 +73,10 @@ func TestEndToEndErasureThroughIngest(t *testing.T) {
 		}
 	}
 	del := func(t *testing.T, id, requestID string) int {
-		body, _ := json.Marshal(privacy.DeletionRequest{InstallationID: id, RequestID: requestID})
+		body, _ := json.Marshal(wire.DeletionRequest{InstallationID: id, RequestID: requestID})
 		code, resp := postJSON(t, "/v1/deletion", body)
 		if code == http.StatusAccepted {
-			var dr privacy.DeletionResponse
+			var dr wire.DeletionAnswer
 			if err := json.Unmarshal(resp, &dr); err != nil || dr.RequestID != requestID || dr.Status != privacy.StatusComplete {
 				t.Errorf("deletion answer %s (%v)", resp, err)
 			}

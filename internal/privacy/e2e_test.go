@@ -10,6 +10,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/sqlite"
@@ -96,7 +97,7 @@ func TestEndToEndErasure(t *testing.T) {
 func runEndToEnd(t *testing.T, r *rig, submit submitter, del deleter) {
 	ctx := t.Context()
 	gone, kept := newInstallationID(), newInstallationID()
-	replica := forwardtest.NewLog() // a second copy of the log, as a stream would hold it
+	replica := memlog.New() // a second copy of the log, as a stream would hold it
 	const days = 4
 	for range days {
 		at := r.clock.Now()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // FuzzDeletionRequest feeds arbitrary bodies to the strict decoder and to
@@ -21,7 +22,7 @@ func FuzzDeletionRequest(f *testing.F) {
 	r := newRig(f)
 	h := privacy.NewDeletionHandler(r.svc)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req privacy.DeletionRequest
+		var req wire.DeletionRequest
 		_ = privacy.DecodeDeletionJSON(body, &req)
 		w := httptest.NewRecorder()
 		hr := httptest.NewRequest(http.MethodPost, "/v1/deletion", strings.NewReader(string(body)))

@@ -5,11 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/postgres/pgtest"
@@ -119,8 +118,7 @@ var siteCert, siteSPKI = func() (string, string) {
 	if err != nil {
 		panic(err)
 	}
-	pin := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(der), hex.EncodeToString(pin[:])
+	return base64.StdEncoding.EncodeToString(der), certs.SPKISHA256Hex(cert)
 }()
 
 func softwareEvent(at time.Time) provision.Event {
@@ -141,7 +139,7 @@ func tlsEvent(at time.Time) provision.Event {
 func (r *rig) appendBatch(t testing.TB, installationID, region string, events ...provision.Event) {
 	t.Helper()
 	sub := &provision.Submission{BatchID: nextID("b"), InstallationID: installationID, Region: region,
-		ManifestVersion: r.m.Version, Country: "DE", ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
+		ManifestVersion: r.m.Version, ReceivedAt: r.clock.Now(), Events: events, Response: []byte(`{}`)}
 	if _, _, err := r.log.Append(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}

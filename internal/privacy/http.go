@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // MaxRequestBody bounds the body of a deletion or admin request: two ids
@@ -24,79 +25,40 @@ const MaxRequestBody = 4 << 10
 // is left is finished by Resume and reported as pending.
 const eraseTimeout = 20 * time.Second
 
-// Error codes of the privacy endpoints, in the API's error shape.
-const (
-	CodeBodyTooLarge   = "body_too_large"
-	CodeBadJSON        = "bad_json"
-	CodeBadInstallID   = "bad_installation_id"
-	CodeBadRequestID   = "bad_request_id"
-	CodeConflict       = "request_conflict"
-	CodeUnauthorized   = "unauthorized"
-	CodeNotFound       = "not_found"
-	CodeUnavailable    = "unavailable"
-	CodeInternal       = "internal"
-	CodeUnsupportedMed = "unsupported_media_type"
-)
-
-// DeletionRequest is the body of POST /v1/deletion and /v1/admin/erase.
-type DeletionRequest struct {
-	InstallationID string `json:"installation_id"`
-	RequestID      string `json:"request_id"`
-}
-
-// DeletionResponse is the 202 answer of POST /v1/deletion.
-type DeletionResponse struct {
-	RequestID string `json:"request_id"`
-	Status    string `json:"status"`
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
+// writeError answers in the API's error shape. A 503 asks the caller to
+// come back in 30 s: erasures wait on the store, not on load.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
+	e := &wire.Error{Status: status, Code: code, Message: msg}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "30")
+		e.RetryAfter = 30 * time.Second
 	}
-	writeJSON(w, status, b)
+	wire.WriteError(w, e)
 }
 
 // decodeRequest reads a bounded JSON body into v, refusing unknown keys
 // and trailing data.
 func decodeRequest(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMed, "the body must be application/json")
+		writeError(w, http.StatusUnsupportedMediaType, wire.CodeUnsupportedMediaType, "the body must be application/json")
 		return false
 	}
 	// The body is two short ids: it is never compressed.
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_encoding", "the body must not be compressed (Content-Encoding: identity)")
+		writeError(w, http.StatusUnsupportedMediaType, wire.CodeUnsupportedEncoding, "the body must not be compressed (Content-Encoding: identity)")
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxRequestBody))
+			writeError(w, http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxRequestBody))
 			return false
 		}
-		writeError(w, http.StatusBadRequest, CodeBadJSON, "the body could not be read")
+		writeError(w, http.StatusBadRequest, wire.CodeBadJSON, "the body could not be read")
 		return false
 	}
 	if err := DecodeDeletionJSON(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, CodeBadJSON, err.Error())
+		writeError(w, http.StatusBadRequest, wire.CodeBadJSON, err.Error())
 		return false
 	}
 	return true
@@ -123,15 +85,15 @@ func DecodeDeletionJSON(body []byte, v any) error {
 func eraseError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrBadInstallationID):
-		writeError(w, http.StatusBadRequest, CodeBadInstallID, "installation_id must be the installation's random UUID")
+		writeError(w, http.StatusBadRequest, wire.CodeBadInstallationID, "installation_id must be the installation's random UUID")
 	case errors.Is(err, ErrBadRequestID):
-		writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+		writeError(w, http.StatusBadRequest, wire.CodeBadRequestID, ErrBadRequestID.Error())
 	case errors.Is(err, ErrRequestConflict):
-		writeError(w, http.StatusConflict, CodeConflict, ErrRequestConflict.Error())
+		writeError(w, http.StatusConflict, wire.CodeRequestConflict, ErrRequestConflict.Error())
 	case errors.Is(err, provision.ErrUnavailable):
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the store cannot take work now; retry later")
+		writeError(w, http.StatusServiceUnavailable, wire.CodeUnavailable, "the store cannot take work now; retry later")
 	default:
-		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+		writeError(w, http.StatusInternalServerError, wire.CodeInternal, "internal error")
 	}
 }
 
@@ -144,15 +106,15 @@ func NewDeletionHandler(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+			writeError(w, http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "use POST")
 			return
 		}
-		var req DeletionRequest
+		var req wire.DeletionRequest
 		if !decodeRequest(w, r, &req) {
 			return
 		}
 		if req.RequestID == "" || !ValidRequestID(req.RequestID) {
-			writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequestID, ErrBadRequestID.Error())
 			return
 		}
 		status, err := s.erasePossiblyPending(r.Context(), req, SourceDevice)
@@ -160,13 +122,13 @@ func NewDeletionHandler(s *Service) http.Handler {
 			eraseError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, DeletionResponse{RequestID: req.RequestID, Status: status})
+		wire.WriteJSON(w, http.StatusAccepted, wire.DeletionAnswer{RequestID: req.RequestID, Status: status})
 	})
 }
 
 // erasePossiblyPending runs the erasure; when the tombstone is durable but
 // the deletion could not finish, it reports pending rather than failing.
-func (s *Service) erasePossiblyPending(ctx context.Context, req DeletionRequest, source string) (string, error) {
+func (s *Service) erasePossiblyPending(ctx context.Context, req wire.DeletionRequest, source string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, eraseTimeout)
 	defer cancel()
 	rec, err := s.Erase(ctx, req.InstallationID, req.RequestID, source)
@@ -197,12 +159,12 @@ func TokenHash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(tok
 func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/admin/erase", func(w http.ResponseWriter, r *http.Request) {
-		var req DeletionRequest
+		var req wire.DeletionRequest
 		if !decodeRequest(w, r, &req) {
 			return
 		}
 		if req.RequestID != "" && !ValidRequestID(req.RequestID) {
-			writeError(w, http.StatusBadRequest, CodeBadRequestID, ErrBadRequestID.Error())
+			writeError(w, http.StatusBadRequest, wire.CodeBadRequestID, ErrBadRequestID.Error())
 			return
 		}
 		rec, err := s.Erase(r.Context(), req.InstallationID, req.RequestID, SourceOperator)
@@ -210,7 +172,7 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
 			eraseError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, rec)
+		wire.WriteJSON(w, http.StatusOK, rec)
 	})
 	mux.HandleFunc("POST /v1/admin/export", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -224,23 +186,23 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
 			eraseError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, x)
+		wire.WriteJSON(w, http.StatusOK, x)
 	})
 	mux.HandleFunc("GET /v1/admin/erasures/{id}", func(w http.ResponseWriter, r *http.Request) {
 		rec, err := s.Status(r.Context(), r.PathValue("id"))
 		switch {
 		case errors.Is(err, provision.ErrNotFound):
-			writeError(w, http.StatusNotFound, CodeNotFound, "no such erasure request")
+			writeError(w, http.StatusNotFound, wire.CodeNotFound, "no such erasure request")
 		case err != nil:
 			eraseError(w, err)
 		default:
-			writeJSON(w, http.StatusOK, rec)
+			wire.WriteJSON(w, http.StatusOK, rec)
 		}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(r, tokenHash) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="provision-admin"`)
-			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
+			writeError(w, http.StatusUnauthorized, wire.CodeUnauthorized, "a valid bearer token is required")
 			return
 		}
 		mux.ServeHTTP(w, r)

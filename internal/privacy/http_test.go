@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 func post(t *testing.T, h http.Handler, path, body string, header ...string) *httptest.ResponseRecorder {
@@ -52,7 +53,7 @@ func TestDeletionHandler(t *testing.T) {
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
-	var resp privacy.DeletionResponse
+	var resp wire.DeletionAnswer
 	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +79,14 @@ func TestDeletionHandler(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"not json", `{`, 400, privacy.CodeBadJSON},
-		{"unknown key", `{"installation_id":"` + id + `","request_id":"a","ip":"1.2.3.4"}`, 400, privacy.CodeBadJSON},
-		{"trailing data", `{"installation_id":"` + id + `","request_id":"a"} {}`, 400, privacy.CodeBadJSON},
-		{"no request id", `{"installation_id":"` + id + `"}`, 400, privacy.CodeBadRequestID},
-		{"bad request id", `{"installation_id":"` + id + `","request_id":"a b"}`, 400, privacy.CodeBadRequestID},
-		{"bad installation id", `{"installation_id":"1234","request_id":"a"}`, 400, privacy.CodeBadInstallID},
-		{"conflict", `{"installation_id":"` + newInstallationID() + `","request_id":"withdraw-1"}`, 409, privacy.CodeConflict},
-		{"too large", `{"installation_id":"` + strings.Repeat("x", privacy.MaxRequestBody) + `"}`, 413, privacy.CodeBodyTooLarge},
+		{"not json", `{`, 400, wire.CodeBadJSON},
+		{"unknown key", `{"installation_id":"` + id + `","request_id":"a","ip":"1.2.3.4"}`, 400, wire.CodeBadJSON},
+		{"trailing data", `{"installation_id":"` + id + `","request_id":"a"} {}`, 400, wire.CodeBadJSON},
+		{"no request id", `{"installation_id":"` + id + `"}`, 400, wire.CodeBadRequestID},
+		{"bad request id", `{"installation_id":"` + id + `","request_id":"a b"}`, 400, wire.CodeBadRequestID},
+		{"bad installation id", `{"installation_id":"1234","request_id":"a"}`, 400, wire.CodeBadInstallationID},
+		{"conflict", `{"installation_id":"` + newInstallationID() + `","request_id":"withdraw-1"}`, 409, wire.CodeRequestConflict},
+		{"too large", `{"installation_id":"` + strings.Repeat("x", privacy.MaxRequestBody) + `"}`, 413, wire.CodeBodyTooLarge},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,7 +129,7 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 
 	for _, auth := range []string{"", "Bearer", "Bearer wrong", "Basic " + token, "Bearer " + token + "x"} {
 		w := post(t, h, "/v1/admin/export", body, "Authorization", auth)
-		if w.Code != http.StatusUnauthorized || errorCode(t, w) != privacy.CodeUnauthorized {
+		if w.Code != http.StatusUnauthorized || errorCode(t, w) != wire.CodeUnauthorized {
 			t.Errorf("auth %q: %d", auth, w.Code)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/certs"
 )
 
 // Cert describes an issuer or signer certificate that a cell's dims name.
@@ -259,12 +260,6 @@ func (a *aggregator) parse(b64 string) *x509.Certificate {
 	return cert
 }
 
-// spkiPin is the lowercase hex SHA-256 of a certificate's public key.
-func spkiPin(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return hex.EncodeToString(sum[:])
-}
-
 func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
@@ -292,7 +287,7 @@ func (a *aggregator) tlsIssuer(f map[string]any) (string, bool) {
 		a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
 		return id, true
 	}
-	id := spkiPin(top)
+	id := certs.SPKISHA256Hex(top)
 	a.noteCert(certOf(ViewTLSIssuer, id, top))
 	return id, true
 }

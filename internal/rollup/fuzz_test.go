@@ -7,8 +7,8 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/rollup"
-	"github.com/provisionhq/provision/internal/rollup/rolluptest"
 )
 
 // FuzzDecodeCell feeds arbitrary stored bytes to the sketch decoder: it
@@ -42,7 +42,7 @@ func FuzzUpdate(f *testing.F) {
 		if json.Unmarshal([]byte(fields), &m) != nil {
 			return
 		}
-		log := rolluptest.NewMemLog()
+		log := memlog.New()
 		_, _, _ = log.Append(context.Background(), &provision.Submission{BatchID: "b", InstallationID: "i", ReceivedAt: time.Unix(0, 0),
 			Events: []provision.Event{{ID: "e", Type: typ, Fields: m}}})
 		store := rollup.NewMemoryStore([]byte("k"))

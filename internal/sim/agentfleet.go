@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // AgentFleet drives every installation through the real agent library:
@@ -202,7 +203,7 @@ func collectDelivered(e agent.SentEntry, res *Result) {
 	rejected := map[int]bool{}
 	for _, r := range e.Rejected {
 		rejected[r.Index] = true
-		res.Rejected = append(res.Rejected, Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
+		res.Rejected = append(res.Rejected, wire.Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
 	}
 	res.Accepted += e.Accepted
 	res.Duplicate = res.Duplicate || e.Duplicate

@@ -15,8 +15,10 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/geo"
+	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
-	"github.com/provisionhq/provision/internal/rollup/rolluptest"
+	"github.com/provisionhq/provision/internal/memlog"
 )
 
 var testStart = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
@@ -239,8 +241,9 @@ func TestConfigValidate(t *testing.T) {
 // rollups and reports as the truth says.
 func TestReportsShowTheTruth(t *testing.T) {
 	f := mustFleet(t, 1500, 21, 8)
-	log := rolluptest.NewMemLog()
+	log := memlog.New()
 	uploads, truth := generate(t, f)
+	m := manifest.Reference()
 	ctx := context.Background()
 	for _, u := range uploads {
 		// The server sees the batch as JSON decodes it.
@@ -252,9 +255,10 @@ func TestReportsShowTheTruth(t *testing.T) {
 		if err := json.Unmarshal(data, &b); err != nil {
 			t.Fatal(err)
 		}
+		// The location goes where ingest would put it.
+		ingest.AddLocation(m, b.Region, geo.Location{Country: u.Installation.Country, Subdivision: u.Installation.Subdivision}, b.Events)
 		sub := &provision.Submission{BatchID: b.ID, InstallationID: b.InstallationID, Region: b.Region,
-			ManifestVersion: b.ManifestVersion, Country: u.Installation.Country, Subdivision: u.Installation.Subdivision,
-			ReceivedAt: b.SentAt, Events: b.Events, Response: []byte("{}")}
+			ManifestVersion: b.ManifestVersion, ReceivedAt: b.SentAt, Events: b.Events, Response: []byte("{}")}
 		if _, _, err := log.Append(ctx, sub); err != nil {
 			t.Fatal(err)
 		}

@@ -9,27 +9,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-)
 
-// Rejection is one event the server refused inside a successful response.
-type Rejection struct {
-	Index   int    `json:"index"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+	"github.com/provisionhq/provision/internal/wire"
+)
 
 // Result is the server's final answer to one upload.
 type Result struct {
 	Accepted  int
-	Rejected  []Rejection
+	Rejected  []wire.Rejection
 	Duplicate bool
 	Dropped   string // machine code of a permanent refusal of the whole batch
 	Retries   int
@@ -40,8 +32,11 @@ type Result struct {
 }
 
 // Client uploads batches with the wire contract of POST /v1/submit: gzip
-// JSON, retry with full-jitter backoff on network errors, 429 and 503
-// (honouring Retry-After), give up on other 4xx.
+// JSON, retried with the wire's policy while the error is retryable
+// (network errors, 429, 5xx, honouring Retry-After). A batch the server
+// refuses for good is dropped and counted; any other permanent error — a
+// certificate that does not verify — ends the upload at once with that
+// error, as does retrying for longer than GiveUp.
 type Client struct {
 	// BaseURL is the server's address, such as https://127.0.0.1:8443.
 	BaseURL string
@@ -50,6 +45,7 @@ type Client struct {
 	// trusts it from this proxy; empty sends none.
 	AddressHeader string
 	MaxBackoff    time.Duration // default 2s
+	GiveUp        time.Duration // default 2 min
 	Logger        *slog.Logger  // nil discards
 }
 
@@ -74,36 +70,42 @@ func NewHTTPClient(caPEM []byte, conns int) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
-// Send delivers one upload and returns the server's final answer. It
-// retries until the server answers for good or ctx ends.
+// Send delivers one upload and returns the server's final answer.
 func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
 	body, err := encodeBatch(u)
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
-	maxBackoff := c.MaxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = 2 * time.Second
+	p := wire.Policy{
+		Initial:    25 * time.Millisecond,
+		Max:        c.MaxBackoff,
+		MaxElapsed: c.GiveUp,
+		// A confused server must not park the fleet.
+		MaxWait: time.Minute,
+		Notify: func(_ int, wait time.Duration, err error) {
+			res.Retries++
+			c.log().Debug("upload failed, will retry", "wait", wait, "err", err)
+		},
 	}
-	backoff := 25 * time.Millisecond
-	for {
-		wait, final, err := c.attempt(ctx, u, body, res)
-		if final || err != nil {
-			return res, err
-		}
-		res.Retries++
-		// Full jitter, but never sooner than the server asked.
-		d := time.Duration(rand.Int64N(int64(backoff) + 1))
-		if wait > d {
-			d = wait
-		}
-		backoff = min(2*backoff, maxBackoff)
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(d):
-		}
+	if p.Max <= 0 {
+		p.Max = 2 * time.Second
+	}
+	if p.MaxElapsed <= 0 {
+		p.MaxElapsed = 2 * time.Minute
+	}
+	ans, err := wire.Retry(ctx, p, func() (wire.SubmitAnswer, error) { return c.attempt(ctx, u, body) })
+	var refused *wire.Error
+	switch {
+	case err == nil:
+		res.Accepted, res.Rejected, res.Duplicate = ans.Accepted, ans.Rejected, ans.Duplicate
+		return res, nil
+	case errors.As(err, &refused) && !refused.Retryable():
+		res.Dropped = refused.Code
+		c.log().Warn("batch refused", "status", refused.Status, "code", refused.Code)
+		return res, nil
+	default:
+		return res, fmt.Errorf("upload to %s: %w", c.BaseURL, err)
 	}
 }
 
@@ -119,12 +121,13 @@ func encodeBatch(u *Upload) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// attempt makes one request. It returns final when res holds the answer,
-// or how long the server asked to wait before the next attempt.
-func (c *Client) attempt(ctx context.Context, u *Upload, body []byte, res *Result) (wait time.Duration, final bool, err error) {
+// attempt makes one request and returns the answer or an error that
+// wire.IsRetryable sorts.
+func (c *Client) attempt(ctx context.Context, u *Upload, body []byte) (wire.SubmitAnswer, error) {
+	var ans wire.SubmitAnswer
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/v1/submit", bytes.NewReader(body))
 	if err != nil {
-		return 0, false, err
+		return ans, wire.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
@@ -133,60 +136,17 @@ func (c *Client) attempt(ctx context.Context, u *Upload, body []byte, res *Resul
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, false, ctx.Err()
-		}
-		c.log().Debug("upload failed, will retry", "err", errors.Unwrap(err))
-		return 0, false, nil
+		return ans, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	data, err := wire.ReadAnswer(resp, time.Now())
 	if err != nil {
-		return 0, false, nil // a cut connection is retried like a refused one
+		return ans, err
 	}
-	wait, final, err = parseAnswer(resp.StatusCode, resp.Header.Get("Retry-After"), data, res)
-	if final && res.Dropped != "" {
-		c.log().Warn("batch refused", "status", resp.StatusCode, "code", res.Dropped)
+	if err := json.Unmarshal(data, &ans); err != nil {
+		return ans, wire.Permanent(fmt.Errorf("server answered %d with an unreadable body: %w", resp.StatusCode, err))
 	}
-	return wait, final, err
-}
-
-// maxResponse bounds what is read of an answer.
-const maxResponse = 1 << 20
-
-// parseAnswer reads the server's answer into res: final when it is the
-// answer for good, otherwise how long the server asked to wait.
-func parseAnswer(status int, retry string, data []byte, res *Result) (wait time.Duration, final bool, err error) {
-	switch {
-	case status == http.StatusOK:
-		var ok struct {
-			Accepted  int         `json:"accepted"`
-			Rejected  []Rejection `json:"rejected"`
-			Duplicate bool        `json:"duplicate"`
-		}
-		if err := json.Unmarshal(data, &ok); err != nil {
-			return 0, false, fmt.Errorf("server answered 200 with an unreadable body: %w", err)
-		}
-		res.Accepted, res.Rejected, res.Duplicate = ok.Accepted, ok.Rejected, ok.Duplicate
-		return 0, true, nil
-	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
-		status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-		return retryAfter(retry), false, nil
-	case status >= 400 && status < 500:
-		var bad struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(data, &bad)
-		res.Dropped = bad.Error.Code
-		if res.Dropped == "" || len(res.Dropped) > 64 {
-			res.Dropped = "http_" + strconv.Itoa(status)
-		}
-		return 0, true, nil
-	default:
-		return 0, false, nil // other 5xx: the server may recover
-	}
+	return ans, nil
 }
 
 func (c *Client) log() *slog.Logger {
@@ -194,16 +154,6 @@ func (c *Client) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.Logger
-}
-
-// retryAfter reads a Retry-After of whole seconds, capped so that a
-// confused server cannot park the fleet.
-func retryAfter(v string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return min(time.Duration(n)*time.Second, 30*time.Second)
 }
 
 // Sender delivers one upload; Client.Send is one, the agent-driven fleet

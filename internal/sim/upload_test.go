@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -67,11 +72,11 @@ func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.addrs[r.Header.Get("X-Forwarded-For")] = true
-	var rejected []Rejection
+	var rejected []wire.Rejection
 	accepted := 0
 	for i := range b.Events {
 		if v := m.CheckEvent(nil, i, &b.Events[i], b.Region); len(v) > 0 {
-			rejected = append(rejected, Rejection{Index: i, Code: string(v[0].Code), Message: v[0].Message})
+			rejected = append(rejected, wire.Rejection{Index: i, Code: string(v[0].Code), Message: v[0].Message})
 			continue
 		}
 		s.events[b.Events[i].ID]++
@@ -203,4 +208,41 @@ func BenchmarkDayUploads(b *testing.B) {
 		d++
 	}
 	b.ReportMetric(float64(t.EventsGenerated())/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestSendFailsFastOnAnUntrustedCertificate: a server whose certificate
+// does not verify (simulate without --ca) ends the run at once with the
+// certificate error, after one handshake, instead of retrying in silence.
+func TestSendFailsFastOnAnUntrustedCertificate(t *testing.T) {
+	var handshakes atomic.Int32
+	ts := httptest.NewUnstartedServer(newContractServer())
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			handshakes.Add(1)
+		}
+	}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	hc, err := NewHTTPClient(nil, 1) // the system's roots, which do not know the test CA
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	c := &Client{BaseURL: ts.URL, HTTP: hc}
+	f := mustFleet(t, 3, 1, 14)
+	truth := NewTruth(f, false)
+	err = Run(context.Background(), f, truth, RunOptions{ManifestVersion: manifest.Reference().Version, Send: c.Send, Workers: 1})
+	if err == nil {
+		t.Fatal("the run succeeded against an untrusted certificate")
+	}
+	if !wire.IsCertificateError(err) || wire.IsRetryable(err) {
+		t.Fatalf("error %q is not a permanent certificate error", err)
+	}
+	if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("the error does not say what is wrong: %q", err)
+	}
+	if n := handshakes.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: a permanent error was retried", n)
+	}
 }

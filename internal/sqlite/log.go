@@ -173,7 +173,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) 
 		args = args[:0]
 		for i := start; i < end; i++ {
 			ev := &sub.Events[i]
-			country, subdivision := location(ev)
+			country, subdivision := ev.Location()
 			args = append(args, ev.ID, sub.BatchID, sub.InstallationID, sub.Region,
 				country, subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), p.fields[i])
 		}
@@ -183,15 +183,6 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) 
 		start = end
 	}
 	return nil
-}
-
-// location returns the server-derived location items of the event. Ingest
-// adds them only to events whose type the manifest declares them for, so an
-// event of any other type keeps no location, even though the batch has one.
-func location(ev *provision.Event) (country, subdivision string) {
-	country, _ = ev.Fields[ItemCountry].(string)
-	subdivision, _ = ev.Fields[ItemSubdivision].(string)
-	return country, subdivision
 }
 
 // Read returns up to limit records with Seq > after, in Seq order.

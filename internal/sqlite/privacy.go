@@ -356,9 +356,9 @@ func (s *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 		args = append(args, jsonPath(it))
 		// The location columns repeat two items; they go with them.
 		switch it {
-		case ItemCountry:
+		case provision.ItemCountry:
 			set += `, country = ''`
-		case ItemSubdivision:
+		case provision.ItemSubdivision:
 			set += `, subdivision = ''`
 		}
 	}

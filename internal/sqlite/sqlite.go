@@ -47,13 +47,6 @@ var (
 	_ provision.Checkpoints = (*Store)(nil)
 )
 
-// Manifest items that the store keeps in their own columns as well as in
-// the fields, so reports can group by location without parsing JSON.
-const (
-	ItemCountry     = "location.country"
-	ItemSubdivision = "location.subdivision"
-)
-
 // maxConns bounds the connection pool: readers run concurrently in WAL
 // mode, writers queue on SQLite's lock with a busy timeout.
 const maxConns = 8

@@ -168,7 +168,7 @@ func submission(batch string, events int) *provision.Submission {
 	now := time.Now().UTC()
 	s := &provision.Submission{
 		BatchID: batch, InstallationID: "inst-" + batch, Region: "eu", ManifestVersion: "1",
-		Country: "NL", ReceivedAt: now, Response: []byte(`{"batch_id":"` + batch + `"}`),
+		ReceivedAt: now, Response: []byte(`{"batch_id":"` + batch + `"}`),
 	}
 	for i := range events {
 		s.Events = append(s.Events, provision.Event{

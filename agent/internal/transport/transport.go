@@ -13,17 +13,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/provisionhq/provision/internal/certs"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Encodings of the request body.
@@ -32,9 +32,6 @@ const (
 	EncodingZstd     = "zstd"
 	EncodingIdentity = "identity"
 )
-
-// maxResponse bounds what is read of any answer.
-const maxResponse = 1 << 20
 
 // Options configure a client.
 type Options struct {
@@ -86,17 +83,17 @@ func New(o Options) (*Client, error) {
 		tc.RootCAs = pool
 	}
 	if o.Pin != "" {
-		pin, err := hex.DecodeString(strings.ToLower(o.Pin))
-		if err != nil || len(pin) != sha256.Size {
+		pin := strings.ToLower(o.Pin)
+		if b, err := hex.DecodeString(pin); err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("pin must be the 64 hex digits of a SHA-256")
 		}
 		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			// Permanent: the server will present the same key next time.
 			if len(cs.PeerCertificates) == 0 {
-				return errors.New("server presented no certificate")
+				return wire.Permanent(errors.New("server presented no certificate"))
 			}
-			got := sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
-			if !bytes.Equal(got[:], pin) {
-				return errors.New("server certificate does not match the pinned SPKI SHA-256")
+			if certs.SPKISHA256Hex(cs.PeerCertificates[0]) != pin {
+				return wire.Permanent(ErrPinMismatch)
 			}
 			return nil
 		}
@@ -126,80 +123,35 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Encoding is the body encoding the client uses.
 func (c *Client) Encoding() string { return c.encoding }
 
-// Rejection is one event the server refused inside a 2xx answer.
-type Rejection struct {
-	Index   int    `json:"index"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// SubmitResult is the server's answer to an accepted batch.
-type SubmitResult struct {
-	BatchID   string      `json:"batch_id"`
-	Accepted  int         `json:"accepted"`
-	Rejected  []Rejection `json:"rejected"`
-	Duplicate bool        `json:"duplicate"`
-}
-
-// RetryableError means the batch should be sent again later: the server
-// asked for it (429, 503, other 5xx) or it could not be reached.
-type RetryableError struct {
-	Status     int           // 0 for network errors
-	RetryAfter time.Duration // from Retry-After, 0 when absent
-	Err        error
-}
-
-func (e *RetryableError) Error() string {
-	if e.Status == 0 {
-		return "server not reached: " + e.Err.Error()
-	}
-	return fmt.Sprintf("server busy (HTTP %d): %v", e.Status, e.Err)
-}
-func (e *RetryableError) Unwrap() error { return e.Err }
-
-// PermanentError means the server refused the request for good; sending
-// it again would get the same answer.
-type PermanentError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *PermanentError) Error() string {
-	return fmt.Sprintf("refused (HTTP %d, %s): %s", e.Status, e.Code, e.Message)
-}
+// ErrPinMismatch means the server's key is not the pinned one.
+var ErrPinMismatch = errors.New("server certificate does not match the pinned SPKI SHA-256")
 
 // Submit posts one batch (its JSON, uncompressed) and returns the server's
-// answer, or a RetryableError or PermanentError. It reports the compressed
+// answer or an error that wire.IsRetryable sorts; a refusal is a
+// *wire.Error. It reports the compressed
 // size that went on the wire.
-func (c *Client) Submit(ctx context.Context, batch []byte) (SubmitResult, int, error) {
+func (c *Client) Submit(ctx context.Context, batch []byte) (wire.SubmitAnswer, int, error) {
 	body, err := c.encode(batch)
 	if err != nil {
-		return SubmitResult{}, 0, err
+		return wire.SubmitAnswer{}, 0, err
 	}
-	var res SubmitResult
-	err = c.post(ctx, "/v1/submit", body, c.encoding, http.StatusOK, &res)
+	var res wire.SubmitAnswer
+	err = c.post(ctx, "/v1/submit", body, c.encoding, &res)
 	return res, len(body), err
 }
 
-// DeletionResult is the answer to a deletion request.
-type DeletionResult struct {
-	RequestID string `json:"request_id"`
-	Status    string `json:"status"`
-}
-
 // Delete asks the server to erase everything of an installation id.
-func (c *Client) Delete(ctx context.Context, installationID, requestID string) (DeletionResult, error) {
-	body, err := json.Marshal(map[string]string{"installation_id": installationID, "request_id": requestID})
+func (c *Client) Delete(ctx context.Context, installationID, requestID string) (wire.DeletionAnswer, error) {
+	body, err := json.Marshal(wire.DeletionRequest{InstallationID: installationID, RequestID: requestID})
 	if err != nil {
-		return DeletionResult{}, err
+		return wire.DeletionAnswer{}, err
 	}
-	var res DeletionResult
-	err = c.post(ctx, "/v1/deletion", body, EncodingIdentity, http.StatusAccepted, &res)
+	var res wire.DeletionAnswer
+	err = c.post(ctx, "/v1/deletion", body, EncodingIdentity, &res)
 	return res, err
 }
 
-func (c *Client) post(ctx context.Context, path string, body []byte, encoding string, want int, out any) error {
+func (c *Client) post(ctx context.Context, path string, body []byte, encoding string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+path, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -212,90 +164,17 @@ func (c *Client) post(ctx context.Context, path string, body []byte, encoding st
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &RetryableError{Err: err}
+		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	data, err := wire.ReadAnswer(resp, time.Now())
 	if err != nil {
-		return &RetryableError{Status: resp.StatusCode, Err: fmt.Errorf("reading the answer: %w", err)}
+		return err
 	}
-	if len(data) > maxResponse {
-		return &RetryableError{Status: resp.StatusCode, Err: errors.New("answer larger than 1 MiB")}
+	if err := json.Unmarshal(data, out); err != nil {
+		return wire.Transient(fmt.Errorf("unreadable answer (HTTP %d): %w", resp.StatusCode, err))
 	}
-	return classify(resp.StatusCode, resp.Header.Get("Retry-After"), data, want, out, time.Now())
-}
-
-// classify turns a status, Retry-After and body into the result or error.
-func classify(status int, retryAfter string, data []byte, want int, out any, now time.Time) error {
-	switch {
-	case status == want || status/100 == 2:
-		if err := json.Unmarshal(data, out); err != nil {
-			return &RetryableError{Status: status, Err: fmt.Errorf("unreadable answer: %w", err)}
-		}
-		return nil
-	case status == http.StatusTooManyRequests || status >= 500:
-		return &RetryableError{Status: status, RetryAfter: ParseRetryAfter(retryAfter, now), Err: errors.New(errorMessage(data))}
-	default:
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(data, &e)
-		if e.Error.Code == "" {
-			e.Error.Code = "http_" + strconv.Itoa(status)
-		}
-		if e.Error.Message == "" {
-			e.Error.Message = http.StatusText(status)
-		}
-		return &PermanentError{Status: status, Code: clip(e.Error.Code, 64), Message: clip(e.Error.Message, 300)}
-	}
-}
-
-func errorMessage(data []byte) string {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-		return clip(e.Error.Message, 300)
-	}
-	return "no reason given"
-}
-
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ToValidUTF8(s, "")
-}
-
-// maxRetryAfter bounds what a server can ask for.
-const maxRetryAfter = 24 * time.Hour
-
-// ParseRetryAfter reads delay-seconds or an HTTP date; 0 when absent or
-// unreadable.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
+	return nil
 }
 
 var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {

@@ -1,5 +1,5 @@
 // Package forwardtest holds what the forwarders' tests share: in-memory
-// log, checkpoints and state, the contract test every forward.State must
+// state (the log is internal/memlog), the contract test every forward.State must
 // pass, and local HTTPS peers standing in for the recipients — a server
 // enforcing the documented Measurement Protocol rules (the real Google
 // Analytics is not reachable from tests) and a webhook receiver that
@@ -12,92 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 )
-
-// Log is an in-memory provision.Log and provision.Checkpoints.
-type Log struct {
-	mu          sync.Mutex
-	recs        []provision.Record
-	batches     map[string][]byte
-	checkpoints map[string]int64
-	// Fail, when set, makes every call return it (a store outage).
-	Fail error
-}
-
-// NewLog returns an empty log.
-func NewLog() *Log {
-	return &Log{batches: map[string][]byte{}, checkpoints: map[string]int64{}}
-}
-
-// Append implements provision.Log.
-func (l *Log) Append(_ context.Context, s *provision.Submission) ([]byte, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Fail != nil {
-		return nil, false, l.Fail
-	}
-	if r, ok := l.batches[s.BatchID]; ok {
-		return r, true, nil
-	}
-	l.batches[s.BatchID] = s.Response
-	for _, ev := range s.Events {
-		l.recs = append(l.recs, provision.Record{
-			Seq: int64(len(l.recs) + 1), BatchID: s.BatchID, InstallationID: s.InstallationID,
-			Region: s.Region, Country: s.Country, Subdivision: s.Subdivision, ReceivedAt: s.ReceivedAt, Event: ev,
-		})
-	}
-	return s.Response, false, nil
-}
-
-// Read implements provision.Log.
-func (l *Log) Read(_ context.Context, after int64, limit int) ([]provision.Record, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Fail != nil {
-		return nil, l.Fail
-	}
-	if after < 0 {
-		after = 0
-	}
-	if after >= int64(len(l.recs)) {
-		return nil, nil
-	}
-	end := min(int(after)+limit, len(l.recs))
-	return slices.Clone(l.recs[after:end]), nil
-}
-
-// Head implements provision.Log.
-func (l *Log) Head(context.Context) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Fail != nil {
-		return 0, l.Fail
-	}
-	return int64(len(l.recs)), nil
-}
-
-// Checkpoint implements provision.Checkpoints.
-func (l *Log) Checkpoint(_ context.Context, consumer string) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Fail != nil {
-		return 0, l.Fail
-	}
-	return l.checkpoints[consumer], nil
-}
-
-// SetCheckpoint implements provision.Checkpoints.
-func (l *Log) SetCheckpoint(_ context.Context, consumer string, seq int64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Fail != nil {
-		return l.Fail
-	}
-	l.checkpoints[consumer] = seq
-	return nil
-}
 
 // State is an in-memory forward.State.
 type State struct {

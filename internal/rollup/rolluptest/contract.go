@@ -9,17 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/rollup"
 )
 
 // SmallFleet is a fleet small enough for the contract tests.
-func SmallFleet(tb testing.TB) (*Fleet, *MemLog) {
+func SmallFleet(tb testing.TB) (*Fleet, *memlog.Log) {
 	tb.Helper()
 	f, err := NewFleet(FleetConfig{Installations: 120, Days: 21, Seed: 7})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := NewMemLog()
+	log := memlog.New()
 	if err := f.Fill(context.Background(), log); err != nil {
 		tb.Fatal(err)
 	}

@@ -2,8 +2,7 @@ package rolluptest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
@@ -18,6 +17,10 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/certs"
+	"github.com/provisionhq/provision/internal/geo"
+	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // FleetConfig sizes a generated fleet.
@@ -68,19 +71,18 @@ type Fleet struct {
 
 type issued struct {
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	key  ed25519.PrivateKey
 }
 
-var serial int64
-
-func issue(subject string, ca bool, notBefore, notAfter time.Time, parent *issued, codeSigning bool) (*issued, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptoRand{})
-	if err != nil {
-		return nil, err
-	}
-	serial++
+// issue makes a certificate whose key and serial follow from the fleet's
+// seed and the subject, and Ed25519 signs deterministically: the same
+// fleet has the same certificates in every run, so the reports built
+// from it can be compared byte for byte with golden files.
+func issue(seed uint64, subject string, ca bool, notBefore, notAfter time.Time, parent *issued, codeSigning bool) (*issued, error) {
+	h := sha256.Sum256(fmt.Appendf(nil, "%d/%s/%d", seed, subject, notBefore.Unix()))
+	key := ed25519.NewKeyFromSeed(h[:])
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
+		SerialNumber:          new(big.Int).SetBytes(h[:8]),
 		Subject:               pkix.Name{CommonName: subject, Organization: []string{subject + " Org"}},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
@@ -98,7 +100,7 @@ func issue(subject string, ca bool, notBefore, notAfter time.Time, parent *issue
 	if parent != nil {
 		parentCert, parentKey = parent.cert, parent.key
 	}
-	der, err := x509.CreateCertificate(cryptoRand{}, tmpl, parentCert, &key.PublicKey, parentKey)
+	der, err := x509.CreateCertificate(nil, tmpl, parentCert, key.Public(), parentKey)
 	if err != nil {
 		return nil, err
 	}
@@ -107,17 +109,6 @@ func issue(subject string, ca bool, notBefore, notAfter time.Time, parent *issue
 		return nil, err
 	}
 	return &issued{cert: c, key: key}, nil
-}
-
-// cryptoRand adapts crypto/rand without importing its name twice.
-type cryptoRand struct{}
-
-func (cryptoRand) Read(p []byte) (int, error) { return cryptoReader.Read(p) }
-
-// SPKIPin is the lowercase hex SHA-256 of c's public key.
-func SPKIPin(c *x509.Certificate) string {
-	s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return hex.EncodeToString(s[:])
 }
 
 // Thumbprint is the lowercase hex SHA-1 of c, as Windows shows it.
@@ -146,27 +137,27 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 		}
 		return i
 	}
-	pubRoot := must(issue("Public Trust Root CA", true, long, far, nil, false))
+	pubRoot := must(issue(cfg.Seed, "Public Trust Root CA", true, long, far, nil, false))
 	if err != nil {
 		return nil, err
 	}
-	pubInter := must(issue("Public Trust TLS CA 1", true, long, far, pubRoot, false))
-	codeCA := must(issue("Public Code Signing CA", true, long, far, pubRoot, false))
-	evil := must(issue("System Security Filter Root", true, day(cfg.Days-12), far, nil, false))
-	corp := must(issue("Example Corp Inspection Root", true, long, far, nil, false))
-	old := must(issue("Legacy Appliance Root", true, long, day(3), nil, false))
+	pubInter := must(issue(cfg.Seed, "Public Trust TLS CA 1", true, long, far, pubRoot, false))
+	codeCA := must(issue(cfg.Seed, "Public Code Signing CA", true, long, far, pubRoot, false))
+	evil := must(issue(cfg.Seed, "System Security Filter Root", true, day(cfg.Days-12), far, nil, false))
+	corp := must(issue(cfg.Seed, "Example Corp Inspection Root", true, long, far, nil, false))
+	old := must(issue(cfg.Seed, "Legacy Appliance Root", true, long, day(3), nil, false))
 	if err != nil {
 		return nil, err
 	}
 	for i := range 5 {
-		f.pubLeaves = append(f.pubLeaves, must(issue(fmt.Sprintf("site%d.example.org", i), false, long, far, pubInter, false)).cert)
+		f.pubLeaves = append(f.pubLeaves, must(issue(cfg.Seed, fmt.Sprintf("site%d.example.org", i), false, long, far, pubInter, false)).cert)
 	}
-	f.evilLeaf = must(issue("site0.example.org", false, day(cfg.Days-12), far, evil, false)).cert
-	f.corpLeaf = must(issue("site1.example.org", false, long, far, corp, false)).cert
-	f.oldLeaf = must(issue("device.example.net", false, long, day(3), old, false)).cert
-	f.vendor = must(issue("Example Software Vendor", false, long, far, codeCA, true)).cert
-	f.stolen = must(issue("Trusted Drivers Ltd", false, long, far, codeCA, true)).cert
-	f.renewed = must(issue("Example Software Vendor 2026", false, day(8), far, codeCA, true)).cert
+	f.evilLeaf = must(issue(cfg.Seed, "site0.example.org", false, day(cfg.Days-12), far, evil, false)).cert
+	f.corpLeaf = must(issue(cfg.Seed, "site1.example.org", false, long, far, corp, false)).cert
+	f.oldLeaf = must(issue(cfg.Seed, "device.example.net", false, long, day(3), old, false)).cert
+	f.vendor = must(issue(cfg.Seed, "Example Software Vendor", false, long, far, codeCA, true)).cert
+	f.stolen = must(issue(cfg.Seed, "Trusted Drivers Ltd", false, long, far, codeCA, true)).cert
+	f.renewed = must(issue(cfg.Seed, "Example Software Vendor 2026", false, day(8), far, codeCA, true)).cert
 	if err != nil {
 		return nil, err
 	}
@@ -175,10 +166,10 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	f.PublicRoots.AddCert(pubRoot.cert)
 	f.PublicPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pubRoot.cert.Raw})
 	f.Planted = Planted{
-		InterceptionRoot: SPKIPin(evil.cert),
-		CorporateProxy:   SPKIPin(corp.cert),
-		ExpiredRoot:      SPKIPin(old.cert),
-		PublicIssuer:     SPKIPin(pubInter.cert),
+		InterceptionRoot: certs.SPKISHA256Hex(evil.cert),
+		CorporateProxy:   certs.SPKISHA256Hex(corp.cert),
+		ExpiredRoot:      certs.SPKISHA256Hex(old.cert),
+		PublicIssuer:     certs.SPKISHA256Hex(pubInter.cert),
 		StolenSigner:     Thumbprint(f.stolen),
 		RenewedSigner:    Thumbprint(f.renewed),
 		VendorSigner:     Thumbprint(f.vendor),
@@ -221,6 +212,8 @@ func (f *Fleet) interceptedOn(d int) int {
 func (f *Fleet) Fill(ctx context.Context, log provision.Log) error {
 	rng := rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
 	n := f.Installations
+	// The location goes where ingest would put it.
+	m := manifest.Reference()
 	for d := range f.Days {
 		dayStart := f.Start.AddDate(0, 0, d)
 		for i := range n {
@@ -229,11 +222,11 @@ func (f *Fleet) Fill(ctx context.Context, log provision.Log) error {
 			}
 			at := dayStart.Add(time.Duration(i%24)*time.Hour + time.Duration(i%60)*time.Minute)
 			evs := f.eventsOf(i, d, at, rng)
+			ingest.AddLocation(m, provision.RegionEU, geo.Location{Country: f.country(i)}, evs)
 			sub := &provision.Submission{
 				BatchID:        fmt.Sprintf("b-%d-%d", i, d),
 				InstallationID: InstallationID(i),
 				Region:         provision.RegionEU,
-				Country:        f.country(i),
 				ReceivedAt:     at.Add(time.Minute),
 				Events:         evs,
 				Response:       []byte(`{}`),
@@ -299,19 +292,19 @@ func (f *Fleet) eventsOf(i, d int, at time.Time, rng *rand.Rand) []provision.Eve
 	}
 	// Secure connections: everyone visits public sites; some are intercepted.
 	leaf := f.pubLeaves[(i+d)%len(f.pubLeaves)]
-	evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(leaf), "tls.spki_sha256": SPKIPin(leaf), "tls.chain": []any{f.enc(f.pubInter)}, "event.count": float64(20 + rng.IntN(50))}))
+	evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(leaf), "tls.spki_sha256": certs.SPKISHA256Hex(leaf), "tls.chain": []any{f.enc(f.pubInter)}, "event.count": float64(20 + rng.IntN(50))}))
 	if lo := n2(f.Installations); i >= lo && i < lo+f.interceptedOn(d) {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.evilLeaf), "tls.spki_sha256": SPKIPin(f.evilLeaf), "tls.chain": []any{f.enc(f.evilRoot)}, "event.count": float64(5 + rng.IntN(10))}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.evilLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.evilLeaf), "tls.chain": []any{f.enc(f.evilRoot)}, "event.count": float64(5 + rng.IntN(10))}))
 	}
 	if i >= 10 && i < 50 {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.corpLeaf), "tls.spki_sha256": SPKIPin(f.corpLeaf), "tls.chain": []any{f.enc(f.corpRoot)}, "event.count": float64(10)}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.corpLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.corpLeaf), "tls.chain": []any{f.enc(f.corpRoot)}, "event.count": float64(10)}))
 	}
 	if i >= 50 && i < 65 {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.oldLeaf), "tls.spki_sha256": SPKIPin(f.oldLeaf), "tls.chain": []any{f.enc(f.oldRoot)}, "event.count": float64(3)}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.oldLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.oldLeaf), "tls.chain": []any{f.enc(f.oldRoot)}, "event.count": float64(3)}))
 	}
 	// Scanned files.
 	sig := func(c *x509.Certificate, status string) provision.Event {
-		return ev("file_signature", map[string]any{"file.certificate": f.enc(c), "file.spki_sha256": SPKIPin(c), "file.thumbprint_sha1": Thumbprint(c), "file.signature_status": status, "event.count": float64(1 + rng.IntN(30))})
+		return ev("file_signature", map[string]any{"file.certificate": f.enc(c), "file.spki_sha256": certs.SPKISHA256Hex(c), "file.thumbprint_sha1": Thumbprint(c), "file.signature_status": status, "event.count": float64(1 + rng.IntN(30))})
 	}
 	status := "valid"
 	if i < 3 && d == 7 {

@@ -1,0 +1,19 @@
+package natslog_test
+
+import (
+	"testing"
+
+	"github.com/provisionhq/provision/internal/natslog/natstest"
+	"github.com/provisionhq/provision/internal/storetest"
+)
+
+// TestLogContract runs the log part of the store contract over JetStream.
+// Checkpoints are not the log's: consumers keep theirs in the store.
+func TestLogContract(t *testing.T) {
+	storetest.RunLog(t, func(t *testing.T) storetest.Log {
+		return open(t, natstest.Config(t, natstest.URL(t)))
+	}, storetest.Gap{Test: "DuplicateEventAcrossBatches", Why: "the stream holds one message per batch and " +
+		"deduplicates by batch id; an event id repeated in another batch is dropped by the store the " +
+		"worker writes to (its unique event id), since checking every event id on append would cost a " +
+		"lookup per event on the ingest path"})
+}

@@ -1,5 +1,0 @@
-package rolluptest
-
-import "crypto/rand"
-
-var cryptoReader = rand.Reader
