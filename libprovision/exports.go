@@ -429,4 +429,3 @@ func provision_status(a C.provision_agent, out **C.char, errp **C.char) C.int {
 		})
 	})
 }
-
