@@ -100,10 +100,6 @@ func provision_free(s *C.char) {
 //export provision_abi_version
 func provision_abi_version() C.int { return abiVersion }
 
-// abiVersion is PROVISION_ABI_VERSION of the header this library
-// implements.
-const abiVersion = 1
-
 //export provision_version
 func provision_version() *C.char {
 	mod := "(devel)"

@@ -118,9 +118,24 @@ func parseOpenSettings(stateDir string, raw []byte) (agent.Config, openSettings,
 	return cfg, s, nil
 }
 
-// parseUploadSettings turns upload_json into the agent's upload settings.
-// requireServer is false for the dry run, which sends nothing.
+// parseUploadSettings turns upload_json into the agent's upload settings
+// and checks them. requireServer is false for the dry run, which sends
+// nothing.
 func parseUploadSettings(raw []byte, requireServer bool) (agent.Upload, error) {
+	up, err := decodeUpload(raw)
+	if err != nil {
+		return up, err
+	}
+	if requireServer || up.Server != "" {
+		if err := up.Check(); err != nil {
+			return up, err
+		}
+	}
+	return up, nil
+}
+
+// decodeUpload reads upload_json without looking at the files it names.
+func decodeUpload(raw []byte) (agent.Upload, error) {
 	var s uploadSettings
 	if err := decodeSettings(raw, &s); err != nil {
 		return agent.Upload{}, err
@@ -142,11 +157,6 @@ func parseUploadSettings(raw []byte, requireServer bool) (agent.Upload, error) {
 	} {
 		var err error
 		if *d.to, err = millis(d.name, d.ms); err != nil {
-			return up, err
-		}
-	}
-	if requireServer || up.Server != "" {
-		if err := up.Check(); err != nil {
 			return up, err
 		}
 	}

@@ -7,6 +7,10 @@ import (
 	"github.com/provisionhq/provision/agent"
 )
 
+// abiVersion is PROVISION_ABI_VERSION of the header this library
+// implements (TestHeaderMatchesGo).
+const abiVersion = 1
+
 // Status codes, as include/provision.h defines them. The values are part
 // of the ABI: never renumber, only append (TestHeaderMatchesGo).
 const (
