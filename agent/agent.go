@@ -27,7 +27,7 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/provisionhq/provision/agent/internal/outbox"
 	"github.com/provisionhq/provision/internal/manifest"
@@ -140,7 +140,7 @@ func Open(cfg Config) (*Agent, error) {
 		MaxEvents: l.MaxEvents, MaxBytes: l.MaxBytes, MaxAge: l.MaxAge,
 		SentEntries: l.SentEntries, SentBytes: l.SentBytes,
 	}, now)
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrStateDirBusy, cfg.StateDir)
 	}
 	if err != nil {
