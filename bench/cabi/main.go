@@ -75,8 +75,8 @@ func run(n, threads int) error {
 	}
 
 	host := filepath.Join(work, "host")
-	if out, err := command(root, "gcc", "-std=c11", "-O2", "-Ilibprovision/include", "bench/cabi/host/host.c", "-o", host, "-lpthread", "-ldl").CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc: %w\n%s", err, out)
+	if err := command(root, "gcc", "-std=c11", "-O2", "-Ilibprovision/include", "bench/cabi/host/host.c", "-o", host, "-lpthread", "-ldl").Run(); err != nil {
+		return fmt.Errorf("gcc: %w", err)
 	}
 	out, err := command(root, host, filepath.Join(work, "libprovision.so"), filepath.Join(work, "state"), strconv.Itoa(n), strconv.Itoa(threads)).Output()
 	if err != nil {
