@@ -7,7 +7,9 @@
 //
 //	go run ./bench/cabi [-n 200] [-threads 8]
 //
-// Linux only (dlopen, /proc/self/status); it needs gcc.
+// The Python host (bench/cabi/host/host.py, through the ctypes binding)
+// runs too when python3 is installed. Linux only (dlopen,
+// /proc/self/status); it needs gcc.
 package main
 
 import (
@@ -78,19 +80,12 @@ func run(n, threads int) error {
 	if err := command(root, "gcc", "-std=c11", "-O2", "-Ilibprovision/include", "bench/cabi/host/host.c", "-o", host, "-lpthread", "-ldl").Run(); err != nil {
 		return fmt.Errorf("gcc: %w", err)
 	}
-	out, err := command(root, host, filepath.Join(work, "libprovision.so"), filepath.Join(work, "state"), strconv.Itoa(n), strconv.Itoa(threads)).Output()
+	so := filepath.Join(work, "libprovision.so")
+	out, err := command(root, host, so, filepath.Join(work, "state-c"), strconv.Itoa(n), strconv.Itoa(threads)).Output()
 	if err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
-	figures := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 3 {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			figures[f[0]] = v
-		}
-	}
+	figures := parseFigures(out)
 	fmt.Printf("\nC host (dlopen of libprovision.so, %d records, %d threads)\n", n, threads)
 	fmt.Printf("  resident memory before dlopen            %8.0f kB\n", figures["rss_before_dlopen"])
 	fmt.Printf("  after dlopen                             %8.0f kB  (+%.1f MiB)\n", figures["rss_after_dlopen"], (figures["rss_after_dlopen"]-figures["rss_before_dlopen"])/1024)
@@ -101,6 +96,22 @@ func run(n, threads int) error {
 	fmt.Printf("  provision_record_error, one by one       %8.0f ns/call\n", figures["record_error_sequential"])
 	key := fmt.Sprintf("record_error_%d_threads", threads)
 	fmt.Printf("  provision_record_error, %d threads        %8.0f ns/call\n", threads, figures[key])
+
+	if python, err := exec.LookPath("python3"); err == nil {
+		out, err := command(root, python, "bench/cabi/host/host.py", so, filepath.Join(work, "state-py"), strconv.Itoa(n)).Output()
+		if err != nil {
+			return fmt.Errorf("python host: %w", err)
+		}
+		py := parseFigures(out)
+		fmt.Printf("\nPython host (ctypes binding, %d records)\n", n)
+		fmt.Printf("  resident memory before loading           %8.0f kB  (python3 with the binding imported)\n", py["rss_before_load"])
+		fmt.Printf("  after loading the library                %8.0f kB  (+%.1f MiB)\n", py["rss_after_load"], (py["rss_after_load"]-py["rss_before_load"])/1024)
+		fmt.Printf("  after Agent() + accept                   %8.0f kB  (+%.1f MiB)\n", py["rss_after_open"], (py["rss_after_open"]-py["rss_before_load"])/1024)
+		fmt.Printf("  after the timed calls                    %8.0f kB  (+%.1f MiB)\n", py["rss_after_calls"], (py["rss_after_calls"]-py["rss_before_load"])/1024)
+		fmt.Printf("  provision_abi_version through ctypes     %8.0f ns/call\n", py["abi_version"])
+		fmt.Printf("  Agent.status() (JSON decoded)            %8.0f ns/call\n", py["status"])
+		fmt.Printf("  Agent.record_error(), one by one         %8.0f ns/call\n", py["record_error_sequential"])
+	}
 
 	fmt.Printf("\nGo benchmarks (go test -bench, one after another; ns/op is per call)\n")
 	abi, err := benchmarks(root, "./libprovision", "RecordErrorABI|StatusABI")
@@ -127,6 +138,19 @@ func run(n, threads int) error {
 		fmt.Printf("  record from C / agent.RecordError in Go: %.2fx\n", c/base["BenchmarkRecordError"].ns)
 	}
 	return nil
+}
+
+// parseFigures reads the "name value unit" lines of a footprint host.
+func parseFigures(out []byte) map[string]float64 {
+	figures := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 3 {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			figures[f[0]] = v
+		}
+	}
+	return figures
 }
 
 type benchResult struct{ ns, bytes, allocs float64 }
