@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	bolterrors "go.etcd.io/bbolt/errors"
+
 	"github.com/provisionhq/provision/agent/internal/outbox"
 	"github.com/provisionhq/provision/internal/manifest"
 )
@@ -38,6 +40,9 @@ var (
 	ErrNoConsent = errors.New("agent: the data-provision terms have not been accepted")
 	// ErrClosed means the agent was closed.
 	ErrClosed = errors.New("agent: closed")
+	// ErrStateDirBusy means another agent holds the state directory: one
+	// process at a time may open it, and Open gave up waiting for it.
+	ErrStateDirBusy = errors.New("agent: the state directory is in use by another agent")
 )
 
 // Limits bound the outbox; zero fields take the defaults (10 000 events,
@@ -135,6 +140,9 @@ func Open(cfg Config) (*Agent, error) {
 		MaxEvents: l.MaxEvents, MaxBytes: l.MaxBytes, MaxAge: l.MaxAge,
 		SentEntries: l.SentEntries, SentBytes: l.SentBytes,
 	}, now)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w (%s)", ErrStateDirBusy, cfg.StateDir)
+	}
 	if err != nil {
 		return nil, err
 	}

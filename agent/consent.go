@@ -48,6 +48,9 @@ func (a *Agent) consented() (Consent, error) {
 	return c, nil
 }
 
+// Regions are the regions the terms cover, one of which Accept takes.
+func (a *Agent) Regions() []string { return slices.Clone(a.m.Terms.Regions) }
+
 // Accept records that the user accepted the terms for the region. The first
 // acceptance, and the first after a withdrawal, makes a new installation
 // id; accepting again for another region keeps the id and changes which

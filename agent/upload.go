@@ -56,6 +56,20 @@ type Upload struct {
 	onRetry func(wait time.Duration)
 }
 
+// Check reports whether the settings can be used, without connecting: an
+// https server address with a host, a readable CA file holding a
+// certificate, a well-formed pin and a known encoding. Flush and Run make
+// the same checks; a host calls Check to tell a bad setting from a failed
+// upload before it starts.
+func (u Upload) Check() error {
+	client, err := transport.New(transport.Options{Server: u.Server, CAFile: u.CAFile, Pin: u.Pin, Encoding: u.Encoding})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	client.Close()
+	return nil
+}
+
 // DefaultInterval is the background uploader's default period.
 const DefaultInterval = 7*time.Hour + 13*time.Minute
 
