@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var testSoftware = Software{Type: "vpn", Name: "Secure Connection", Version: "5.14.0.1234", Edition: "premium", Localization: "en-GB"}
 
 func testOS(context.Context) (OSInfo, error) {
-	return OSInfo{Type: "linux", Version: "12 (bookworm)", Edition: "Debian GNU/Linux", Build: "6.1.0-18-amd64", Architecture: "amd64",
+	return OSInfo{Type: "linux", Version: "12 (bookworm)", Edition: "Debian GNU/Linux",
 		UpdatePackages: []string{"base-files=12.4+deb12u5", "linux-image-6.1.0-18-amd64=6.1.76-1"}}, nil
 }
 

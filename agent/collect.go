@@ -12,19 +12,19 @@ import (
 	"github.com/provisionhq/provision/agent/internal/sysinfo"
 )
 
-// OSInfo is what the operating system reports about itself.
+// OSInfo is what the agent sends about the operating system: the terms
+// name its "type, version, and edition" and its "installed update
+// packages", and nothing else (no build number, no architecture).
 type OSInfo struct {
 	Type           string   `json:"type"`
 	Version        string   `json:"version"`
 	Edition        string   `json:"edition"`
-	Build          string   `json:"build"`
-	Architecture   string   `json:"architecture"`
 	UpdatePackages []string `json:"update_packages"`
 }
 
 func readSystem(ctx context.Context) (OSInfo, error) {
 	o, err := sysinfo.Collect(ctx)
-	return OSInfo(o), err
+	return OSInfo{Type: o.Type, Version: o.Version, Edition: o.Edition, UpdatePackages: o.UpdatePackages}, err
 }
 
 // readOS returns the operating system, read once per agent.
@@ -97,10 +97,7 @@ func (a *Agent) dailyEvents(ctx context.Context, c Consent) ([]daily, []Skipped)
 	if err != nil {
 		skipped = append(skipped, Skipped{"os", err.Error()})
 	} else {
-		fields := map[string]any{
-			"os.type": osi.Type, "os.version": osi.Version, "os.edition": osi.Edition,
-			"os.build": osi.Build, "os.architecture": osi.Architecture,
-		}
+		fields := map[string]any{"os.type": osi.Type, "os.version": osi.Version, "os.edition": osi.Edition}
 		if len(osi.UpdatePackages) > 0 {
 			fields["os.update_packages"] = osi.UpdatePackages
 		}

@@ -14,9 +14,6 @@ import (
 	"github.com/provisionhq/provision/internal/certs/authenticode"
 )
 
-// maxChainItems is the manifest's bound on tls.chain.
-const maxChainItems = 8
-
 // TLSObservation is what the agent recorded of one presented chain.
 type TLSObservation struct {
 	Subject      string `json:"subject"`
@@ -74,15 +71,11 @@ func (a *Agent) recordChain(ctx context.Context, chain certs.Chain) (TLSObservat
 	if len(chain.Certificates) == 0 {
 		return TLSObservation{}, errors.New("agent: no certificate in the chain")
 	}
+	// The terms name "the certificate used to establish the connection and
+	// the checksum (SHA2-256) of its public key": the leaf, not the rest of
+	// the chain, which stays on the device.
 	leaf := chain.Certificates[0]
 	fields := map[string]any{"tls.certificate": leaf.DER, "tls.spki_sha256": leaf.SPKISHA256}
-	if rest := chain.Certificates[1:]; len(rest) > 0 {
-		list := make([]string, 0, min(len(rest), maxChainItems))
-		for _, c := range rest[:min(len(rest), maxChainItems)] {
-			list = append(list, c.DER)
-		}
-		fields["tls.chain"] = list
-	}
 	obs := TLSObservation{Subject: leaf.Subject, Issuer: leaf.Issuer, SPKISHA256: leaf.SPKISHA256,
 		Certificates: len(chain.Certificates), Trusted: chain.Trusted, TrustError: chain.TrustError}
 	return obs, a.record(ctx, "tls_connection", fields)
@@ -150,16 +143,13 @@ func (a *Agent) ScanFile(ctx context.Context, path string) (FileReport, error) {
 			if sig.Signer == nil {
 				continue
 			}
-			status := "valid"
-			if !sig.DigestValid {
-				status = "digest_mismatch"
-			}
+			// The terms name the certificate, its public key and "the
+			// thumbprint" (the SHA-1 one Windows shows); whether the file
+			// matched its signature is reported locally only.
 			fields := map[string]any{
-				"file.certificate":       sig.Signer.DER,
-				"file.spki_sha256":       sig.Signer.SPKISHA256,
-				"file.thumbprint_sha1":   sig.Signer.ThumbprintSHA1,
-				"file.thumbprint_sha256": sig.Signer.ThumbprintSHA256,
-				"file.signature_status":  status,
+				"file.certificate":     sig.Signer.DER,
+				"file.spki_sha256":     sig.Signer.SPKISHA256,
+				"file.thumbprint_sha1": sig.Signer.ThumbprintSHA1,
 			}
 			if err := a.record(ctx, "file_signature", fields); err != nil {
 				return err

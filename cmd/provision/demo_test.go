@@ -29,8 +29,6 @@ func TestDemoExit(t *testing.T) {
 		// demo must say so rather than claim it (the full-size demo and
 		// the report tests show the flag).
 		"interception root \"Secure Web Filter Root CA\" not flagged as spreading",
-		"new_widely_seen CN=Secure Web Filter Root CA",
-		"expired_in_use CN=Northbridge Legacy TLS CA G1",
 		"signer_sudden CN=Woodgrove Utilities Ltd",
 		"/dashboard (operator token ",
 	} {

@@ -37,20 +37,21 @@ func newManifestCmd(e *env) *cobra.Command {
 }
 
 func newManifestShowCmd(e *env) *cobra.Command {
-	var format string
+	var format, region string
 	cmd := &cobra.Command{
-		Use:   "show",
-		Short: "Print the disclosure: what is collected, why, for whom and for how long",
+		Use:   "show [--region eu|uk|br|us-ca] [--format md|text|json|html]",
+		Short: "Print the notice: who is responsible, what is collected, why, for whom, where, for how long, and the person's rights",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := loadManifest(cmd)
 			if err != nil {
 				return err
 			}
-			return m.WriteDisclosure(e.stdout, format)
+			return m.WriteDisclosure(e.stdout, format, region)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", manifest.FormatMarkdown, "output format: md, text or json")
+	cmd.Flags().StringVar(&format, "format", manifest.FormatMarkdown, "output format: md, text, json or html")
+	cmd.Flags().StringVar(&region, "region", "", "the region whose notice to print (eu, uk, br, us-ca); empty prints every region's notice")
 	return cmd
 }
 

@@ -50,8 +50,15 @@ func TestManifestShow(t *testing.T) {
 		t.Fatalf("exit %d, output %.200q", code, out)
 	}
 	code, out, _ = runCmd(t, "", "manifest", "show")
-	if code != exitOK || !strings.Contains(out, "# What") {
-		t.Fatalf("markdown: exit %d", code)
+	if code != exitOK || strings.Count(out, "## Who is responsible") != 4 {
+		t.Fatalf("markdown: exit %d; want every region's notice", code)
+	}
+	code, out, _ = runCmd(t, "", "manifest", "show", "--region", "us-ca", "--format", "html")
+	if code != exitOK || !strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.Contains(out, "does not sell personal information") {
+		t.Fatalf("html us-ca: exit %d, output %.200q", code, out)
+	}
+	if code, _, stderr := runCmd(t, "", "manifest", "show", "--region", "xx"); code == exitOK || stderr == "" {
+		t.Errorf("unknown region: exit %d, stderr %q", code, stderr)
 	}
 }
 

@@ -237,14 +237,14 @@ func TestSubmitAcceptsEveryEncoding(t *testing.T) {
 	}
 	for _, rec := range recs {
 		switch rec.Event.Type {
-		case "task", "software", "ui_error":
+		case "task":
 			if rec.Country != "DE" || rec.Subdivision != "BY" || rec.Event.Fields["location.country"] != "DE" {
 				t.Fatalf("%s record location %q %q", rec.Event.Type, rec.Country, rec.Subdivision)
 			}
-		case "user_count":
-			// The manifest does not declare location for user counting.
+		default:
+			// The manifest declares the location for task events only.
 			if rec.Country != "" || rec.Event.Fields["location.country"] != nil {
-				t.Fatalf("user_count record got location %q", rec.Country)
+				t.Fatalf("%s record got location %q", rec.Event.Type, rec.Country)
 			}
 		}
 	}
@@ -300,7 +300,7 @@ func TestPerEventRejections(t *testing.T) {
 	b := e.batch(8)
 	now := time.Now()
 	b.Events[1].Fields["user.email"] = "a@example.com"                      // undeclared
-	b.Events[2].Fields["location.country"] = "FR"                           // server only (a software event)
+	b.Events[2].Fields["location.country"] = "FR"                           // not declared for a software event
 	b.Events[4].Fields["task.duration"] = "long"                            // wrong type
 	b.Events[5].Fields["error.code"] = strings.Repeat("9", 40)              // too long
 	b.Events[6].ID = b.Events[0].ID                                         // duplicate id in the batch
@@ -315,7 +315,7 @@ func TestPerEventRejections(t *testing.T) {
 	}
 	resp := r.response(t)
 	want := map[int]string{
-		1: "undeclared_field", 2: "server_only_field", 3: "malformed_event", 4: "wrong_type",
+		1: "undeclared_field", 2: "undeclared_field", 3: "malformed_event", 4: "wrong_type",
 		5: "out_of_bounds", 6: "duplicate_event", 7: "bad_time",
 	}
 	got := map[int]string{}

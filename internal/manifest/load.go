@@ -215,24 +215,25 @@ func (p *parser) sequence(n *yaml.Node, path string) []*yaml.Node {
 }
 
 func (p *parser) manifest(n *yaml.Node) *Manifest {
-	f := p.mapping(n, "", "version", "terms", "purposes", "categories", "event_types", "items")
+	sections := []string{"version", "terms", "controller", "purposes", "recipients", "region_notices", "rights", "categories", "event_types", "items"}
+	f := p.mapping(n, "", sections...)
 	m := &Manifest{items: map[string]*Item{}, eventTypes: map[string]*EventType{}}
-	if !p.require(f, n, "", "version", "terms", "purposes", "categories", "event_types", "items") {
+	if !p.require(f, n, "", sections...) {
 		return m
 	}
 	m.Version = p.text(f["version"], "version")
 	m.Terms = p.terms(f["terms"])
+	m.Controller = p.controller(f["controller"])
 
 	purposes := map[string]bool{}
 	for i, e := range p.sequence(f["purposes"], "purposes") {
 		path := fmt.Sprintf("purposes[%d]", i)
-		pf := p.mapping(e, path, "id", "description")
-		if !p.require(pf, e, path, "id", "description") {
+		pu, ok := p.purpose(e, path)
+		if !ok {
 			continue
 		}
-		pu := Purpose{ID: p.id(pf["id"], path+".id"), Description: p.text(pf["description"], path+".description")}
 		if purposes[pu.ID] {
-			p.fail(pf["id"], path+".id", "duplicate purpose id %q", pu.ID)
+			p.fail(e, path+".id", "duplicate purpose id %q", pu.ID)
 		}
 		purposes[pu.ID] = true
 		m.Purposes = append(m.Purposes, pu)
@@ -279,6 +280,10 @@ func (p *parser) manifest(n *yaml.Node) *Manifest {
 			requiredNodes[et.ID] = ef["required"]
 		}
 	}
+	m.Recipients = p.recipients(f["recipients"])
+	m.RegionNotices = p.regionNotices(f["region_notices"], m)
+	m.Rights = p.rights(f["rights"])
+
 	// The batch envelope is an event type of its own for membership tests.
 	m.eventTypes[BatchEvent] = &EventType{ID: BatchEvent, index: 63}
 
@@ -337,15 +342,16 @@ func (p *parser) terms(n *yaml.Node) Terms {
 }
 
 func (p *parser) item(n *yaml.Node, path string, m *Manifest, purposes, categories map[string]bool) *Item {
-	f := p.mapping(n, path, "id", "description", "type", "category", "purposes", "recipients",
-		"regions", "personal", "retention_days", "events", "source")
-	if !p.require(f, n, path, "id", "description", "type", "category", "purposes", "recipients",
+	f := p.mapping(n, path, "id", "description", "quotes", "type", "category", "purposes", "recipients",
+		"regions", "personal", "retention_days", "events", "source", "personal_data_check")
+	if !p.require(f, n, path, "id", "description", "quotes", "type", "category", "purposes", "recipients",
 		"regions", "personal", "retention_days", "events") {
 		return nil
 	}
 	it := &Item{
 		ID:          p.id(f["id"], path+".id"),
 		Description: p.text(f["description"], path+".description"),
+		Quotes:      p.quotes(f["quotes"], path+".quotes"),
 		Type:        p.typ(f["type"], path+".type", false),
 		Category:    p.id(f["category"], path+".category"),
 		Purposes:    p.list(f["purposes"], path+".purposes"),
@@ -361,9 +367,13 @@ func (p *parser) item(n *yaml.Node, path string, m *Manifest, purposes, categori
 	p.oneOf(f["recipients"], path+".recipients", "recipient", it.Recipients, func(s string) bool { return recipientBit(s) != 0 })
 	p.oneOf(f["regions"], path+".regions", "region", it.Regions, func(s string) bool { return regionBit(s) != 0 })
 	p.oneOf(f["events"], path+".events", "event type", it.Events, func(s string) bool { return m.eventTypes[s] != nil })
-	for _, r := range it.Recipients {
+	for i, r := range it.Recipients {
 		it.recipientMask |= recipientBit(r)
+		if recipientBit(r) != 0 && m.Recipient(r) == nil {
+			p.fail(f["recipients"].Content[i], fmt.Sprintf("%s.recipients[%d]", path, i), "recipient %q is not described under recipients", r)
+		}
 	}
+	p.personalDataCheck(f["personal_data_check"], path+".personal_data_check", &it.Type)
 	if len(it.Recipients) > 0 && !it.ForRecipient("vendor") {
 		p.fail(f["recipients"], path+".recipients", "must include vendor: every item goes to the vendor first")
 	}

@@ -42,20 +42,9 @@ var (
 	Recipients = []string{provision.RecipientVendor, provision.RecipientGoogleAnalytics, provision.RecipientThirdParty}
 )
 
-// RecipientDescriptions says in plain words who each recipient is.
-var RecipientDescriptions = map[string]string{
-	provision.RecipientVendor:          "the software vendor (the rightholder)",
-	provision.RecipientGoogleAnalytics: "the Google Analytics service, over a secure connection",
-	provision.RecipientThirdParty:      "a third-party service provider entrusted by the vendor to count users",
-}
-
-// RegionDescriptions names the territory of each region id.
-var RegionDescriptions = map[string]string{
-	provision.RegionEU:         "European Union",
-	provision.RegionUK:         "United Kingdom",
-	provision.RegionBrazil:     "Brazil",
-	provision.RegionCalifornia: "California residents",
-}
+// Legal bases a purpose may rest on; each region notice says which article
+// of its law each basis is.
+var LegalBases = []string{"consent", "contract", "legitimate_interests", "legal_obligation"}
 
 // Personal-data levels.
 const (
@@ -77,12 +66,16 @@ const BatchEvent = "batch"
 // Manifest is a loaded and checked manifest. It is immutable and safe for
 // concurrent use.
 type Manifest struct {
-	Version    string
-	Terms      Terms
-	Purposes   []Purpose
-	Categories []Category
-	EventTypes []EventType
-	Items      []*Item
+	Version       string
+	Terms         Terms
+	Controller    Controller
+	Purposes      []Purpose
+	Recipients    []Recipient
+	RegionNotices []RegionNotice
+	Rights        Rights
+	Categories    []Category
+	EventTypes    []EventType
+	Items         []*Item
 
 	file       string
 	items      map[string]*Item
@@ -96,10 +89,59 @@ type Terms struct {
 	Regions []string
 }
 
-// Purpose is one declared reason for collecting data.
+// Controller is who decides what is done with the data, and how to reach it.
+type Controller struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Contact string `json:"contact"`
+}
+
+// Purpose is one declared reason for collecting data, with the words of
+// the terms that state it and the legal basis it rests on.
 type Purpose struct {
 	ID          string `json:"id"`
 	Description string `json:"description"`
+	Quote       string `json:"quote"`
+	LegalBasis  string `json:"legal_basis"`
+	Publication string `json:"publication,omitempty"` // what is published, for a purpose that publishes
+}
+
+// Recipient is who receives data, where it is processed, how it is
+// protected, how long it is kept and which terms govern it there.
+type Recipient struct {
+	ID                  string   `json:"id"`
+	Description         string   `json:"description"`
+	Quotes              []string `json:"quotes"`
+	ProcessingCountries string   `json:"processing_countries"`
+	LowerProtection     bool     `json:"lower_protection"`
+	Safeguards          string   `json:"safeguards"`
+	Retention           string   `json:"retention"`
+	RetentionDays       int      `json:"retention_days,omitempty"` // 0 for the vendor, whose retention is per item
+	Terms               string   `json:"terms"`
+}
+
+// RegionNotice is what the notice says under the law of one region.
+type RegionNotice struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Law       string            `json:"law"`
+	Bases     map[string]string `json:"legal_bases"` // legal basis id -> the law's words for it
+	Authority string            `json:"authority"`
+	Statement string            `json:"statement,omitempty"` // a statement the region's law requires, such as California's on sale or sharing
+}
+
+// Right is one right of the person and how to use it in the product.
+type Right struct {
+	Description string `json:"description"`
+	How         string `json:"how"`
+}
+
+// Rights are the rights every notice states.
+type Rights struct {
+	Access          Right `json:"access"`
+	Erasure         Right `json:"erasure"`
+	Objection       Right `json:"objection"`
+	WithdrawConsent Right `json:"withdraw_consent"`
 }
 
 // Category groups items the way the terms list them.
@@ -122,6 +164,7 @@ type EventType struct {
 type Item struct {
 	ID             string
 	Description    string
+	Quotes         []string // the words of the terms that allow the item, verbatim
 	Type           Type
 	Category       string
 	Purposes       []string
@@ -157,6 +200,26 @@ func (it *Item) ForRegion(region string) bool {
 // ForRecipient reports whether the item may be sent to the recipient.
 func (it *Item) ForRecipient(recipient string) bool {
 	return it.recipientMask&recipientBit(recipient) != 0
+}
+
+// Recipient returns the recipient with the id, or nil.
+func (m *Manifest) Recipient(id string) *Recipient {
+	for i := range m.Recipients {
+		if m.Recipients[i].ID == id {
+			return &m.Recipients[i]
+		}
+	}
+	return nil
+}
+
+// RegionNotice returns the notice of the region, or nil.
+func (m *Manifest) RegionNotice(id string) *RegionNotice {
+	for i := range m.RegionNotices {
+		if m.RegionNotices[i].ID == id {
+			return &m.RegionNotices[i]
+		}
+	}
+	return nil
 }
 
 // Item returns the item with the id, or nil.

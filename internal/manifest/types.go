@@ -37,6 +37,10 @@ type Type struct {
 	MaxBytes    int           // certificate: DER size
 	Of          *Type         // list
 	MaxItems    int           // list
+
+	// PersonalChecks are the patterns of personal data a string or URL
+	// value is refused for (see personal.go).
+	PersonalChecks PersonalChecks
 }
 
 // digestLengths are the hex lengths of the digest algorithms a manifest may name.

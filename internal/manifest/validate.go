@@ -37,7 +37,15 @@ const (
 	CodeBadCertificate       Code = "bad_certificate"
 	CodeRegionNotDeclared    Code = "region_not_declared"
 	CodeRecipientNotDeclared Code = "recipient_not_declared"
+	CodePersonalData         Code = "personal_data" // a text value holds an email address, IP address, user's path or card/phone-like number
 )
+
+// Codes lists every violation code, for the documentation tests.
+var Codes = []Code{
+	CodeUnknownEventType, CodeBadEvent, CodeUndeclaredField, CodeServerOnlyField, CodeMissingField,
+	CodeWrongType, CodeOutOfBounds, CodeBadEncoding, CodeBadDigest, CodeBadURL, CodeBadCertificate,
+	CodeRegionNotDeclared, CodeRecipientNotDeclared, CodePersonalData,
+}
 
 // Violation is one reason an event or batch is not acceptable.
 type Violation struct {
@@ -268,6 +276,7 @@ func checkString(dst []Violation, index int, prefix, name string, t *Type, s str
 		if n := utf8.RuneCountInString(s); n > t.MaxLength {
 			return bad(CodeOutOfBounds, "%d characters, at most %d allowed", n, t.MaxLength)
 		}
+		return checkPersonal(dst, index, prefix, name, t, s)
 	case KindEnum:
 		if !slices.Contains(t.Values, s) {
 			return bad(CodeOutOfBounds, "%q is not one of %s", clip(s), strings.Join(t.Values, ", "))
@@ -290,9 +299,25 @@ func checkString(dst []Violation, index int, prefix, name string, t *Type, s str
 			}
 		}
 	case KindURL:
-		return checkURL(dst, index, prefix+name, t, s)
+		n := len(dst)
+		if dst = checkURL(dst, index, prefix+name, t, s); len(dst) > n {
+			return dst
+		}
+		return checkPersonal(dst, index, prefix, name, t, s)
 	case KindCertificate:
 		return checkCertificate(dst, index, prefix+name, t, s)
+	}
+	return dst
+}
+
+// checkPersonal refuses a value with a pattern of personal data in it. The
+// message names the pattern, never the value.
+func checkPersonal(dst []Violation, index int, prefix, name string, t *Type, s string) []Violation {
+	if t.PersonalChecks == 0 {
+		return dst
+	}
+	if found := findPersonal(s, t.PersonalChecks); found != 0 {
+		return append(dst, Violation{index, prefix + name, CodePersonalData, personalDataMessage(found)})
 	}
 	return dst
 }

@@ -58,7 +58,7 @@ func TestValidEvents(t *testing.T) {
 	events := []provision.Event{
 		softwareEvent(),
 		{ID: "e2", Type: "os", Time: time.Now(), Fields: map[string]any{
-			"os.type": "linux", "os.version": "12 (bookworm)", "os.architecture": "amd64",
+			"os.type": "linux", "os.version": "12 (bookworm)",
 			"os.update_packages": []any{"openssl 3.0.15-1~deb12u1", "libc6 2.36-9"},
 		}},
 		{ID: "e3", Type: "task", Time: time.Now(), Fields: map[string]any{
@@ -68,7 +68,6 @@ func TestValidEvents(t *testing.T) {
 		{ID: "e4", Type: "license", Time: time.Now(), Fields: map[string]any{"license.provider_site": "https://shop.example.com"}},
 		{ID: "e5", Type: "tls_connection", Time: time.Now(), Fields: map[string]any{
 			"tls.certificate": cert, "tls.spki_sha256": strings.Repeat("ab", 32), "event.count": float64(17),
-			"tls.chain": []string{cert},
 		}},
 		{ID: "e6", Type: "ui_error", Time: time.Now(), Fields: map[string]any{
 			"error.type": "connection_failed", "error.code": "0x80072EFD", "ui.control_id": "btnConnect", "event.count": 3,
@@ -92,7 +91,7 @@ func TestViolationCodes(t *testing.T) {
 	}{
 		{"undeclared field", "eu", func(ev *provision.Event) { ev.Fields["user.email"] = "a@b.c" }, "fields.user.email", manifest.CodeUndeclaredField},
 		{"field of another event type", "eu", func(ev *provision.Event) { ev.Fields["os.type"] = "linux" }, "fields.os.type", manifest.CodeUndeclaredField},
-		{"server-only field", "eu", func(ev *provision.Event) { ev.Fields["location.country"] = "DE" }, "fields.location.country", manifest.CodeServerOnlyField},
+		{"location outside task events", "eu", func(ev *provision.Event) { ev.Fields["location.country"] = "DE" }, "fields.location.country", manifest.CodeUndeclaredField},
 		{"missing required field", "eu", func(ev *provision.Event) { delete(ev.Fields, "software.name") }, "fields.software.name", manifest.CodeMissingField},
 		{"wrong type", "eu", func(ev *provision.Event) { ev.Fields["software.name"] = 42.0 }, "fields.software.name", manifest.CodeWrongType},
 		{"too long", "eu", func(ev *provision.Event) { ev.Fields["software.name"] = strings.Repeat("é", 65) }, "fields.software.name", manifest.CodeOutOfBounds},
@@ -139,13 +138,15 @@ func TestViolationCodes(t *testing.T) {
 		{"certificate not base64", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.certificate": "!!!"}}, "fields.tls.certificate", manifest.CodeBadCertificate},
 		{"certificate not DER", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.certificate": base64.StdEncoding.EncodeToString([]byte("hello world, not a certificate"))}}, "fields.tls.certificate", manifest.CodeBadCertificate},
 		{"certificate too large", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.certificate": base64.StdEncoding.EncodeToString(make([]byte, 20000))}}, "fields.tls.certificate", manifest.CodeOutOfBounds},
-		{"bad list element", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.chain": []any{cert, "nope"}}}, "fields.tls.chain[1]", manifest.CodeBadCertificate},
-		{"list too long", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.chain": make([]any, 9)}}, "fields.tls.chain", manifest.CodeOutOfBounds},
-		{"list wrong type", provision.Event{Type: "tls_connection", Fields: map[string]any{"tls.chain": cert}}, "fields.tls.chain", manifest.CodeWrongType},
+		{"bad list element", provision.Event{Type: "os", Fields: map[string]any{"os.update_packages": []any{"KB5034441", 5.0}}}, "fields.os.update_packages[1]", manifest.CodeWrongType},
+		{"list too long", provision.Event{Type: "os", Fields: map[string]any{"os.update_packages": make([]any, 2001)}}, "fields.os.update_packages", manifest.CodeOutOfBounds},
+		{"list wrong type", provision.Event{Type: "os", Fields: map[string]any{"os.update_packages": cert}}, "fields.os.update_packages", manifest.CodeWrongType},
+		{"personal data in a list element", provision.Event{Type: "os", Fields: map[string]any{"os.update_packages": []any{"KB5034441", `C:\Users\john.doe\Downloads\patch.msu`}}}, "fields.os.update_packages[1]", manifest.CodePersonalData},
 		{"url with path", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": "https://shop.example.com/account?id=42"}}, "fields.license.provider_site", manifest.CodeBadURL},
 		{"url with user", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": "https://bob:pw@shop.example.com"}}, "fields.license.provider_site", manifest.CodeBadURL},
 		{"url scheme", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": "ftp://shop.example.com"}}, "fields.license.provider_site", manifest.CodeBadURL},
 		{"url relative", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": "shop.example.com"}}, "fields.license.provider_site", manifest.CodeBadURL},
+		{"server-only field", provision.Event{Type: "task", Fields: map[string]any{"location.country": "DE"}}, "fields.location.country", manifest.CodeServerOnlyField},
 		{"null value", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": nil}}, "fields.license.provider_site", manifest.CodeWrongType},
 		{"object value", provision.Event{Type: "license", Fields: map[string]any{"license.provider_site": map[string]any{}}}, "fields.license.provider_site", manifest.CodeWrongType},
 	}
@@ -221,37 +222,5 @@ func TestCheckBatch(t *testing.T) {
 		if len(vs) == 0 || vs[0].Index != -1 {
 			t.Errorf("%s: want an envelope violation, got %v", name, vs)
 		}
-	}
-}
-
-func TestDisclosureFormats(t *testing.T) {
-	for _, f := range []string{"md", "text", "json"} {
-		var b strings.Builder
-		if err := reference.WriteDisclosure(&b, f); err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range reference.Items {
-			if !strings.Contains(b.String(), it.ID) {
-				t.Errorf("%s disclosure lacks %s", f, it.ID)
-			}
-		}
-	}
-	var b strings.Builder
-	if err := reference.WriteDisclosure(&b, "json"); err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Items []map[string]any `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(b.String()), &d); err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{"id", "category", "type", "purposes", "recipients", "regions", "personal", "retention_days"} {
-		if _, ok := d.Items[0][key]; !ok {
-			t.Errorf("json disclosure item lacks %q", key)
-		}
-	}
-	if err := reference.WriteDisclosure(&b, "pdf"); err == nil {
-		t.Error("unknown format accepted")
 	}
 }

@@ -74,10 +74,12 @@ type ErrorRow struct {
 	Daily       []Point `json:"daily"`
 }
 
-// TaskRow is the outcome of one task type by version or campaign.
+// TaskRow is the outcome of one task type by version, campaign or country.
+// Task events are the only ones that carry a location, so the country
+// figures of the reports are these.
 type TaskRow struct {
 	Type        string         `json:"type"`
-	By          string         `json:"by"` // version or campaign
+	By          string         `json:"by"` // version, campaign or country
 	Value       string         `json:"value"`
 	Installs    *int64         `json:"installations"`
 	Tasks       *int64         `json:"tasks"`
@@ -230,6 +232,16 @@ func quantileMs(c *rollup.Cell, q float64, ok bool) *int64 {
 	return &ms
 }
 
+// taskDim tells which dimension a task cell is cut by besides its type.
+func taskDim(d map[string]string) (by, value string) {
+	for _, by := range []string{"campaign", "country"} {
+		if v, ok := d[by]; ok {
+			return by, v
+		}
+	}
+	return "version", d["version"]
+}
+
 func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 	rows := []TaskRow{}
 	errs := map[string][]TaskErrorRow{}
@@ -239,10 +251,7 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 			continue
 		}
 		d := dimsOf(sr.dims)
-		by, val := "version", d["version"]
-		if cp, ok := d["campaign"]; ok {
-			by, val = "campaign", cp
-		}
+		by, val := taskDim(d)
 		n := c.Distinct()
 		e := TaskErrorRow{ErrorType: d["error_type"], ErrorCode: d["error_code"], Installs: o.gate(n), Tasks: o.gateValue(n, c.Events, 1)}
 		e.Suppressed = e.Installs == nil
@@ -261,10 +270,7 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 			continue
 		}
 		d := dimsOf(sr.dims)
-		by, val := "version", d["version"]
-		if cp, ok := d["campaign"]; ok {
-			by, val = "campaign", cp
-		}
+		by, val := taskDim(d)
 		if by == "version" && o.Version != "" && val != o.Version {
 			continue
 		}

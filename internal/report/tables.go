@@ -114,17 +114,9 @@ func yes(b bool) string {
 	return "no"
 }
 
-func countries(cs []CountryRow) string {
-	var parts []string
-	for _, c := range cs {
-		parts = append(parts, c.Country+":"+n(c.Installs))
-	}
-	return strings.Join(parts, " ")
-}
-
 // Tables lays the threat report out as tables.
 func (t *Threats) Tables() []Table {
-	it := Table{Name: "tls_issuers", Title: "Issuers of TLS chains", Columns: []string{"id", "subject", "public_root", "self_signed", "not_before", "not_after", "first_seen", "last_seen", "installations", "connections", "growth", "countries", "flags"}}
+	it := Table{Name: "tls_issuers", Title: "Issuers of TLS chains", Columns: []string{"id", "subject", "public_root", "self_signed", "not_before", "not_after", "first_seen", "last_seen", "installations", "connections", "growth", "flags"}}
 	for _, r := range t.Issuers {
 		pub := "unknown"
 		if r.PublicRoot != nil {
@@ -134,18 +126,14 @@ func (t *Threats) Tables() []Table {
 		if r.Growth != nil {
 			g = strconv.FormatFloat(*r.Growth, 'f', 2, 64)
 		}
-		it.Rows = append(it.Rows, []string{r.ID, r.Subject, pub, yes(r.SelfSigned), r.NotBefore, r.NotAfter, r.FirstSeen, r.LastSeen, n(r.Installs), n(r.Connections), g, countries(r.Countries), flags(r.Flags)})
+		it.Rows = append(it.Rows, []string{r.ID, r.Subject, pub, yes(r.SelfSigned), r.NotBefore, r.NotAfter, r.FirstSeen, r.LastSeen, n(r.Installs), n(r.Connections), g, flags(r.Flags)})
 	}
 	if t.IssuersSuppressed > 0 {
 		it.Rows = append(it.Rows, []string{fmt.Sprintf("%d issuers below k withheld", t.IssuersSuppressed)})
 	}
-	st := Table{Name: "file_signers", Title: "Signers of scanned files", Columns: []string{"thumbprint_sha1", "subject", "issuer", "first_seen", "last_seen", "installations", "files", "mismatch_installations", "countries", "flags"}}
+	st := Table{Name: "file_signers", Title: "Signers of scanned files", Columns: []string{"thumbprint_sha1", "subject", "issuer", "first_seen", "last_seen", "installations", "files", "flags"}}
 	for _, r := range t.Signers {
-		mm := ""
-		if r.MismatchInst != nil || r.MismatchHidden {
-			mm = n(r.MismatchInst)
-		}
-		st.Rows = append(st.Rows, []string{r.ID, r.Subject, r.Issuer, r.FirstSeen, r.LastSeen, n(r.Installs), n(r.Files), mm, countries(r.Countries), flags(r.Flags)})
+		st.Rows = append(st.Rows, []string{r.ID, r.Subject, r.Issuer, r.FirstSeen, r.LastSeen, n(r.Installs), n(r.Files), flags(r.Flags)})
 	}
 	if t.SignersSuppressed > 0 {
 		st.Rows = append(st.Rows, []string{fmt.Sprintf("%d signers below k withheld", t.SignersSuppressed)})

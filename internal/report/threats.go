@@ -34,39 +34,28 @@ type CertFacts struct {
 	NotAfter   string `json:"not_after,omitempty"`
 }
 
-// CountryRow is the installations of one country.
-type CountryRow struct {
-	Country    string `json:"country"`
-	Installs   *int64 `json:"installations"`
-	Suppressed bool   `json:"suppressed,omitempty"`
-}
-
 // IssuerRow is one issuer of presented TLS chains.
 type IssuerRow struct {
 	CertFacts
-	PublicRoot  *bool        `json:"public_root"` // nil when only the issuer's name is known
-	FirstSeen   string       `json:"first_seen"`
-	LastSeen    string       `json:"last_seen"`
-	Installs    *int64       `json:"installations"`
-	Connections *int64       `json:"connections"`
-	Growth      *float64     `json:"growth"`
-	Daily       []Point      `json:"daily"`
-	Countries   []CountryRow `json:"countries"`
-	Flags       []string     `json:"flags"`
+	PublicRoot  *bool    `json:"public_root"` // nil when only the issuer's name is known
+	FirstSeen   string   `json:"first_seen"`
+	LastSeen    string   `json:"last_seen"`
+	Installs    *int64   `json:"installations"`
+	Connections *int64   `json:"connections"`
+	Growth      *float64 `json:"growth"`
+	Daily       []Point  `json:"daily"`
+	Flags       []string `json:"flags"`
 }
 
 // SignerRow is one code-signing certificate of scanned files.
 type SignerRow struct {
 	CertFacts
-	FirstSeen      string       `json:"first_seen"`
-	LastSeen       string       `json:"last_seen"`
-	Installs       *int64       `json:"installations"`
-	Files          *int64       `json:"files"`
-	MismatchInst   *int64       `json:"mismatch_installations"`
-	MismatchHidden bool         `json:"mismatch_suppressed,omitempty"`
-	Daily          []Point      `json:"daily"`
-	Countries      []CountryRow `json:"countries"`
-	Flags          []string     `json:"flags"`
+	FirstSeen string   `json:"first_seen"`
+	LastSeen  string   `json:"last_seen"`
+	Installs  *int64   `json:"installations"`
+	Files     *int64   `json:"files"`
+	Daily     []Point  `json:"daily"`
+	Flags     []string `json:"flags"`
 }
 
 // BuildThreats makes the threat-trend report for o's period.
@@ -76,7 +65,7 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		return nil, err
 	}
 	set, err := loadSeries(ctx, s, rollup.Query{
-		Views: []string{rollup.ViewActive, rollup.ViewTLSIssuer, rollup.ViewTLSCountry, rollup.ViewFileSigner, rollup.ViewFileMismatch, rollup.ViewFileCountry},
+		Views: []string{rollup.ViewActive, rollup.ViewTLSIssuer, rollup.ViewFileSigner},
 		To:    o.To,
 	})
 	if err != nil {
@@ -104,13 +93,12 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		}
 	}
 
-	countries := countriesBy(set, rollup.ViewTLSCountry, "spki")
 	for _, c := range issuers {
 		sr := set.get(rollup.ViewTLSIssuer, rollup.Dims("spki", c.ID))
 		if sr == nil {
 			continue
 		}
-		row, ok := o.issuerRow(c, sr, countries[c.ID], activeRange, t)
+		row, ok := o.issuerRow(c, sr, activeRange, t)
 		if !ok {
 			continue
 		}
@@ -120,14 +108,12 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		}
 		t.Issuers = append(t.Issuers, row)
 	}
-	fileCountries := countriesBy(set, rollup.ViewFileCountry, "thumbprint")
 	for _, c := range signers {
 		sr := set.get(rollup.ViewFileSigner, rollup.Dims("thumbprint", c.ID))
 		if sr == nil {
 			continue
 		}
-		mm := set.get(rollup.ViewFileMismatch, rollup.Dims("thumbprint", c.ID))
-		row, ok := o.signerRow(c, sr, mm, fileCountries[c.ID], dataStart, dailyActive, t)
+		row, ok := o.signerRow(c, sr, dataStart, dailyActive, t)
 		if !ok {
 			continue
 		}
@@ -140,28 +126,6 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 	sort.SliceStable(t.Issuers, func(i, j int) bool { return *t.Issuers[i].Installs > *t.Issuers[j].Installs })
 	sort.SliceStable(t.Signers, func(i, j int) bool { return *t.Signers[i].Installs > *t.Signers[j].Installs })
 	return t, nil
-}
-
-func countriesBy(set *seriesSet, view, idDim string) map[string][]*series {
-	out := map[string][]*series{}
-	for _, sr := range set.view(view) {
-		id := dimsOf(sr.dims)[idDim]
-		out[id] = append(out[id], sr)
-	}
-	return out
-}
-
-func (o Options) countryRows(srs []*series) []CountryRow {
-	rows := []CountryRow{}
-	for _, sr := range srs {
-		c := sr.merged(o.From, o.To)
-		if c.Events == 0 {
-			continue
-		}
-		n := o.gate(c.Distinct())
-		rows = append(rows, CountryRow{Country: dimsOf(sr.dims)["country"], Installs: n, Suppressed: n == nil})
-	}
-	return rows
 }
 
 func factsOf(c rollup.Cert) CertFacts {
@@ -195,7 +159,7 @@ func (o Options) seen(sr *series) (first, last string, ok bool) {
 	return first, last, last >= o.From
 }
 
-func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activeRange int64, t *Threats) (IssuerRow, bool) {
+func (o Options) issuerRow(c rollup.Cert, sr *series, activeRange int64, t *Threats) (IssuerRow, bool) {
 	first, last, ok := o.seen(sr)
 	if !ok {
 		return IssuerRow{}, false
@@ -208,7 +172,6 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activ
 		return row, true // withheld whole: its identity is not published either
 	}
 	row.Daily = o.dailyPoints(sr)
-	row.Countries = o.countryRows(countries)
 
 	// Growth: installations on the last day of the window against the
 	// first day of the window it was seen on.
@@ -232,10 +195,13 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activ
 		row.Growth = &g
 	}
 	name := c.Subject
-	if row.PublicRoot != nil && !*row.PublicRoot && row.Growth != nil && *row.Growth >= o.GrowthFactor && lastN >= int64(o.K) {
+	// An issuer known only by its name (the terms let only the certificate
+	// that established the connection be sent, not its chain) is not known
+	// to chain to a public root: it is judged by its spread alone.
+	if (row.PublicRoot == nil || !*row.PublicRoot) && row.Growth != nil && *row.Growth >= o.GrowthFactor && lastN >= int64(o.K) {
 		row.Flags = append(row.Flags, "interception_spreading")
 		t.Flags = append(t.Flags, Flag{Kind: "interception_spreading", Subject: c.ID, Name: name,
-			Reason: fmt.Sprintf("not a public root; installations grew %.1fx over the last %d days", *row.Growth, o.GrowthWindow)})
+			Reason: fmt.Sprintf("not known to chain to a public root; installations grew %.1fx over the last %d days", *row.Growth, o.GrowthWindow)})
 	}
 	if !c.NotBefore.IsZero() {
 		firstT, _ := time.Parse(time.DateOnly, first)
@@ -254,7 +220,7 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activ
 	return row, true
 }
 
-func (o Options) signerRow(c rollup.Cert, sr, mismatch *series, countries []*series, dataStart string, dailyActive map[string]int64, t *Threats) (SignerRow, bool) {
+func (o Options) signerRow(c rollup.Cert, sr *series, dataStart string, dailyActive map[string]int64, t *Threats) (SignerRow, bool) {
 	first, last, ok := o.seen(sr)
 	if !ok {
 		return SignerRow{}, false
@@ -267,19 +233,6 @@ func (o Options) signerRow(c rollup.Cert, sr, mismatch *series, countries []*ser
 		return row, true
 	}
 	row.Daily = o.dailyPoints(sr)
-	row.Countries = o.countryRows(countries)
-	if mismatch != nil {
-		mm := mismatch.merged(o.From, o.To)
-		if mm.Events > 0 {
-			row.MismatchInst = o.gate(mm.Distinct())
-			row.MismatchHidden = row.MismatchInst == nil
-			if row.MismatchInst != nil {
-				row.Flags = append(row.Flags, "signature_mismatch")
-				t.Flags = append(t.Flags, Flag{Kind: "signature_mismatch", Subject: c.ID, Name: c.Subject,
-					Reason: fmt.Sprintf("files signed with it did not match their signature on %d installations", *row.MismatchInst)})
-			}
-		}
-	}
 	// Sudden: absent when the data began, then on many machines within a
 	// few days of its first sight.
 	if first > dataStart {

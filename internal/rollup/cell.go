@@ -30,18 +30,15 @@ import (
 
 // Views: what a cell counts. Each view has its own dimension keys.
 const (
-	ViewActive       = "active"        // dims: one of all, country, product, version, edition, localization, software.type, os.type, os.version, os.edition
-	ViewUpdate       = "os_update"     // dims: package
-	ViewOSReporting  = "os_reporting"  // dims: all; installations that sent an os event, the base of update coverage
-	ViewUIError      = "ui_error"      // dims: type, code, control
-	ViewTask         = "task"          // dims: type and one of version, campaign
-	ViewTaskError    = "task_error"    // dims: type, campaign or version, error_type, error_code
-	ViewLicense      = "license"       // dims: site
-	ViewTLSIssuer    = "tls_issuer"    // dims: spki
-	ViewTLSCountry   = "tls_country"   // dims: spki, country
-	ViewFileSigner   = "file_signer"   // dims: thumbprint
-	ViewFileMismatch = "file_mismatch" // dims: thumbprint
-	ViewFileCountry  = "file_country"  // dims: thumbprint, country
+	ViewActive      = "active"       // dims: one of all, product, version, edition, localization, software.type, os.type, os.version, os.edition
+	ViewUpdate      = "os_update"    // dims: package
+	ViewOSReporting = "os_reporting" // dims: all; installations that sent an os event, the base of update coverage
+	ViewUIError     = "ui_error"     // dims: type, code, control
+	ViewTask        = "task"         // dims: type and one of version, campaign, country (the location is declared for task events only)
+	ViewTaskError   = "task_error"   // dims: type, campaign or version, error_type, error_code
+	ViewLicense     = "license"      // dims: site
+	ViewTLSIssuer   = "tls_issuer"   // dims: spki
+	ViewFileSigner  = "file_signer"  // dims: thumbprint
 )
 
 // Key names one cell: a UTC day, a view and the view's dimensions in a

@@ -138,11 +138,11 @@ func orUnknown(s string) string {
 func (a *aggregator) add(r *provision.Record) {
 	f := r.Event.Fields
 	c := contribution{a: a, day: Day(r), h: a.installHash(r.InstallationID), weight: 1}
-	country := orUnknown(r.Country)
 
-	// Every accepted event shows the installation was active that day.
+	// Every accepted event shows the installation was active that day. The
+	// location is declared for task events only, so no other view is cut
+	// by country.
 	c.to(ViewActive, Dims("all", "all"))
-	c.to(ViewActive, Dims("country", country))
 
 	switch r.Event.Type {
 	case "software":
@@ -181,12 +181,11 @@ func (a *aggregator) add(r *provision.Record) {
 		c.weight = a.capWeight(f)
 		c.to(ViewUIError, Dims("type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id"))))
 	case "task":
-		a.addTask(&c, f)
+		a.addTask(&c, f, orUnknown(r.Country))
 	case "tls_connection":
 		c.weight = a.capWeight(f)
 		if id, ok := a.tlsIssuer(f); ok {
 			c.to(ViewTLSIssuer, Dims("spki", id))
-			c.to(ViewTLSCountry, Dims("spki", id, "country", country))
 		} else {
 			a.skipped++
 		}
@@ -199,10 +198,6 @@ func (a *aggregator) add(r *provision.Record) {
 		}
 		a.fileSigner(thumb, f)
 		c.to(ViewFileSigner, Dims("thumbprint", thumb))
-		c.to(ViewFileCountry, Dims("thumbprint", thumb, "country", country))
-		if str(f, "file.signature_status") == "digest_mismatch" {
-			c.to(ViewFileMismatch, Dims("thumbprint", thumb))
-		}
 	}
 }
 
@@ -214,7 +209,7 @@ func (a *aggregator) capWeight(f map[string]any) int64 {
 	return int64(math.Min(n, float64(a.weightCap)))
 }
 
-func (a *aggregator) addTask(c *contribution, f map[string]any) {
+func (a *aggregator) addTask(c *contribution, f map[string]any, country string) {
 	typ := orUnknown(str(f, "task.type"))
 	status := str(f, "task.status")
 	c.failed = status == "failure"
@@ -223,6 +218,7 @@ func (a *aggregator) addTask(c *contribution, f map[string]any) {
 	}
 	version := orUnknown(str(f, "software.version"))
 	c.to(ViewTask, Dims("type", typ, "version", version))
+	c.to(ViewTask, Dims("type", typ, "country", country))
 	campaign := str(f, "task.campaign_id")
 	if campaign != "" {
 		c.to(ViewTask, Dims("type", typ, "campaign", campaign))
@@ -264,32 +260,33 @@ func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
-// tlsIssuer finds the top of the presented chain: the certificate that
-// vouches for the site, and the one an intercepting proxy substitutes.
+// tlsIssuer identifies who vouched for the certificate that established
+// the connection: the site's CA, or the root an intercepting proxy signs
+// with. Only that certificate is sent (the terms name it, not the chain), so
+// the issuer is known by its name, unless the certificate is its own issuer.
 func (a *aggregator) tlsIssuer(f map[string]any) (string, bool) {
 	leaf := a.parse(str(f, "tls.certificate"))
 	if leaf == nil {
 		return "", false
 	}
-	top := leaf
-	if chain, ok := f["tls.chain"].([]any); ok && len(chain) > 0 {
-		if s, ok := chain[len(chain)-1].(string); ok {
-			if c := a.parse(s); c != nil {
-				top = c
-			}
-		}
-	}
-	if top == leaf && !selfSigned(leaf) {
+	if !selfSigned(leaf) {
 		// Only the issuer's name is known: identify it by that name, never
 		// by the site's own certificate.
-		sum := sha256.Sum256(leaf.RawIssuer)
-		id := "dn:" + hex.EncodeToString(sum[:])
+		id := IssuerNameID(leaf.RawIssuer)
 		a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
 		return id, true
 	}
-	id := certs.SPKISHA256Hex(top)
-	a.noteCert(certOf(ViewTLSIssuer, id, top))
+	id := certs.SPKISHA256Hex(leaf)
+	a.noteCert(certOf(ViewTLSIssuer, id, leaf))
 	return id, true
+}
+
+// IssuerNameID is the id of a TLS issuer known only by its name: "dn:"
+// and the SHA-256 of its DER-encoded distinguished name, which equals the
+// issuer's own RawSubject.
+func IssuerNameID(rawName []byte) string {
+	sum := sha256.Sum256(rawName)
+	return "dn:" + hex.EncodeToString(sum[:])
 }
 
 func (a *aggregator) fileSigner(thumb string, f map[string]any) {

@@ -72,8 +72,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			sw = agent.Software{Type: str(ev, "software.type"), Name: str(ev, "software.name"), Version: str(ev, "software.version"),
 				Edition: str(ev, "software.edition"), Localization: str(ev, "software.localization")}
 		case "os":
-			osInfo = agent.OSInfo{Type: str(ev, "os.type"), Version: str(ev, "os.version"), Edition: str(ev, "os.edition"),
-				Build: str(ev, "os.build"), Architecture: str(ev, "os.architecture")}
+			osInfo = agent.OSInfo{Type: str(ev, "os.type"), Version: str(ev, "os.version"), Edition: str(ev, "os.edition")}
 			osInfo.UpdatePackages, _ = ev.Fields["os.update_packages"].([]string)
 		}
 	}
@@ -244,16 +243,7 @@ func replay(ctx context.Context, a *agent.Agent, ev provision.Event, files *[]pr
 		if err != nil {
 			return err
 		}
-		chain := [][]byte{der}
-		rest, _ := ev.Fields["tls.chain"].([]string)
-		for _, s := range rest {
-			d, err := base64.StdEncoding.DecodeString(s)
-			if err != nil {
-				return err
-			}
-			chain = append(chain, d)
-		}
-		_, err = a.RecordTLSChain(ctx, chain)
+		_, err = a.RecordTLSChain(ctx, [][]byte{der})
 		return err
 	case "file_signature":
 		*files = append(*files, ev)

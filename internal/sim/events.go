@@ -25,6 +25,11 @@ func (f *Fleet) DayUploads(d int, manifestVersion string, t *Truth) []*Upload {
 		u := f.installationDay(d, in, manifestVersion, dt)
 		if u != nil {
 			t.seen(in.Index)
+			for _, ev := range u.Batch.Events {
+				if ev.Type == "task" {
+					t.taskBits[in.Index] = true
+				}
+			}
 			out = append(out, u)
 		}
 	}
@@ -124,8 +129,6 @@ func (f *Fleet) installationDay(d int, in *Installation, manifestVersion string,
 		"os.type":            in.OS.Type,
 		"os.version":         in.OS.Version,
 		"os.edition":         in.OSEdition,
-		"os.build":           in.OS.Build,
-		"os.architecture":    in.Arch,
 		"os.update_packages": updates,
 	})
 	add("user_count", map[string]any{
@@ -212,22 +215,20 @@ func (f *Fleet) tlsScans(d int, r *rand.Rand, in *Installation, add addFunc, dt 
 			continue
 		}
 		seen[i] = true
-		var leaf, chain *Cert
+		var leaf *Cert
 		switch {
 		case in.Proxy >= 0 && i < len(p.Enterprise[in.Proxy].Leaves):
-			px := p.Enterprise[in.Proxy]
-			leaf, chain = px.Leaves[i], px.Root
+			leaf = p.Enterprise[in.Proxy].Leaves[i]
 			sawProxy = true
 		case in.Intercepted >= 0 && d >= in.Intercepted && i < len(p.Interception.Leaves):
-			leaf, chain = p.Interception.Leaves[i], p.Interception.Root
+			leaf = p.Interception.Leaves[i]
 			sawMalicious = true
 		default:
-			leaf, chain = p.Sites[i].Leaf, p.Sites[i].Intermediate
+			leaf = p.Sites[i].Leaf
 		}
 		add("tls_connection", map[string]any{
 			"tls.certificate": leaf.Base64,
 			"tls.spki_sha256": leaf.SPKISHA256,
-			"tls.chain":       []string{chain.Base64},
 			"event.count":     1 + int(r.ExpFloat64()*20),
 		})
 	}
@@ -236,7 +237,6 @@ func (f *Fleet) tlsScans(d int, r *rand.Rand, in *Installation, add addFunc, dt 
 		add("tls_connection", map[string]any{
 			"tls.certificate": s.Leaf.Base64,
 			"tls.spki_sha256": s.Leaf.SPKISHA256,
-			"tls.chain":       []string{s.Intermediate.Base64},
 			"event.count":     1 + r.IntN(5),
 		})
 	}
@@ -250,14 +250,12 @@ func (f *Fleet) tlsScans(d int, r *rand.Rand, in *Installation, add addFunc, dt 
 
 func (f *Fleet) fileScans(d int, r *rand.Rand, in *Installation, add addFunc, dt *DayTruth) {
 	p := f.PKI
-	signed := func(c *Cert, status string, count int) {
+	signed := func(c *Cert, count int) {
 		add("file_signature", map[string]any{
-			"file.certificate":       c.Base64,
-			"file.spki_sha256":       c.SPKISHA256,
-			"file.thumbprint_sha1":   c.SHA1,
-			"file.thumbprint_sha256": c.SHA256,
-			"file.signature_status":  status,
-			"event.count":            count,
+			"file.certificate":     c.Base64,
+			"file.spki_sha256":     c.SPKISHA256,
+			"file.thumbprint_sha1": c.SHA1,
+			"event.count":          count,
 		})
 	}
 	n := r.IntN(4)
@@ -268,14 +266,10 @@ func (f *Fleet) fileScans(d int, r *rand.Rand, in *Installation, add addFunc, dt
 			continue
 		}
 		seen[i] = true
-		signed(p.Signers[i], "valid", 1+int(r.ExpFloat64()*10))
+		signed(p.Signers[i], 1+int(r.ExpFloat64()*10))
 	}
 	if in.StolenFrom >= 0 && d >= in.StolenFrom && r.Float64() < 0.85 {
-		status := "valid"
-		if in.StolenFrom >= f.StolenDay && r.Float64() < 0.25 {
-			status = "digest_mismatch" // the malware patched after signing
-		}
-		signed(p.Stolen, status, 1+r.IntN(3))
+		signed(p.Stolen, 1+r.IntN(3))
 		dt.StolenSigner++
 	}
 }

@@ -132,16 +132,15 @@ func (t *Truth) CompareFlags(q *report.Quality, th *report.Threats) []string {
 			problems = append(problems, "healthy campaign "+f.Subject+" flagged as failing")
 		}
 	}
-	if !flagged(th.Flags, "interception_spreading", t.InterceptionRoot.SPKISHA256) {
+	// Issuers are known by name: only the certificate that established
+	// the connection is sent, not its chain.
+	if !flagged(th.Flags, "interception_spreading", rollup.IssuerNameID(t.InterceptionRoot.Cert.RawSubject)) {
 		problems = append(problems, fmt.Sprintf("interception root %q not flagged as spreading", t.InterceptionRoot.Name))
 	}
 	for _, r := range t.EnterpriseRoots {
-		if flagged(th.Flags, "interception_spreading", r.SPKISHA256) {
+		if flagged(th.Flags, "interception_spreading", rollup.IssuerNameID(r.Cert.RawSubject)) {
 			problems = append(problems, fmt.Sprintf("enterprise proxy %q flagged as spreading", r.Name))
 		}
-	}
-	if !flagged(th.Flags, "expired_in_use", t.ExpiredCertificate.SPKISHA256) {
-		problems = append(problems, fmt.Sprintf("expired issuer %q not flagged", t.ExpiredCertificate.Name))
 	}
 	if !flagged(th.Flags, "signer_sudden", t.StolenSigner.SHA1) {
 		problems = append(problems, fmt.Sprintf("stolen signer %q not flagged as sudden", t.StolenSigner.Name))

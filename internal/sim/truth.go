@@ -23,6 +23,7 @@ type Truth struct {
 	ExpiredCertificate *Cert
 
 	seenBits []bool
+	taskBits []bool // installations that sent a task event, the only one that carries a location
 
 	mu        sync.Mutex
 	delivered map[string]struct{} // event ids the server confirmed, when recorded
@@ -68,6 +69,7 @@ func NewTruth(f *Fleet, recordDelivered bool) *Truth {
 		FailingCampaign:    FailingCampaign,
 		ExpiredCertificate: f.PKI.Expired.Intermediate,
 		seenBits:           make([]bool, len(f.Installations)),
+		taskBits:           make([]bool, len(f.Installations)),
 		Sent:               Counters{RejectionCodes: map[string]int{}},
 	}
 	for _, e := range f.PKI.Enterprise {

@@ -19,8 +19,9 @@ type Check struct {
 	// DayMismatches lists the days whose distinct user_count installations
 	// differ from the ground truth, as "date: stored N, truth M".
 	DayMismatches []string
-	// CountryMismatches lists countries whose distinct installations over
-	// the period differ from the truth, when the server derived countries.
+	// CountryMismatches lists countries whose distinct installations with a
+	// task event (the only event that carries a location) over the period
+	// differ from the truth, when the server derived countries.
 	CountryMismatches []string
 }
 
@@ -88,9 +89,8 @@ func Verify(ctx context.Context, log provision.Log, t *Truth, f *Fleet, countrie
 				}
 			}
 			// The server keeps the location only with the event types
-			// the manifest declares it for; software is sent on every
-			// active day.
-			if r.Event.Type == "software" {
+			// the manifest declares it for: task events.
+			if r.Event.Type == "task" {
 				if byCountry[r.Country] == nil {
 					byCountry[r.Country] = map[string]struct{}{}
 				}
@@ -111,7 +111,7 @@ func Verify(ctx context.Context, log provision.Log, t *Truth, f *Fleet, countrie
 	if countries && f != nil {
 		want := map[string]int{}
 		for i, in := range f.Installations {
-			if t.seenBits[i] {
+			if t.taskBits[i] {
 				want[in.Country]++
 			}
 		}

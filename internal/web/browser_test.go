@@ -88,7 +88,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(filtered, "5.15.0") || strings.Contains(filtered, "5.14.0") {
 		t.Errorf("version filter not applied in the browser: %q", filtered)
 	}
-	for _, want := range []string{"interception_spreading", "signer_sudden", "expired_in_use"} {
+	for _, want := range []string{"interception_spreading", "signer_sudden"} {
 		if !strings.Contains(threats, want) {
 			t.Errorf("threat view lacks %s", want)
 		}

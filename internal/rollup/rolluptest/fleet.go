@@ -21,6 +21,7 @@ import (
 	"github.com/provisionhq/provision/internal/geo"
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/rollup"
 )
 
 // FleetConfig sizes a generated fleet.
@@ -34,10 +35,12 @@ type FleetConfig struct {
 // Planted names the incidents and look-alikes a fleet carries, so tests
 // can check that the first are flagged and the second are not.
 type Planted struct {
-	InterceptionRoot string // SPKI pin of a private root intercepting TLS on ever more machines (flag)
-	CorporateProxy   string // SPKI pin of a private root on a fixed set of machines (no spreading flag)
-	ExpiredRoot      string // SPKI pin of a private root that expired early in the period (expired flag)
-	PublicIssuer     string // SPKI pin of the public intermediate most sites use (no flag)
+	// TLS issuers are known by name (rollup.IssuerNameID): only the
+	// certificate that established the connection is sent, not its chain.
+	InterceptionRoot string // a private root intercepting TLS on ever more machines (flag)
+	CorporateProxy   string // a private root on a fixed set of machines (no spreading flag)
+	ExpiredRoot      string // a private root that expired early in the period (its expiry is not known from the leaf: no flag)
+	PublicIssuer     string // the public intermediate most sites use (no flag)
 	StolenSigner     string // SHA-1 thumbprint of a signer that appears on many machines at once (flag)
 	RenewedSigner    string // thumbprint of a signer that rolls out slowly (no flag)
 	VendorSigner     string // thumbprint of the everyday signer (no flag)
@@ -56,13 +59,9 @@ type Fleet struct {
 	PublicPEM   []byte         // the same roots, PEM-encoded
 
 	pubLeaves []*x509.Certificate
-	pubInter  *x509.Certificate
 	evilLeaf  *x509.Certificate
-	evilRoot  *x509.Certificate
 	corpLeaf  *x509.Certificate
-	corpRoot  *x509.Certificate
 	oldLeaf   *x509.Certificate
-	oldRoot   *x509.Certificate
 	vendor    *x509.Certificate
 	stolen    *x509.Certificate
 	renewed   *x509.Certificate
@@ -161,15 +160,14 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.pubInter, f.evilRoot, f.corpRoot, f.oldRoot = pubInter.cert, evil.cert, corp.cert, old.cert
 	f.PublicRoots = x509.NewCertPool()
 	f.PublicRoots.AddCert(pubRoot.cert)
 	f.PublicPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pubRoot.cert.Raw})
 	f.Planted = Planted{
-		InterceptionRoot: certs.SPKISHA256Hex(evil.cert),
-		CorporateProxy:   certs.SPKISHA256Hex(corp.cert),
-		ExpiredRoot:      certs.SPKISHA256Hex(old.cert),
-		PublicIssuer:     certs.SPKISHA256Hex(pubInter.cert),
+		InterceptionRoot: rollup.IssuerNameID(evil.cert.RawSubject),
+		CorporateProxy:   rollup.IssuerNameID(corp.cert.RawSubject),
+		ExpiredRoot:      rollup.IssuerNameID(old.cert.RawSubject),
+		PublicIssuer:     rollup.IssuerNameID(pubInter.cert.RawSubject),
 		StolenSigner:     Thumbprint(f.stolen),
 		RenewedSigner:    Thumbprint(f.renewed),
 		VendorSigner:     Thumbprint(f.vendor),
@@ -292,30 +290,26 @@ func (f *Fleet) eventsOf(i, d int, at time.Time, rng *rand.Rand) []provision.Eve
 	}
 	// Secure connections: everyone visits public sites; some are intercepted.
 	leaf := f.pubLeaves[(i+d)%len(f.pubLeaves)]
-	evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(leaf), "tls.spki_sha256": certs.SPKISHA256Hex(leaf), "tls.chain": []any{f.enc(f.pubInter)}, "event.count": float64(20 + rng.IntN(50))}))
+	evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(leaf), "tls.spki_sha256": certs.SPKISHA256Hex(leaf), "event.count": float64(20 + rng.IntN(50))}))
 	if lo := n2(f.Installations); i >= lo && i < lo+f.interceptedOn(d) {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.evilLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.evilLeaf), "tls.chain": []any{f.enc(f.evilRoot)}, "event.count": float64(5 + rng.IntN(10))}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.evilLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.evilLeaf), "event.count": float64(5 + rng.IntN(10))}))
 	}
 	if i >= 10 && i < 50 {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.corpLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.corpLeaf), "tls.chain": []any{f.enc(f.corpRoot)}, "event.count": float64(10)}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.corpLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.corpLeaf), "event.count": float64(10)}))
 	}
 	if i >= 50 && i < 65 {
-		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.oldLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.oldLeaf), "tls.chain": []any{f.enc(f.oldRoot)}, "event.count": float64(3)}))
+		evs = append(evs, ev("tls_connection", map[string]any{"tls.certificate": f.enc(f.oldLeaf), "tls.spki_sha256": certs.SPKISHA256Hex(f.oldLeaf), "event.count": float64(3)}))
 	}
 	// Scanned files.
-	sig := func(c *x509.Certificate, status string) provision.Event {
-		return ev("file_signature", map[string]any{"file.certificate": f.enc(c), "file.spki_sha256": certs.SPKISHA256Hex(c), "file.thumbprint_sha1": Thumbprint(c), "file.signature_status": status, "event.count": float64(1 + rng.IntN(30))})
+	sig := func(c *x509.Certificate) provision.Event {
+		return ev("file_signature", map[string]any{"file.certificate": f.enc(c), "file.spki_sha256": certs.SPKISHA256Hex(c), "file.thumbprint_sha1": Thumbprint(c), "event.count": float64(1 + rng.IntN(30))})
 	}
-	status := "valid"
-	if i < 3 && d == 7 {
-		status = "digest_mismatch" // a handful of broken files: below k
-	}
-	evs = append(evs, sig(f.vendor, status))
+	evs = append(evs, sig(f.vendor))
 	if d >= f.Days-5 && i%3 == 0 {
-		evs = append(evs, sig(f.stolen, "valid"))
+		evs = append(evs, sig(f.stolen))
 	}
 	if d >= 10 && i >= 100 && i < 100+2*(d-10) {
-		evs = append(evs, sig(f.renewed, "valid"))
+		evs = append(evs, sig(f.renewed))
 	}
 	// Errors while in use.
 	if i%4 == 0 && d%3 == 0 {
@@ -340,6 +334,11 @@ func (f *Fleet) eventsOf(i, d int, at time.Time, rng *rand.Rand) []provision.Eve
 	}
 	if i%5 == 1 && d == 12+i%4 {
 		evs = append(evs, task(f.Planted.FailingCampaign, rng.Float64() < 0.45))
+	}
+	// The small country's installations update daily: task events are the
+	// only ones that carry a location, so this is its country figure.
+	if f.country(i) == "LU" {
+		evs = append(evs, ev("task", map[string]any{"task.type": "update", "task.status": "success", "task.duration": float64(30000), "software.version": version, "os.type": "windows", "os.version": osVersion}))
 	}
 	return evs
 }

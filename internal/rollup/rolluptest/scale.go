@@ -70,7 +70,7 @@ func NewScale(tb testing.TB, n, days int) *Scale {
 			s.ExactDaily[d]++
 			seenEver[i] = true
 			add(rollup.ViewActive, rollup.Dims("all", "all"), h)
-			add(rollup.ViewActive, rollup.Dims("country", countries[i%len(countries)]), h)
+			add(rollup.ViewTask, rollup.Dims("type", "update", "country", countries[i%len(countries)]), h)
 			add(rollup.ViewActive, rollup.Dims("product", "Secure Connection"), h)
 			add(rollup.ViewActive, rollup.Dims("version", []string{"5.14.0", "5.15.0", "5.16.0"}[i%3]), h)
 			add(rollup.ViewActive, rollup.Dims("edition", []string{"free", "premium"}[i%2]), h)
@@ -80,7 +80,6 @@ func NewScale(tb testing.TB, n, days int) *Scale {
 			add(rollup.ViewUpdate, rollup.Dims("package", "KB5034441"), h)
 			add(rollup.ViewLicense, rollup.Dims("site", "https://shop.example.com"), h)
 			add(rollup.ViewTLSIssuer, rollup.Dims("spki", f.Planted.PublicIssuer), h)
-			add(rollup.ViewTLSCountry, rollup.Dims("spki", f.Planted.PublicIssuer, "country", countries[i%len(countries)]), h)
 			add(rollup.ViewFileSigner, rollup.Dims("thumbprint", f.Planted.VendorSigner), h)
 			if i%10 == 0 {
 				add(rollup.ViewTLSIssuer, rollup.Dims("spki", f.Planted.CorporateProxy), h)
