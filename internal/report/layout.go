@@ -1,0 +1,185 @@
+package report
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Section is a report laid out for HTML, the standalone file and the
+// dashboard alike: the flags first, then the tables that hold the rows
+// behind them, the charts, the other tables, and the privacy parameters.
+type Section struct {
+	Heading string
+	K       string
+	Flags   []FlagView
+	Backing []TableView
+	Charts  []RenderedChart
+	Tables  []TableView
+	Privacy []TableView
+}
+
+// FlagView is one flag with a link to the row that backs it.
+type FlagView struct {
+	Kind, Subject, Name, Reason string
+	Anchor                      string // id of the backing row, "" if none is shown
+}
+
+// TableView is a table with its withheld rows apart: a row whose
+// installations are below k says nothing but "<k", so the page folds them
+// away behind their count.
+type TableView struct {
+	Name, Title string
+	Columns     []ColumnView
+	Rows        []RowView
+	Withheld    []RowView
+	Notes       []string // whole-table remarks, such as how many issuers were withheld
+}
+
+// ColumnView is a column heading and how its cells are set.
+type ColumnView struct {
+	Name  string // as in the CSV and JSON
+	Label string // for people
+	Class string // "num", "id", "name" or ""
+}
+
+// RowView is one row; Anchor is its id on the page.
+type RowView struct {
+	Anchor  string
+	Flagged bool
+	Cells   []CellView
+}
+
+// CellView is one cell. Class "id" cells show a shortened value whose full
+// text stays in the cell (copying takes all of it) and in its title.
+type CellView struct {
+	Text  string
+	Class string
+}
+
+var numericColumns = map[string]bool{
+	"installations": true, "connections": true, "growth": true, "files": true, "mismatch_installations": true,
+	"tasks": true, "failures": true, "success_rate": true, "p50_ms": true, "p95_ms": true, "p99_ms": true,
+	"occurrences": true, "share": true, "k": true, "contribution_cap": true, "epsilon": true, "delta": true,
+}
+
+var idColumns = map[string]bool{"id": true, "thumbprint_sha1": true}
+
+var nameColumns = map[string]bool{"subject": true, "issuer": true, "countries": true, "value": true, "top_error": true, "control": true}
+
+// longHex is an identifier too long to read whole: a pin, a digest.
+var longHex = regexp.MustCompile(`^[0-9a-f]{24,}$`)
+
+func columnClass(name string) string {
+	switch {
+	case numericColumns[name]:
+		return "num"
+	case idColumns[name]:
+		return "id"
+	case nameColumns[name]:
+		return "name"
+	}
+	return ""
+}
+
+// viewTable lays t out; anchors of its rows start with t.Name.
+func viewTable(t Table) TableView {
+	v := TableView{Name: t.Name, Title: t.Title}
+	installs, flagCol := -1, -1
+	for i, c := range t.Columns {
+		v.Columns = append(v.Columns, ColumnView{Name: c, Label: strings.ReplaceAll(c, "_", " "), Class: columnClass(c)})
+		switch c {
+		case "installations":
+			installs = i
+		case "flags", "flagged":
+			flagCol = i
+		}
+	}
+	var flagged, plain []RowView
+	for ri, r := range t.Rows {
+		if len(r) < len(t.Columns) && len(r) == 1 {
+			v.Notes = append(v.Notes, r[0])
+			continue
+		}
+		row := RowView{Anchor: fmt.Sprintf("%s-%d", t.Name, ri)}
+		for i, cell := range r {
+			class := ""
+			if i < len(v.Columns) {
+				class = v.Columns[i].Class
+			}
+			if longHex.MatchString(cell) {
+				class = "id"
+			}
+			row.Cells = append(row.Cells, CellView{Text: cell, Class: class})
+		}
+		row.Flagged = flagCol >= 0 && flagCol < len(r) && r[flagCol] != ""
+		switch {
+		case installs >= 0 && installs < len(r) && r[installs] == suppressedMark && !row.Flagged:
+			v.Withheld = append(v.Withheld, row)
+		case row.Flagged:
+			flagged = append(flagged, row)
+		default:
+			plain = append(plain, row)
+		}
+	}
+	// The rows behind a flag come first.
+	v.Rows = append(flagged, plain...)
+	return v
+}
+
+// hasFlagged reports whether a table holds a flagged row.
+func (t TableView) hasFlagged() bool {
+	return slices.ContainsFunc(t.Rows, func(r RowView) bool { return r.Flagged })
+}
+
+// Layout renders d's charts and lays its tables out for HTML.
+func Layout(d Document) (Section, error) {
+	s := Section{Heading: d.Heading()}
+	for _, c := range d.Charts() {
+		rc, err := c.Render()
+		if err != nil {
+			return s, err
+		}
+		s.Charts = append(s.Charts, rc)
+	}
+	var flags []Table
+	for _, t := range d.Tables() {
+		switch v := viewTable(t); {
+		case t.Name == "flags":
+			flags = append(flags, t)
+		case t.Name == "privacy":
+			s.Privacy = append(s.Privacy, v)
+			if len(t.Rows) > 0 && len(t.Rows[0]) > 0 {
+				s.K = t.Rows[0][0]
+			}
+		case v.hasFlagged():
+			s.Backing = append(s.Backing, v)
+		default:
+			s.Tables = append(s.Tables, v)
+		}
+	}
+	for _, t := range flags {
+		for _, r := range t.Rows {
+			if len(r) < 4 {
+				continue
+			}
+			f := FlagView{Kind: r[0], Subject: r[1], Name: r[2], Reason: r[3]}
+			f.Anchor = backingRow(s.Backing, f.Subject)
+			s.Flags = append(s.Flags, f)
+		}
+	}
+	return s, nil
+}
+
+// backingRow finds the flagged row that names subject.
+func backingRow(tables []TableView, subject string) string {
+	for _, t := range tables {
+		for _, r := range t.Rows {
+			if r.Flagged && slices.ContainsFunc(r.Cells, func(c CellView) bool { return c.Text == subject }) {
+				return r.Anchor
+			}
+		}
+	}
+	return ""
+}
