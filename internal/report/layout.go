@@ -20,9 +20,11 @@ type Section struct {
 	Privacy []TableView
 }
 
-// FlagView is one flag with a link to the row that backs it.
+// FlagView is one flag with a link to the row that backs it. A subject
+// that is a long identifier (a pin, a thumbprint) is shown after the name.
 type FlagView struct {
 	Kind, Subject, Name, Reason string
+	SubjectIsID                 bool
 	Anchor                      string // id of the backing row, "" if none is shown
 }
 
@@ -33,9 +35,14 @@ type TableView struct {
 	Name, Title string
 	Columns     []ColumnView
 	Rows        []RowView
+	More        []RowView // published rows past the first few, folded
 	Withheld    []RowView
 	Notes       []string // whole-table remarks, such as how many issuers were withheld
 }
+
+// Narrow reports whether the table has so few columns that stretching it
+// across the page would only part its labels from its figures.
+func (t TableView) Narrow() bool { return len(t.Columns) <= 4 }
 
 // ColumnView is a column heading and how its cells are set.
 type ColumnView struct {
@@ -66,7 +73,9 @@ var numericColumns = map[string]bool{
 
 var idColumns = map[string]bool{"id": true, "thumbprint_sha1": true}
 
-var nameColumns = map[string]bool{"subject": true, "issuer": true, "countries": true, "value": true, "top_error": true, "control": true}
+var nameColumns = map[string]bool{"subject": true, "issuer": true, "value": true, "top_error": true, "control": true}
+
+var dateColumns = map[string]bool{"period": true, "week": true, "first_seen": true, "last_seen": true, "not_before": true, "not_after": true}
 
 // longHex is an identifier too long to read whole: a pin, a digest.
 var longHex = regexp.MustCompile(`^[0-9a-f]{24,}$`)
@@ -79,6 +88,10 @@ func columnClass(name string) string {
 		return "id"
 	case nameColumns[name]:
 		return "name"
+	case dateColumns[name]:
+		return "date"
+	case name == "countries" || name == "flags":
+		return "list"
 	}
 	return ""
 }
@@ -111,6 +124,9 @@ func viewTable(t Table) TableView {
 			if longHex.MatchString(cell) {
 				class = "id"
 			}
+			if i < len(t.Columns) && t.Columns[i] == "countries" {
+				cell = foldCountries(cell)
+			}
 			row.Cells = append(row.Cells, CellView{Text: cell, Class: class})
 		}
 		row.Flagged = flagCol >= 0 && flagCol < len(r) && r[flagCol] != ""
@@ -123,10 +139,20 @@ func viewTable(t Table) TableView {
 			plain = append(plain, row)
 		}
 	}
-	// The rows behind a flag come first.
+	// The rows behind a flag come first, and are never folded.
 	v.Rows = append(flagged, plain...)
+	if keep := max(len(flagged), shownRows); len(v.Rows) > keep+foldAtLeast {
+		v.Rows, v.More = v.Rows[:keep], v.Rows[keep:]
+	}
 	return v
 }
+
+// A long table shows its first shownRows rows and folds the rest, unless
+// that would fold fewer than foldAtLeast.
+const (
+	shownRows   = 10
+	foldAtLeast = 5
+)
 
 // hasFlagged reports whether a table holds a flagged row.
 func (t TableView) hasFlagged() bool {
@@ -164,7 +190,7 @@ func Layout(d Document) (Section, error) {
 			if len(r) < 4 {
 				continue
 			}
-			f := FlagView{Kind: r[0], Subject: r[1], Name: r[2], Reason: r[3]}
+			f := FlagView{Kind: r[0], Subject: r[1], Name: r[2], Reason: r[3], SubjectIsID: longHex.MatchString(r[1])}
 			f.Anchor = backingRow(s.Backing, f.Subject)
 			s.Flags = append(s.Flags, f)
 		}
@@ -182,4 +208,22 @@ func backingRow(tables []TableView, subject string) string {
 		}
 	}
 	return ""
+}
+
+// foldCountries keeps the published countries of a "DE:24 FR:<k" list and
+// counts the withheld ones, which say nothing but that they exist.
+func foldCountries(cell string) string {
+	var shown []string
+	withheld := 0
+	for _, c := range strings.Fields(cell) {
+		if strings.HasSuffix(c, ":"+suppressedMark) {
+			withheld++
+			continue
+		}
+		shown = append(shown, c)
+	}
+	if withheld > 0 {
+		shown = append(shown, fmt.Sprintf("+%d below k", withheld))
+	}
+	return strings.Join(shown, " ")
 }
