@@ -58,6 +58,9 @@ const layoutProbe = `(() => {
 		chartFont: font(tick),
 		legendTitles: [...document.querySelectorAll(".legend li")].map(li => li.title),
 		legendLabels: [...document.querySelectorAll(".legend li")].map(li => li.textContent.trim()),
+		// A pin is shown shortened but its cell holds it whole, for copying.
+		ids: [...document.querySelectorAll("td.id code")].map(c =>
+			c.textContent === c.title && c.textContent.length >= 40 && c.scrollWidth > c.clientWidth),
 	};
 })()`
 
@@ -72,6 +75,7 @@ type layout struct {
 	FlagsTop, FlagsBottom       int
 	BodyFont, ChartFont         string
 	LegendTitles, LegendLabels  []string
+	IDs                         []bool
 }
 
 // checkLayout holds a page to the dashboard's layout rules.
@@ -105,6 +109,14 @@ func checkLayout(t *testing.T, page string, l layout) {
 	}
 	if l.ChartFont != l.BodyFont {
 		t.Errorf("%s: chart text in %q, the page in %q", where, l.ChartFont, l.BodyFont)
+	}
+	for i, ok := range l.IDs {
+		if !ok {
+			t.Errorf("%s: identifier cell %d is not shortened on screen with its whole value inside", where, i+1)
+		}
+	}
+	if page == "threats" && len(l.IDs) == 0 {
+		t.Errorf("%s: no identifier cells", where)
 	}
 	seen := map[string]bool{}
 	for i, label := range l.LegendLabels {
