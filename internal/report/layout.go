@@ -63,6 +63,7 @@ type RowView struct {
 type CellView struct {
 	Text  string
 	Class string
+	Parts []string // a "list" cell's items, each kept on one line
 }
 
 var numericColumns = map[string]bool{
@@ -90,14 +91,43 @@ func columnClass(name string) string {
 		return "name"
 	case dateColumns[name]:
 		return "date"
-	case name == "countries" || name == "flags":
+	case name == "countries" || name == "flags" || name == "valid" || name == "seen":
 		return "list"
 	}
 	return ""
 }
 
+// spans are pairs of date columns shown as one "from → to" column, so that
+// a certificate table fits a 1,280 px screen.
+var spans = []struct{ from, to, name string }{
+	{"not_before", "not_after", "valid"},
+	{"first_seen", "last_seen", "seen"},
+}
+
+// joinSpans returns t with each pair of span columns joined.
+func joinSpans(t Table) Table {
+	for _, sp := range spans {
+		a, b := slices.Index(t.Columns, sp.from), slices.Index(t.Columns, sp.to)
+		if a < 0 || b != a+1 {
+			continue
+		}
+		cols := slices.Concat(t.Columns[:a], []string{sp.name}, t.Columns[b+1:])
+		rows := make([][]string, len(t.Rows))
+		for i, r := range t.Rows {
+			if len(r) <= b {
+				rows[i] = r
+				continue
+			}
+			rows[i] = slices.Concat(r[:a], []string{r[a] + " → " + r[b]}, r[b+1:])
+		}
+		t = Table{Name: t.Name, Title: t.Title, Columns: cols, Rows: rows}
+	}
+	return t
+}
+
 // viewTable lays t out; anchors of its rows start with t.Name.
 func viewTable(t Table) TableView {
+	t = joinSpans(t)
 	v := TableView{Name: t.Name, Title: t.Title}
 	installs, flagCol := -1, -1
 	for i, c := range t.Columns {
@@ -124,10 +154,21 @@ func viewTable(t Table) TableView {
 			if longHex.MatchString(cell) {
 				class = "id"
 			}
-			if i < len(t.Columns) && t.Columns[i] == "countries" {
-				cell = foldCountries(cell)
+			cv := CellView{Text: cell, Class: class}
+			if class == "list" {
+				switch t.Columns[i] {
+				case "countries":
+					cv.Parts = foldCountries(cell)
+				case "valid", "seen":
+					if from, to, ok := strings.Cut(cell, " → "); ok {
+						cv.Parts = []string{from, "→ " + to}
+					}
+				default:
+					cv.Parts = strings.Fields(cell)
+				}
+				cv.Text = strings.Join(cv.Parts, " ")
 			}
-			row.Cells = append(row.Cells, CellView{Text: cell, Class: class})
+			row.Cells = append(row.Cells, cv)
 		}
 		row.Flagged = flagCol >= 0 && flagCol < len(r) && r[flagCol] != ""
 		switch {
@@ -212,7 +253,7 @@ func backingRow(tables []TableView, subject string) string {
 
 // foldCountries keeps the published countries of a "DE:24 FR:<k" list and
 // counts the withheld ones, which say nothing but that they exist.
-func foldCountries(cell string) string {
+func foldCountries(cell string) []string {
 	var shown []string
 	withheld := 0
 	for _, c := range strings.Fields(cell) {
@@ -225,5 +266,5 @@ func foldCountries(cell string) string {
 	if withheld > 0 {
 		shown = append(shown, fmt.Sprintf("+%d below k", withheld))
 	}
-	return strings.Join(shown, " ")
+	return shown
 }
