@@ -244,6 +244,9 @@ func (s *server) render(w http.ResponseWriter, name string, data any) {
 // defaultDays is the longest default period.
 const defaultDays = 30
 
+// spanTTL is how long the data's first and last day are reused.
+const spanTTL = time.Minute
+
 // options reads the period and filter of a request. The default period is
 // the days the data covers, at most the last 30 of them: a week of data
 // fills the charts rather than a quarter of them.
@@ -364,7 +367,8 @@ func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // dataSpan remembers the first and last day the rollups cover, for the
-// default period; it is found again after the cache's lifetime.
+// default period. It moves by a day at most, so it is found again after
+// spanTTL even when the section cache is off, and at once after Warm.
 type dataSpan struct {
 	mu          sync.Mutex
 	first, last string
@@ -385,7 +389,7 @@ func (s *server) dataDays(ctx context.Context) (first, last string) {
 	today := now.Format(time.DateOnly)
 	s.span.mu.Lock()
 	defer s.span.mu.Unlock()
-	if !s.span.at.IsZero() && s.cfg.CacheTTL > 0 && now.Sub(s.span.at) < s.cfg.CacheTTL {
+	if !s.span.at.IsZero() && now.Sub(s.span.at) < spanTTL {
 		return s.span.first, s.span.last
 	}
 	first, last = now.AddDate(0, 0, 1-defaultDays).Format(time.DateOnly), today
