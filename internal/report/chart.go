@@ -2,12 +2,18 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"html"
 	"html/template"
 	"image/color"
 	"math"
+	"regexp"
+	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -25,23 +31,41 @@ type Chart struct {
 
 // ChartSeries is one line.
 type ChartSeries struct {
-	Name      string
+	Name      string // the full name, shown on hover
+	Label     string // a short legend label; "" means Name
 	Values    []float64
 	Highlight bool // flagged: drawn thick and red
 }
 
-var palette = []color.Color{
-	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff},
-	color.RGBA{0x8c, 0x56, 0x4b, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0x17, 0xbe, 0xcf, 0xff},
-}
+// Each series of a chart has its own colour, so that a legend swatch, a
+// line and its hover title are one thing. Flagged series take the reds,
+// the others a palette without red or grey (grey is the grid's).
+var (
+	palette = []color.RGBA{
+		{0x1f, 0x77, 0xb4, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0x94, 0x67, 0xbd, 0xff},
+		{0x8c, 0x56, 0x4b, 0xff}, {0x17, 0xbe, 0xcf, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0xbc, 0xbd, 0x22, 0xff},
+	}
+	flagPalette = []color.RGBA{
+		{0xd6, 0x27, 0x28, 0xff}, {0x99, 0x00, 0x0d, 0xff}, {0xef, 0x3b, 0x2c, 0xff},
+		{0x67, 0x00, 0x0d, 0xff}, {0xfb, 0x6a, 0x4a, 0xff}, {0xa5, 0x0f, 0x15, 0xff},
+	}
+)
 
-var flagColor = color.RGBA{0xd6, 0x27, 0x28, 0xff}
+// maxSeries keeps charts readable; it is at most the size of each palette.
+const maxSeries = 6
+
+// The chart is drawn at about the size it is shown at (one column of the
+// page's chart grid), so that its text matches the page's.
+var (
+	chartWidth  = vg.Points(480) // 640 CSS pixels
+	chartHeight = vg.Points(210)
+)
 
 // dayTicks labels about eight evenly spread x positions.
 type dayTicks []string
 
 func (d dayTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := max(1, len(d)/8)
+	step := max(1, (len(d)+7)/8)
 	var ts []plot.Tick
 	for i := 0; i < len(d); i++ {
 		t := plot.Tick{Value: float64(i)}
@@ -53,67 +77,171 @@ func (d dayTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
-// SVG renders c as an inline SVG document.
-func (c Chart) SVG() (template.HTML, error) {
-	p := plot.New()
-	p.Title.Text = c.Title
-	p.Y.Label.Text = c.YLabel
-	p.X.Tick.Marker = dayTicks(c.Labels)
-	p.Y.Min = 0
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	drawn := false
-	for i, s := range c.Series {
-		clr := palette[i%len(palette)]
-		width := vg.Points(1.5)
-		if s.Highlight {
-			clr, width = flagColor, vg.Points(3)
+// countTicks puts about five whole-number ticks on a count axis.
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := niceStep(hi / 5)
+	var ts []plot.Tick
+	for v := 0.0; v <= hi+step/1000; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
+	}
+	return ts
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten, at least 1.
+func niceStep(x float64) float64 {
+	if x <= 1 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if x <= m*p {
+			return m * p
 		}
-		legend := false
-		for _, seg := range segments(s.Values) {
+	}
+	return 10 * p
+}
+
+// LegendEntry names one series of a rendered chart.
+type LegendEntry struct {
+	Label     string // short, unique within the chart
+	Name      string // full
+	Color     string // #RRGGBB, the line's colour
+	Highlight bool
+}
+
+// RenderedChart is a chart ready for HTML: the SVG carries the axes and
+// the lines (each line a path of class "series" with its full name as a
+// <title>); the title and the legend are HTML, in the page's font.
+type RenderedChart struct {
+	Title  string
+	YLabel string
+	SVG    template.HTML // empty when no series has a published point
+	Legend []LegendEntry
+}
+
+// Render draws c.
+func (c Chart) Render() (RenderedChart, error) {
+	rc := RenderedChart{Title: c.Title, YLabel: c.YLabel}
+	p := plot.New()
+	sans := font.Font{Typeface: "Liberation", Variant: "Sans", Size: vg.Points(9)}
+	p.X.Tick.Label.Font, p.Y.Tick.Label.Font = sans, sans
+	p.X.Tick.Marker = dayTicks(c.Labels)
+	p.Y.Tick.Marker = countTicks{}
+	p.Y.Min = 0
+	p.Add(plotter.NewGrid())
+	labels := uniqueLabels(c.Series)
+	colors := map[string]int{} // #RRGGBB → series index
+	top := 0.0
+	plain, flagged := 0, 0
+	for i, s := range c.Series {
+		clr, width := palette[plain%len(palette)], vg.Points(1.75)
+		if s.Highlight {
+			clr, width = flagPalette[flagged%len(flagPalette)], vg.Points(3)
+			flagged++
+		} else {
+			plain++
+		}
+		segs := segments(s.Values)
+		if len(segs) == 0 {
+			continue // nothing published: neither a line nor a legend entry
+		}
+		for _, seg := range segs {
 			l, err := plotter.NewLine(seg)
 			if err != nil {
-				return "", fmt.Errorf("report: chart %q: %w", c.Title, err)
+				return rc, fmt.Errorf("report: chart %q: %w", c.Title, err)
 			}
 			l.Color, l.Width = clr, width
 			p.Add(l)
-			if !legend {
-				p.Legend.Add(s.Name, l)
-				legend = true
+			for _, pt := range seg {
+				top = math.Max(top, pt.Y)
 			}
-			drawn = true
 		}
+		hex := fmt.Sprintf("#%02X%02X%02X", clr.R, clr.G, clr.B)
+		colors[hex] = i
+		rc.Legend = append(rc.Legend, LegendEntry{Label: labels[i], Name: s.Name, Color: hex, Highlight: s.Highlight})
+	}
+	if len(rc.Legend) == 0 {
+		return rc, nil
 	}
 	// The x axis always spans the whole period, withheld days included.
 	p.X.Min, p.X.Max = 0, float64(max(len(c.Labels)-1, 1))
-	if !drawn {
-		p.Y.Max = 1
-	}
-	// Head room above the highest line keeps the legend off the data.
-	top := 0.0
-	for _, s := range c.Series {
-		for _, v := range s.Values {
-			if !math.IsNaN(v) {
-				top = math.Max(top, v)
-			}
-		}
-	}
-	if top > 0 {
-		p.Y.Max = top * (1.15 + 0.12*float64(len(c.Series)))
-	}
-	canvas := vgsvg.New(18*vg.Centimeter, 8*vg.Centimeter)
+	p.Y.Max = max(top*1.08, 1)
+	canvas := vgsvg.New(chartWidth, chartHeight)
 	p.Draw(draw.New(canvas))
 	var buf bytes.Buffer
 	if _, err := canvas.WriteTo(&buf); err != nil {
-		return "", fmt.Errorf("report: chart %q: %w", c.Title, err)
+		return rc, fmt.Errorf("report: chart %q: %w", c.Title, err)
 	}
-	out := buf.Bytes()
-	// Inline in HTML: drop the XML prolog.
-	if i := bytes.Index(out, []byte("<svg")); i > 0 {
-		out = out[i:]
+	rc.SVG = template.HTML(markSeries(buf.Bytes(), colors, c.Series, c.Title)) // #nosec: canvas output with escaped text
+	return rc, nil
+}
+
+var (
+	strokePath = regexp.MustCompile(`<path d="([^"]*)"\s+style="([^"]*stroke:(#[0-9A-F]{6})[^"]*)"\s*/>`)
+	fontFamily = regexp.MustCompile(`font-family:[^;"]*`)
+)
+
+// markSeries makes the canvas's SVG fit for the page: no XML prolog, a
+// size taken from the page (the viewBox keeps the proportions), text in
+// the page's font, and each line of a series marked and titled.
+func markSeries(svg []byte, colors map[string]int, series []ChartSeries, title string) string {
+	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+		svg = svg[i:]
 	}
-	return template.HTML(out), nil // #nosec: produced by the SVG canvas from escaped text
+	s := string(svg)
+	s = fontFamily.ReplaceAllString(s, "font-family:inherit")
+	s = strokePath.ReplaceAllStringFunc(s, func(m string) string {
+		sub := strokePath.FindStringSubmatch(m)
+		i, ok := colors[sub[3]]
+		if !ok {
+			return m // an axis or the grid
+		}
+		return fmt.Sprintf(`<path class="series" data-series="%d" d="%s" style="%s"><title>%s</title></path>`,
+			i, sub[1], sub[2], html.EscapeString(series[i].Name))
+	})
+	head := fmt.Sprintf(`<svg role="img" aria-label="%s" class="chart-svg" preserveAspectRatio="xMidYMid meet"`, html.EscapeString(title))
+	return strings.Replace(s, "<svg", head, 1)
+}
+
+// uniqueLabels gives each series a short label that no other series of the
+// chart shares: its Label, or its Name cut short, with as much of the full
+// name added as it takes to tell two apart.
+func uniqueLabels(series []ChartSeries) []string {
+	out := make([]string, len(series))
+	for i, s := range series {
+		out[i] = cmp.Or(s.Label, shorten(s.Name, 40))
+	}
+	for i := range out {
+		var same []int
+		for j := range out {
+			if out[j] == out[i] {
+				same = append(same, j)
+			}
+		}
+		if len(same) < 2 {
+			continue
+		}
+		for n, j := range same {
+			rest := strings.TrimPrefix(series[j].Name, cmp.Or(series[j].Label, ""))
+			rest = strings.TrimLeft(rest, " ,·")
+			if rest == "" {
+				rest = fmt.Sprint(n + 1)
+			}
+			out[j] = out[j] + " · " + shorten(rest, 24)
+		}
+	}
+	return out
+}
+
+// shorten cuts s to at most n characters, marking the cut.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func segments(vals []float64) []plotter.XYs {
@@ -161,55 +289,113 @@ func labels(pts []Point) []string {
 	return l
 }
 
-// maxSeries keeps charts readable.
-const maxSeries = 6
-
-// Charts are the quality report's charts.
-func (q *Quality) Charts() []Chart {
-	cs := []Chart{{Title: "Daily active installations", YLabel: "installations", Labels: labels(q.Active.Daily),
-		Series: []ChartSeries{{Name: "all", Values: values(q.Active.Daily)}}}}
-	vc := Chart{Title: "Daily active installations by version", YLabel: "installations", Labels: labels(q.Active.Daily)}
-	for _, r := range q.Active.By {
-		if r.Dimension == "version" && r.Installs != nil && len(vc.Series) < maxSeries {
-			vc.Series = append(vc.Series, ChartSeries{Name: r.Value, Values: values(r.Daily)})
-		}
-	}
-	cs = append(cs, vc)
-	ec := Chart{Title: "Installations meeting each error", YLabel: "installations", Labels: labels(q.Active.Daily)}
-	for _, e := range q.Errors {
-		if e.Installs != nil && len(ec.Series) < maxSeries {
-			ec.Series = append(ec.Series, ChartSeries{Name: e.Type + " " + e.Code, Values: values(e.Daily)})
-		}
-	}
-	return append(cs, ec)
+// published reports whether a daily series has a point to draw.
+func published(pts []Point) bool {
+	return slices.ContainsFunc(pts, func(p Point) bool { return p.Installs != nil })
 }
 
-// Charts are the threat report's charts: flagged lines first and red.
+// byInstalls orders rows by their published installations, most first;
+// ties keep their order.
+func byInstalls[T any](rows []T, installs func(T) int64) {
+	slices.SortStableFunc(rows, func(a, b T) int { return cmp.Compare(installs(b), installs(a)) })
+}
+
+// Charts are the quality report's charts. The version and error charts
+// show the values seen on the most installations among those that may be
+// published, so that the largest problem is never left out.
+func (q *Quality) Charts() []Chart {
+	cs := []Chart{{Title: "Daily active installations", YLabel: "installations", Labels: labels(q.Active.Daily),
+		Series: []ChartSeries{{Name: "all installations", Label: "all", Values: values(q.Active.Daily)}}}}
+
+	var versions []DimRow
+	for _, r := range q.Active.By {
+		if r.Dimension == "version" && r.Installs != nil && published(r.Daily) {
+			versions = append(versions, r)
+		}
+	}
+	byInstalls(versions, func(r DimRow) int64 { return *r.Installs })
+	vc := Chart{Title: "Daily active installations by version", YLabel: "installations", Labels: labels(q.Active.Daily)}
+	for _, r := range versions[:min(len(versions), maxSeries)] {
+		vc.Series = append(vc.Series, ChartSeries{Name: "version " + r.Value, Label: r.Value, Values: values(r.Daily)})
+	}
+
+	var errs []ErrorRow
+	for _, e := range q.Errors {
+		if e.Installs != nil && published(e.Daily) {
+			errs = append(errs, e)
+		}
+	}
+	byInstalls(errs, func(e ErrorRow) int64 { return *e.Installs })
+	ec := Chart{Title: "Installations meeting each error", YLabel: "installations", Labels: labels(q.Active.Daily)}
+	for _, e := range errs[:min(len(errs), maxSeries)] {
+		ec.Series = append(ec.Series, ChartSeries{Name: fmt.Sprintf("%s %s at %s (%d installations in the period)", e.Type, e.Code, e.Control, *e.Installs),
+			Label: e.Type + " " + e.Code, Values: values(e.Daily)})
+	}
+	return append(cs, vc, ec)
+}
+
+// certLine is what a threat chart needs of an issuer or signer row.
+type certLine struct {
+	subject  string
+	installs *int64
+	daily    []Point
+	flagged  bool
+}
+
+// certChart draws the flagged certificates first and red, then the most
+// widely seen.
+func certChart(title string, labels []string, rows []certLine) Chart {
+	c := Chart{Title: title, YLabel: "installations", Labels: labels}
+	var shown []certLine
+	for _, r := range rows {
+		if published(r.daily) {
+			shown = append(shown, r)
+		}
+	}
+	slices.SortStableFunc(shown, func(a, b certLine) int {
+		if a.flagged != b.flagged {
+			if a.flagged {
+				return -1
+			}
+			return 1
+		}
+		var na, nb int64
+		if a.installs != nil {
+			na = *a.installs
+		}
+		if b.installs != nil {
+			nb = *b.installs
+		}
+		return cmp.Compare(nb, na)
+	})
+	for _, r := range shown[:min(len(shown), maxSeries)] {
+		c.Series = append(c.Series, ChartSeries{Name: r.subject, Label: commonName(r.subject), Values: values(r.daily), Highlight: r.flagged})
+	}
+	return c
+}
+
+// Charts are the threat report's charts.
 func (t *Threats) Charts() []Chart {
-	ic := Chart{Title: "Installations per TLS issuer", YLabel: "installations", Labels: dayLabels(t.From, t.To)}
-	for _, pass := range []bool{true, false} {
-		for _, r := range t.Issuers {
-			if (len(r.Flags) > 0) == pass && len(ic.Series) < maxSeries {
-				ic.Series = append(ic.Series, ChartSeries{Name: short(r.Subject), Values: values(r.Daily), Highlight: pass})
-			}
-		}
+	var issuers, signers []certLine
+	for _, r := range t.Issuers {
+		issuers = append(issuers, certLine{r.Subject, r.Installs, r.Daily, len(r.Flags) > 0})
 	}
-	sc := Chart{Title: "Installations per file signer", YLabel: "installations", Labels: dayLabels(t.From, t.To)}
-	for _, pass := range []bool{true, false} {
-		for _, r := range t.Signers {
-			if (len(r.Flags) > 0) == pass && len(sc.Series) < maxSeries {
-				sc.Series = append(sc.Series, ChartSeries{Name: short(r.Subject), Values: values(r.Daily), Highlight: pass})
-			}
-		}
+	for _, r := range t.Signers {
+		signers = append(signers, certLine{r.Subject, r.Installs, r.Daily, len(r.Flags) > 0})
 	}
-	return []Chart{ic, sc}
+	days := dayLabels(t.From, t.To)
+	return []Chart{certChart("Installations per TLS issuer", days, issuers), certChart("Installations per file signer", days, signers)}
 }
 
 func dayLabels(from, to string) []string { return days(from, to) }
 
-func short(s string) string {
-	if len(s) > 40 {
-		return s[:37] + "..."
+// commonName is the CN of a distinguished name written CN=…,O=…, or the
+// whole name when it has none.
+func commonName(dn string) string {
+	for _, part := range strings.Split(dn, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok && v != "" {
+			return shorten(v, 40)
+		}
 	}
-	return s
+	return shorten(dn, 40)
 }

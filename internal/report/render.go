@@ -113,34 +113,6 @@ var templateFS embed.FS
 
 var pageTemplate = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 
-// Section is a report laid out for HTML: the dashboard embeds it too.
-type Section struct {
-	Heading string
-	Flags   []Table
-	Charts  []template.HTML
-	Tables  []Table
-}
-
-// Layout renders d's charts and splits its tables for HTML.
-func Layout(d Document) (Section, error) {
-	s := Section{Heading: d.Heading()}
-	for _, c := range d.Charts() {
-		svg, err := c.SVG()
-		if err != nil {
-			return s, err
-		}
-		s.Charts = append(s.Charts, svg)
-	}
-	for _, t := range d.Tables() {
-		if t.Name == "flags" {
-			s.Flags = append(s.Flags, t)
-			continue
-		}
-		s.Tables = append(s.Tables, t)
-	}
-	return s, nil
-}
-
 // WriteHTML writes d as one self-contained HTML file: inline CSS and SVG,
 // no script, nothing fetched.
 func WriteHTML(w io.Writer, d Document) error {
@@ -162,4 +134,14 @@ func SectionHTML(d Document) (template.HTML, error) {
 		return "", err
 	}
 	return template.HTML(b.String()), nil // produced by html/template
+}
+
+// Stylesheet is the CSS of a report section, for pages that embed
+// sections (the dashboard serves it as a file).
+func Stylesheet() string {
+	var b strings.Builder
+	if err := pageTemplate.ExecuteTemplate(&b, "style", nil); err != nil {
+		panic(err) // a fixed template without data: cannot fail at run time
+	}
+	return b.String()
 }

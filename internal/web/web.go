@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/provisionhq/provision/internal/report"
@@ -69,6 +70,7 @@ type server struct {
 	session string // the cookie value a logged-in operator holds
 	log     *slog.Logger
 	cache   *sectionCache
+	span    dataSpan
 }
 
 // Dashboard serves /dashboard and /v1/reports.
@@ -79,11 +81,13 @@ type Dashboard struct {
 
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.h.ServeHTTP(w, r) }
 
-// Warm builds the default views (the last 30 days, all versions) into the
-// cache, replacing what it held: call it after each rollup update so that
-// the first page an operator opens is served from the cache.
+// Warm builds the default views (the days the data covers, at most the
+// last 30, all versions) into the cache, replacing what it held: call it
+// after each rollup update so that the first page an operator opens is
+// served from the cache.
 func (d *Dashboard) Warm(ctx context.Context) error {
-	o := d.s.options(url.Values{})
+	d.s.span.forget()
+	o := d.s.options(ctx, url.Values{})
 	for _, kind := range []string{"quality", "threats"} {
 		c, err := d.s.buildSection(ctx, kind, o)
 		if err != nil {
@@ -117,7 +121,8 @@ func New(cfg Config) (*Dashboard, error) {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(files, "assets")
-	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", http.FileServerFS(assets)))
+	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", noListing(http.FileServerFS(assets))))
+	mux.HandleFunc("GET /dashboard/assets/report.css", handleReportCSS)
 	mux.HandleFunc("GET /dashboard/login", s.handleLoginForm)
 	mux.HandleFunc("POST /dashboard/login", s.handleLogin)
 	mux.HandleFunc("POST /dashboard/logout", s.handleLogout)
@@ -125,6 +130,27 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /dashboard/{kind}", s.requireSession(http.HandlerFunc(s.handlePage)))
 	mux.Handle("GET /v1/reports/{kind}", s.requireBearer(http.HandlerFunc(s.handleReportAPI)))
 	return securityHeaders(mux)
+}
+
+// noListing serves files but never a directory's listing.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// reportCSS is the reports' own stylesheet, the one their standalone HTML
+// files carry inline.
+var reportCSS = report.Stylesheet()
+
+func handleReportCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_, _ = io.WriteString(w, reportCSS)
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -215,17 +241,29 @@ func (s *server) render(w http.ResponseWriter, name string, data any) {
 	}
 }
 
-// options reads the period and filter of a request; the default period is
-// the 30 days up to today.
-func (s *server) options(q url.Values) report.Options {
-	to := q.Get("to")
-	if to == "" {
-		to = s.cfg.Now().UTC().Format(time.DateOnly)
-	}
-	from := q.Get("from")
-	if from == "" {
-		if t, err := time.Parse(time.DateOnly, to); err == nil {
-			from = t.AddDate(0, 0, -29).Format(time.DateOnly)
+// defaultDays is the longest default period.
+const defaultDays = 30
+
+// spanTTL is how long the data's first and last day are reused.
+const spanTTL = time.Minute
+
+// options reads the period and filter of a request. The default period is
+// the days the data covers, at most the last 30 of them: a week of data
+// fills the charts rather than a quarter of them.
+func (s *server) options(ctx context.Context, q url.Values) report.Options {
+	to, from := q.Get("to"), q.Get("from")
+	if to == "" || from == "" {
+		first, last := s.dataDays(ctx)
+		if to == "" {
+			to = last
+		}
+		if from == "" {
+			from = first
+			if t, err := time.Parse(time.DateOnly, to); err == nil {
+				if earliest := t.AddDate(0, 0, 1-defaultDays).Format(time.DateOnly); from < earliest || from > to {
+					from = earliest
+				}
+			}
 		}
 	}
 	return report.Options{From: from, To: to, K: s.cfg.K, ContributionCap: s.cfg.ContributionCap,
@@ -261,7 +299,7 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	o := s.options(r.URL.Query())
+	o := s.options(r.Context(), r.URL.Query())
 	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
 	built, err := s.cache.get(sectionKey(kind, o), func() (cached, error) {
 		return s.buildSection(r.Context(), kind, o)
@@ -309,7 +347,7 @@ func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_format", fmt.Sprintf("format must be one of %s", strings.Join(report.Formats, ", ")))
 		return
 	}
-	doc, err := s.build(r.Context(), r.PathValue("kind"), s.options(q))
+	doc, err := s.build(r.Context(), r.PathValue("kind"), s.options(r.Context(), q))
 	switch {
 	case errors.Is(err, errUnknownReport):
 		writeError(w, http.StatusNotFound, "unknown_report", "reports are quality and threats")
@@ -326,4 +364,43 @@ func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
 	if err := report.Write(w, doc, format); err != nil {
 		s.log.Error("report api write", "err", err)
 	}
+}
+
+// dataSpan remembers the first and last day the rollups cover, for the
+// default period. It moves by a day at most, so it is found again after
+// spanTTL even when the section cache is off, and at once after Warm.
+type dataSpan struct {
+	mu          sync.Mutex
+	first, last string
+	at          time.Time
+}
+
+func (d *dataSpan) forget() {
+	d.mu.Lock()
+	d.at = time.Time{}
+	d.mu.Unlock()
+}
+
+// dataDays returns the first and last day with active installations, or
+// the 30 days up to today when there is no data (or it cannot be read: the
+// page then shows the store's error itself). Days after today do not count.
+func (s *server) dataDays(ctx context.Context) (first, last string) {
+	now := s.cfg.Now().UTC()
+	today := now.Format(time.DateOnly)
+	s.span.mu.Lock()
+	defer s.span.mu.Unlock()
+	if !s.span.at.IsZero() && now.Sub(s.span.at) < spanTTL {
+		return s.span.first, s.span.last
+	}
+	first, last = now.AddDate(0, 0, 1-defaultDays).Format(time.DateOnly), today
+	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, To: today})
+	if err != nil {
+		s.log.Warn("dashboard: the data's period", "err", err)
+		return first, last
+	}
+	if len(cells) > 0 {
+		first, last = cells[0].Key.Day, cells[len(cells)-1].Key.Day
+	}
+	s.span.first, s.span.last, s.span.at = first, last, now
+	return first, last
 }
