@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/rollup/rolluptest"
 	"github.com/provisionhq/provision/internal/web"
@@ -73,7 +74,7 @@ func TestDefaultPeriodIsTheData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	llog := rolluptest.NewMemLog()
+	llog := memlog.New()
 	if err := long.Fill(context.Background(), llog); err != nil {
 		t.Fatal(err)
 	}
