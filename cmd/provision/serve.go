@@ -116,7 +116,7 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, m *manifest.Manifest, 
 	defer jobs.Stop()
 	var geoDB *geo.DB
 	if cfg.GeoIP != "" {
-		if geoDB, err = geo.Open(cfg.GeoIP); err != nil {
+		if geoDB, err = geo.Open(cfg.GeoIP, geo.WithLogger(logger), geo.WithMetrics(reg)); err != nil {
 			return fmt.Errorf("geoip: %w", err)
 		}
 		defer geoDB.Close()
