@@ -22,6 +22,9 @@ type Threats struct {
 	IssuersSuppressed int         `json:"tls_issuers_suppressed"`
 	Signers           []SignerRow `json:"file_signers"`
 	SignersSuppressed int         `json:"file_signers_suppressed"`
+	// CountriesWithheld counts the country rows of published issuers and
+	// signers left out because they are below k.
+	CountriesWithheld int `json:"countries_withheld"`
 }
 
 // CertFacts are what a public certificate says about itself.
@@ -36,9 +39,8 @@ type CertFacts struct {
 
 // CountryRow is the installations of one country.
 type CountryRow struct {
-	Country    string `json:"country"`
-	Installs   *int64 `json:"installations"`
-	Suppressed bool   `json:"suppressed,omitempty"`
+	Country  string `json:"country"`
+	Installs *int64 `json:"installations"`
 }
 
 // IssuerRow is one issuer of presented TLS chains.
@@ -58,15 +60,16 @@ type IssuerRow struct {
 // SignerRow is one code-signing certificate of scanned files.
 type SignerRow struct {
 	CertFacts
-	FirstSeen      string       `json:"first_seen"`
-	LastSeen       string       `json:"last_seen"`
-	Installs       *int64       `json:"installations"`
-	Files          *int64       `json:"files"`
-	MismatchInst   *int64       `json:"mismatch_installations"`
-	MismatchHidden bool         `json:"mismatch_suppressed,omitempty"`
-	Daily          []Point      `json:"daily"`
-	Countries      []CountryRow `json:"countries"`
-	Flags          []string     `json:"flags"`
+	FirstSeen string `json:"first_seen"`
+	LastSeen  string `json:"last_seen"`
+	Installs  *int64 `json:"installations"`
+	Files     *int64 `json:"files"`
+	// MismatchInst is nil when no mismatch was seen or on fewer than k
+	// installations: the two read alike, so neither is given away.
+	MismatchInst *int64       `json:"mismatch_installations"`
+	Daily        []Point      `json:"daily"`
+	Countries    []CountryRow `json:"countries"`
+	Flags        []string     `json:"flags"`
 }
 
 // BuildThreats makes the threat-trend report for o's period.
@@ -110,15 +113,17 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		if sr == nil {
 			continue
 		}
-		row, ok := o.issuerRow(c, sr, countries[c.ID], activeRange, t)
+		first, last, ok := o.seen(sr)
 		if !ok {
 			continue
 		}
-		if row.Installs == nil {
-			t.IssuersSuppressed++
+		m := sr.merged(o.From, o.To)
+		p, ok := o.publish(m.Distinct())
+		if !ok {
+			t.IssuersSuppressed++ // withheld whole: its identity is not published either
 			continue
 		}
-		t.Issuers = append(t.Issuers, row)
+		t.Issuers = append(t.Issuers, o.issuerRow(p, c, sr, m, first, last, countries[c.ID], activeRange, t))
 	}
 	fileCountries := countriesBy(set, rollup.ViewFileCountry, "thumbprint")
 	for _, c := range signers {
@@ -126,16 +131,18 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		if sr == nil {
 			continue
 		}
-		mm := set.get(rollup.ViewFileMismatch, rollup.Dims("thumbprint", c.ID))
-		row, ok := o.signerRow(c, sr, mm, fileCountries[c.ID], dataStart, dailyActive, t)
+		first, last, ok := o.seen(sr)
 		if !ok {
 			continue
 		}
-		if row.Installs == nil {
+		m := sr.merged(o.From, o.To)
+		p, ok := o.publish(m.Distinct())
+		if !ok {
 			t.SignersSuppressed++
 			continue
 		}
-		t.Signers = append(t.Signers, row)
+		mm := set.get(rollup.ViewFileMismatch, rollup.Dims("thumbprint", c.ID))
+		t.Signers = append(t.Signers, o.signerRow(p, c, sr, m, mm, first, last, fileCountries[c.ID], dataStart, dailyActive, t))
 	}
 	sort.SliceStable(t.Issuers, func(i, j int) bool { return *t.Issuers[i].Installs > *t.Issuers[j].Installs })
 	sort.SliceStable(t.Signers, func(i, j int) bool { return *t.Signers[i].Installs > *t.Signers[j].Installs })
@@ -151,15 +158,19 @@ func countriesBy(set *seriesSet, view, idDim string) map[string][]*series {
 	return out
 }
 
-func (o Options) countryRows(srs []*series) []CountryRow {
+func (o Options) countryRows(srs []*series, t *Threats) []CountryRow {
 	rows := []CountryRow{}
 	for _, sr := range srs {
 		c := sr.merged(o.From, o.To)
 		if c.Events == 0 {
 			continue
 		}
-		n := o.gate(c.Distinct())
-		rows = append(rows, CountryRow{Country: dimsOf(sr.dims)["country"], Installs: n, Suppressed: n == nil})
+		p, ok := o.publish(c.Distinct())
+		if !ok {
+			t.CountriesWithheld++
+			continue
+		}
+		rows = append(rows, CountryRow{Country: dimsOf(sr.dims)["country"], Installs: p.installations()})
 	}
 	return rows
 }
@@ -195,20 +206,12 @@ func (o Options) seen(sr *series) (first, last string, ok bool) {
 	return first, last, last >= o.From
 }
 
-func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activeRange int64, t *Threats) (IssuerRow, bool) {
-	first, last, ok := o.seen(sr)
-	if !ok {
-		return IssuerRow{}, false
-	}
-	m := sr.merged(o.From, o.To)
-	n := m.Distinct()
+func (o Options) issuerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, first, last string, countries []*series, activeRange int64, t *Threats) IssuerRow {
+	n := p.installs
 	row := IssuerRow{CertFacts: factsOf(c), PublicRoot: o.chainsToPublicRoot(c), FirstSeen: first, LastSeen: last,
-		Installs: o.gate(n), Connections: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
-	if row.Installs == nil {
-		return row, true // withheld whole: its identity is not published either
-	}
+		Installs: p.installations(), Connections: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
 	row.Daily = o.dailyPoints(sr)
-	row.Countries = o.countryRows(countries)
+	row.Countries = o.countryRows(countries, t)
 
 	// Growth: installations on the last day of the window against the
 	// first day of the window it was seen on.
@@ -251,33 +254,21 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, countries []*series, activ
 				Reason: fmt.Sprintf("expired %s, still presented on %s", c.NotAfter.Format(time.DateOnly), last)})
 		}
 	}
-	return row, true
+	return row
 }
 
-func (o Options) signerRow(c rollup.Cert, sr, mismatch *series, countries []*series, dataStart string, dailyActive map[string]int64, t *Threats) (SignerRow, bool) {
-	first, last, ok := o.seen(sr)
-	if !ok {
-		return SignerRow{}, false
-	}
-	m := sr.merged(o.From, o.To)
-	n := m.Distinct()
+func (o Options) signerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, mismatch *series, first, last string, countries []*series, dataStart string, dailyActive map[string]int64, t *Threats) SignerRow {
 	row := SignerRow{CertFacts: factsOf(c), FirstSeen: first, LastSeen: last,
-		Installs: o.gate(n), Files: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
-	if row.Installs == nil {
-		return row, true
-	}
+		Installs: p.installations(), Files: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
 	row.Daily = o.dailyPoints(sr)
-	row.Countries = o.countryRows(countries)
+	row.Countries = o.countryRows(countries, t)
 	if mismatch != nil {
 		mm := mismatch.merged(o.From, o.To)
-		if mm.Events > 0 {
-			row.MismatchInst = o.gate(mm.Distinct())
-			row.MismatchHidden = row.MismatchInst == nil
-			if row.MismatchInst != nil {
-				row.Flags = append(row.Flags, "signature_mismatch")
-				t.Flags = append(t.Flags, Flag{Kind: "signature_mismatch", Subject: c.ID, Name: c.Subject,
-					Reason: fmt.Sprintf("files signed with it did not match their signature on %d installations", *row.MismatchInst)})
-			}
+		if mp, ok := o.publish(mm.Distinct()); ok && mm.Events > 0 {
+			row.MismatchInst = mp.installations()
+			row.Flags = append(row.Flags, "signature_mismatch")
+			t.Flags = append(t.Flags, Flag{Kind: "signature_mismatch", Subject: c.ID, Name: c.Subject,
+				Reason: fmt.Sprintf("files signed with it did not match their signature on %d installations", *row.MismatchInst)})
 		}
 	}
 	// Sudden: absent when the data began, then on many machines within a
@@ -295,5 +286,5 @@ func (o Options) signerRow(c rollup.Cert, sr, mismatch *series, countries []*ser
 				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, peak, o.SuddenDays)})
 		}
 	}
-	return row, true
+	return row
 }
