@@ -1,6 +1,7 @@
 package forward_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -126,5 +127,34 @@ func TestGA4EndpointByRegion(t *testing.T) {
 		if got := s[0].(*forward.GA4).Endpoint("br"); setting != "region1" && got != forward.GA4EndpointGlobal {
 			t.Errorf("endpoint %q: br goes to %s", setting, got)
 		}
+	}
+}
+
+// A count dead-lettered during a Google Analytics outage that outlasts the
+// 72-hour window is dropped at redrive and counted as too_old, not sent
+// with a timestamp Google would refuse.
+func TestRedriveAfterTheWindowCountsTooOld(t *testing.T) {
+	m := manifest.Reference()
+	r := newRig(t, m, day1.Add(time.Hour))
+	r.ga.Fail(503, -1, 0)
+	submit(t, m, r.log, installation(1), "eu", day1, userCount("a", day1, nil))
+	r.drain(t)
+	if n, _ := r.state.CountDeadLetters(context.Background(), "google_analytics"); n != 1 {
+		t.Fatalf("%d dead letters after the outage, want 1", n)
+	}
+	r.ga.Recover()
+	r.now = day1.Add(80 * time.Hour)
+	delivered, err := r.gaFwd.Redrive(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if delivered != 0 || len(r.ga.Accepted()) != 0 {
+		t.Errorf("delivered %d counts 80 hours after their day of use", delivered)
+	}
+	if n := metricSkipped(t, r, "google_analytics", "too_old"); n != 1 {
+		t.Errorf("too_old = %v, want 1", n)
+	}
+	if n, _ := r.state.CountDeadLetters(context.Background(), "google_analytics"); n != 0 {
+		t.Errorf("%d dead letters left", n)
 	}
 }
