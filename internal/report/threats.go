@@ -245,7 +245,7 @@ func (o Options) issuerRow(p published, c rollup.Cert, sr *series, m *rollup.Cel
 		if firstT.Sub(c.NotBefore) <= time.Duration(o.NewCertDays)*24*time.Hour && float64(n) >= o.WideShare*float64(activeRange) {
 			row.Flags = append(row.Flags, "new_widely_seen")
 			t.Flags = append(t.Flags, Flag{Kind: "new_widely_seen", Subject: c.ID, Name: name,
-				Reason: fmt.Sprintf("issued %s, first seen %s, on %.0f%% of active installations", c.NotBefore.Format(time.DateOnly), first, 100*float64(n)/float64(max(activeRange, 1)))})
+				Reason: fmt.Sprintf("issued %s, first seen %s, on %.0f%% of active installations", c.NotBefore.Format(time.DateOnly), first, 100*float64(p.count)/float64(max(activeRange, 1)))})
 		}
 		lastT, _ := time.Parse(time.DateOnly, last)
 		if c.NotAfter.Before(lastT) {
@@ -280,10 +280,12 @@ func (o Options) signerRow(p published, c rollup.Cert, sr *series, m *rollup.Cel
 				peak, activeThen = v, dailyActive[d]
 			}
 		}
-		if peak >= int64(o.K) && float64(peak) >= o.SuddenShare*float64(activeThen) {
+		// The reason prints the peak day's figure as published (noised
+		// when asked), never the exact count behind it.
+		if pp, ok := o.publish(peak); ok && float64(peak) >= o.SuddenShare*float64(activeThen) {
 			row.Flags = append(row.Flags, "signer_sudden")
 			t.Flags = append(t.Flags, Flag{Kind: "signer_sudden", Subject: c.ID, Name: c.Subject,
-				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, peak, o.SuddenDays)})
+				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, *pp.installations(), o.SuddenDays)})
 		}
 	}
 	return row
