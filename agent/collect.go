@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/agent/internal/outbox"
 	"github.com/provisionhq/provision/agent/internal/sysinfo"
 )
 
@@ -151,7 +152,7 @@ func (a *Agent) Collect(ctx context.Context) (CollectReport, error) {
 	events, skipped := a.dailyEvents(ctx, c)
 	rep := CollectReport{Skipped: skipped}
 	for _, d := range events {
-		added, err := a.store.AddIfChanged(d.ev, d.ev.Type, d.digest)
+		added, err := a.store.AddIfChanged(d.ev, c.Region, d.ev.Type, d.digest)
 		if err != nil {
 			return rep, err
 		}
@@ -221,12 +222,10 @@ func (a *Agent) DryRun(ctx context.Context, up Upload) (Preview, error) {
 	if err != nil {
 		return p, err
 	}
-	var events []provision.Event
-	var sizes []int
+	var waiting []outbox.Entry
 	for _, e := range pending {
 		if !skip[e.Seq] {
-			events = append(events, e.Event)
-			sizes = append(sizes, e.Size)
+			waiting = append(waiting, e)
 		}
 	}
 	daily, skipped := a.dailyEvents(ctx, c)
@@ -238,18 +237,30 @@ func (a *Agent) DryRun(ctx context.Context, up Upload) (Preview, error) {
 		}
 		if !bytes.Equal(last, d.digest) {
 			body, _ := json.Marshal(d.ev)
-			events = append(events, *d.ev)
-			sizes = append(sizes, len(body))
+			waiting = append(waiting, outbox.Entry{Region: c.Region, Event: *d.ev, Size: len(body)})
 		}
 	}
-	for len(events) > 0 {
-		n, total := 0, 0
-		for n < len(events) && n < up.MaxBatchEvents && (n == 0 || total+sizes[n] <= up.MaxBatchBytes) {
-			total += sizes[n]
-			n++
+	// Cut as StartBatch does: the oldest event and the oldest others of
+	// its region, within the bounds.
+	for len(waiting) > 0 {
+		region := waiting[0].Region
+		var batch []provision.Event
+		var rest []outbox.Entry
+		total, full := 0, false
+		for _, e := range waiting {
+			switch {
+			case full || e.Region != region:
+				rest = append(rest, e)
+			case len(batch) > 0 && (len(batch) >= up.MaxBatchEvents || total+e.Size > up.MaxBatchBytes):
+				full = true
+				rest = append(rest, e)
+			default:
+				total += e.Size
+				batch = append(batch, e.Event)
+			}
 		}
-		p.Batches = append(p.Batches, a.newBatch(c, events[:n]))
-		events, sizes = events[n:], sizes[n:]
+		p.Batches = append(p.Batches, a.newBatch(c, recordedUnder(c, region), batch))
+		waiting = rest
 	}
 	return p, nil
 }

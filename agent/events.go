@@ -75,7 +75,7 @@ func (a *Agent) record(_ context.Context, typ string, fields map[string]any) err
 	if err != nil {
 		return err
 	}
-	return a.store.Add(ev, aggregationKey(typ, start, ev.Fields))
+	return a.store.Add(ev, c.Region, aggregationKey(typ, start, ev.Fields))
 }
 
 // recordOnce queues an event that is never aggregated, such as a task.
@@ -88,7 +88,7 @@ func (a *Agent) recordOnce(_ context.Context, typ string, fields map[string]any)
 	if err != nil {
 		return err
 	}
-	return a.store.Add(ev, "")
+	return a.store.Add(ev, c.Region, "")
 }
 
 // aggregationKey names one observation in one period: the type, the period

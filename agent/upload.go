@@ -225,6 +225,16 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 
 // nextInflight returns the batch in flight, or cuts the next one from the
 // waiting events and marks it in flight; nil when nothing waits.
+//
+// A batch carries the region its events were recorded under, not the
+// region of the consent now: after a move from eu to br the events queued
+// under eu leave in an eu batch, so the server validates, stores and
+// forwards them under the eu terms they were collected under (its
+// recipients, its Google Analytics endpoint). They are sent rather than
+// dropped because moving is not withdrawing: the user agreed to provide
+// them under those terms and has not taken that back (withdrawal empties
+// the outbox); relabelling them br would apply terms they were not
+// collected under.
 func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
 	return a.store.StartBatch(up.MaxBatchEvents, up.MaxBatchBytes, func(pending []outbox.Entry) (*outbox.Inflight, error) {
 		events := make([]provision.Event, len(pending))
@@ -232,7 +242,7 @@ func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
 		for i, p := range pending {
 			events[i], seqs[i] = p.Event, p.Seq
 		}
-		b := a.newBatch(c, events)
+		b := a.newBatch(c, recordedUnder(c, pending[0].Region), events)
 		body, err := json.Marshal(b)
 		if err != nil {
 			return nil, err
@@ -241,11 +251,20 @@ func (a *Agent) nextInflight(c Consent, up Upload) (*outbox.Inflight, error) {
 	})
 }
 
-func (a *Agent) newBatch(c Consent, events []provision.Event) provision.Batch {
+// recordedUnder is the region an event was recorded under; events queued
+// before the outbox kept regions were recorded under the consent's.
+func recordedUnder(c Consent, region string) string {
+	if region == "" {
+		return c.Region
+	}
+	return region
+}
+
+func (a *Agent) newBatch(c Consent, region string, events []provision.Event) provision.Batch {
 	return provision.Batch{
 		ID:              uuid.NewString(),
 		InstallationID:  c.InstallationID,
-		Region:          c.Region,
+		Region:          region,
 		ManifestVersion: a.m.Version,
 		SentAt:          a.now().UTC().Truncate(time.Millisecond),
 		Events:          events,

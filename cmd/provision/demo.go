@@ -207,7 +207,7 @@ func printDemoSummary(w io.Writer, took time.Duration, truth *sim.Truth, stored 
 	}
 	var errs []report.ErrorRow
 	for _, r := range q.Errors {
-		if !r.Suppressed && r.Installs != nil {
+		if r.Installs != nil {
 			errs = append(errs, r)
 		}
 	}

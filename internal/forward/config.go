@@ -30,8 +30,9 @@ type GA4Settings struct {
 	MeasurementID string `yaml:"measurement_id"`
 	APISecretFile string `yaml:"api_secret_file"`
 	APISecretEnv  string `yaml:"api_secret_env"`
-	// Endpoint is "global", "region1" (EU collection) or a full https URL
-	// ending in /mp/collect.
+	// Endpoint is empty or "by_region" (EU and UK installations to the EU
+	// endpoint, the others to the global one), "global", "region1" (EU
+	// collection for all) or a full https URL ending in /mp/collect.
 	Endpoint string        `yaml:"endpoint"`
 	CAFile   string        `yaml:"ca_file"`
 	Timeout  time.Duration `yaml:"timeout"`
@@ -117,7 +118,9 @@ func (c *Config) Validate() error {
 
 func ga4Endpoint(s string) (string, error) {
 	switch s {
-	case "", "global":
+	case "", "by_region":
+		return "", nil
+	case "global":
 		return GA4EndpointGlobal, nil
 	case "region1", "eu":
 		return GA4EndpointRegion1, nil

@@ -8,9 +8,12 @@
 // it stopped. What leaves is decided by the manifest alone: the fields of a
 // user_count event that the manifest declares for the recipient and the
 // installation's region, checked once more with CheckRecipient just before
-// sending. Each installation is counted at most once per UTC day per
-// recipient; the day is the server's receipt day, which an agent cannot
-// forge.
+// sending. Each installation is counted at most once per UTC day of use per
+// recipient: the day of the user_count event's time, so an agent that was
+// offline for days is counted on each day it was used, not all on the day
+// its backlog arrived. A recipient that accepts counts only up to an age
+// (Google Analytics: 72 hours) is not sent older ones; they are counted
+// in provision_forward_skipped_total{reason="too_old"}.
 package forward
 
 import (
@@ -57,6 +60,11 @@ type Sender interface {
 	// Send delivers one count. An error that wire.IsRetryable accepts means a
 	// later attempt may succeed; any other error is permanent.
 	Send(ctx context.Context, c *Count) error
+}
+
+// maxAger is a Sender whose recipient accepts counts only up to an age.
+type maxAger interface {
+	MaxAge() time.Duration
 }
 
 // Suppressor tells whether an installation may no longer be forwarded: its
@@ -257,7 +265,11 @@ func (f *Forwarder) handle(ctx context.Context, r *provision.Record) error {
 		f.o.Metrics.skip(f.recipient, "suppressed")
 		return nil
 	}
-	day := r.ReceivedAt.UTC().Format(dayLayout)
+	used := r.Event.Time
+	if used.IsZero() {
+		used = r.ReceivedAt
+	}
+	day := used.UTC().Format(dayLayout)
 	already, err := f.o.State.Sent(ctx, f.recipient, r.InstallationID, day)
 	if err != nil {
 		return fmt.Errorf("forward %s: sent markers: %w", f.recipient, err)
@@ -271,11 +283,25 @@ func (f *Forwarder) handle(ctx context.Context, r *provision.Record) error {
 		InstallationID: r.InstallationID,
 		Region:         r.Region,
 		Day:            day,
-		Time:           r.Event.Time,
+		Time:           used,
 		Fields:         SelectFields(f.o.Manifest, f.recipient, r.Region, r.InstallationID, r.Event.Fields),
+	}
+	if f.tooOld(c) {
+		return nil
 	}
 	_, err = f.deliver(ctx, c, 0)
 	return err
+}
+
+// tooOld tells whether the count's day of use is older than the recipient
+// accepts, and counts it if so. Nothing is marked: the count was not sent.
+func (f *Forwarder) tooOld(c *Count) bool {
+	a, ok := f.o.Sender.(maxAger)
+	if !ok || f.o.Now().Sub(c.Time) <= a.MaxAge() {
+		return false
+	}
+	f.o.Metrics.skip(f.recipient, "too_old")
+	return true
 }
 
 // SelectFields returns the values that may go to the recipient: the items of
@@ -397,7 +423,7 @@ func (f *Forwarder) Redrive(ctx context.Context, onlyRetryable bool) (int, error
 		if err != nil {
 			return delivered, err
 		}
-		if !suppressed && !sent {
+		if !suppressed && !sent && !f.tooOld(&c) {
 			// The manifest may have changed since: select again from what was kept.
 			c.Fields = SelectFields(f.o.Manifest, f.recipient, c.Region, c.InstallationID, c.Fields)
 			ok, err := f.deliver(ctx, &c, dl.Attempts)

@@ -27,6 +27,11 @@ const (
 	GA4EndpointRegion1 = "https://region1.google-analytics.com/mp/collect"
 )
 
+// ga4Region1Regions are the regions whose counts go to the EU endpoint
+// unless one endpoint is configured for all: the EU's, and the UK's, whose
+// GDPR is the EU's and which treats the EU as adequate.
+var ga4Region1Regions = map[string]bool{"eu": true, "uk": true}
+
 // The Measurement Protocol's documented limits. Google drops what exceeds
 // them without an error (the collection endpoint always answers 2xx), so
 // the forwarder must never send it.
@@ -71,35 +76,41 @@ var (
 type GA4Config struct {
 	MeasurementID string
 	APISecret     string
-	Endpoint      string // GA4EndpointGlobal when empty
-	EventName     string // "user_count" when empty
-	Client        *http.Client
-	Now           func() time.Time
+	// Endpoint is one collection URL for every count; when empty each
+	// count goes to the endpoint of its installation's region:
+	// GA4EndpointRegion1 for eu and uk, GA4EndpointGlobal for the others.
+	Endpoint  string
+	EventName string // "user_count" when empty
+	Client    *http.Client
+	Now       func() time.Time
 }
 
 // GA4 sends each count as one Measurement Protocol request with the
 // installation id as client_id and one event carrying the permitted fields
 // as parameters.
 type GA4 struct {
-	cfg      GA4Config
-	collect  string
-	validate string
+	cfg       GA4Config
+	global    ga4URLs // every count when an endpoint is configured
+	eu        ga4URLs // eu and uk counts when none is
+	perRegion bool
 }
+
+// ga4URLs are the collection and validation URLs of one endpoint, with
+// the measurement id and api secret.
+type ga4URLs struct{ collect, validate string }
 
 // NewGA4 checks the configuration.
 func NewGA4(cfg GA4Config) (*GA4, error) {
 	if cfg.MeasurementID == "" || cfg.APISecret == "" {
 		return nil, errors.New("google_analytics: measurement_id and api_secret are required")
 	}
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = GA4EndpointGlobal
-	}
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
-		return nil, fmt.Errorf("google_analytics: endpoint %q must be an https URL without a query", cfg.Endpoint)
-	}
-	if !strings.HasSuffix(u.Path, "/mp/collect") {
-		return nil, fmt.Errorf("google_analytics: endpoint %q must end in /mp/collect", cfg.Endpoint)
+	g := &GA4{perRegion: cfg.Endpoint == ""}
+	var err error
+	if g.perRegion {
+		g.global, _ = ga4Endpoints(GA4EndpointGlobal, cfg)
+		g.eu, _ = ga4Endpoints(GA4EndpointRegion1, cfg)
+	} else if g.global, err = ga4Endpoints(cfg.Endpoint, cfg); err != nil {
+		return nil, err
 	}
 	if cfg.EventName == "" {
 		cfg.EventName = EventType
@@ -116,11 +127,43 @@ func NewGA4(cfg GA4Config) (*GA4, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	g.cfg = cfg
+	return g, nil
+}
+
+func ga4Endpoints(endpoint string, cfg GA4Config) (ga4URLs, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
+		return ga4URLs{}, fmt.Errorf("google_analytics: endpoint %q must be an https URL without a query", endpoint)
+	}
+	if !strings.HasSuffix(u.Path, "/mp/collect") {
+		return ga4URLs{}, fmt.Errorf("google_analytics: endpoint %q must end in /mp/collect", endpoint)
+	}
 	q := url.Values{"measurement_id": {cfg.MeasurementID}, "api_secret": {cfg.APISecret}}.Encode()
 	debug := *u
 	debug.Path = strings.TrimSuffix(u.Path, "/mp/collect") + "/debug/mp/collect"
-	return &GA4{cfg: cfg, collect: u.String() + "?" + q, validate: debug.String() + "?" + q}, nil
+	return ga4URLs{collect: u.String() + "?" + q, validate: debug.String() + "?" + q}, nil
 }
+
+func (g *GA4) urls(region string) ga4URLs {
+	if g.perRegion && ga4Region1Regions[region] {
+		return g.eu
+	}
+	return g.global
+}
+
+// Endpoint is the collection URL, without the query that holds the api
+// secret, that a count of an installation in the region goes to.
+func (g *GA4) Endpoint(region string) string {
+	u, _, _ := strings.Cut(g.urls(region).collect, "?")
+	return u
+}
+
+// MaxAge is how old a count's day of use may be when it is built: Google
+// Analytics accepts timestamp_micros up to 72 hours back, and an hour is
+// left for the request to arrive. Older counts are not sent (the
+// forwarder counts them as too_old).
+func (g *GA4) MaxAge() time.Duration { return ga4Backdate }
 
 // Recipient implements Sender.
 func (g *GA4) Recipient() string { return provision.RecipientGoogleAnalytics }
@@ -294,7 +337,7 @@ func (g *GA4) Send(ctx context.Context, c *Count) error {
 	if err != nil {
 		return err
 	}
-	resp, err := g.post(ctx, g.collect, body)
+	resp, err := g.post(ctx, g.urls(c.Region).collect, body)
 	if err != nil {
 		return err
 	}
@@ -334,7 +377,7 @@ func (g *GA4) Check(ctx context.Context, c *Count) ([]ValidationMessage, error) 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := g.post(ctx, g.validate, body)
+	resp, err := g.post(ctx, g.urls(c.Region).validate, body)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "provision_forward_retried_total", Help: "Delivery attempts that were retried.",
 		}, label),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "provision_forward_skipped_total", Help: "User counts not sent, by reason (already_counted, suppressed, undeclared_field).",
+			Name: "provision_forward_skipped_total", Help: "User counts not sent, by reason (already_counted, suppressed, undeclared_field, too_old: the day of use is older than the recipient accepts).",
 		}, []string{"recipient", "reason"}),
 		deadLetter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "provision_forward_dead_letters", Help: "Dead letters waiting for the recipient.",
@@ -61,6 +61,7 @@ func (m *Metrics) init(r string) {
 	m.sent.WithLabelValues(r)
 	m.failed.WithLabelValues(r)
 	m.retried.WithLabelValues(r)
+	m.skipped.WithLabelValues(r, "too_old")
 	m.deadLetter.WithLabelValues(r)
 	m.lagRecords.WithLabelValues(r)
 	m.lastSuccess.WithLabelValues(r)

@@ -1,14 +1,21 @@
 // Package geo turns a client address into a coarse location — a country
-// and at most its first-level subdivision — from a MaxMind DB file
-// (GeoLite2, GeoIP2, DB-IP and others in the same format). Nothing finer is
-// ever read from the database, and the address is not kept.
+// and at most its first-level subdivision — from a MaxMind DB file. It reads
+// the layouts of the databases people use: MaxMind's GeoIP2 and GeoLite2
+// (country.iso_code, subdivisions[0].iso_code), DB-IP's Lite databases (the
+// same shape) and ip-location-db's (country_code at the top level). Nothing
+// finer is ever read from the database, and the address is not kept or
+// logged.
 package geo
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"sync"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Location is what the server keeps of a client address.
@@ -19,17 +26,66 @@ type Location struct {
 
 // DB looks up locations. A nil *DB knows nothing: every address is unknown.
 type DB struct {
-	r *maxminddb.Reader
+	r       *maxminddb.Reader
+	kind    string // the database's own type, for the log
+	log     *slog.Logger
+	lookups *prometheus.CounterVec
+	missed  sync.Once
 }
 
-// Open opens a MaxMind DB file.
-func Open(path string) (*DB, error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+	reg prometheus.Registerer
+}
+
+// WithLogger logs, once, that a lookup found no country. nil discards.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithMetrics registers provision_geoip_lookups_total{result} with reg.
+func WithMetrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// ErrNoCountry is returned by Open for a database none of whose records
+// has a country in a layout this package reads.
+var ErrNoCountry = errors.New("no usable country field (country.iso_code or country_code)")
+
+// Open opens a MaxMind DB file and probes its records for a country, so a
+// database that would leave every location empty — an ASN database, a
+// layout not read here — is refused at start rather than discovered later.
+func Open(path string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r, err := maxminddb.Open(path)
 	if err != nil {
 		// The error names the file, never an address.
 		return nil, fmt.Errorf("geoip database %s: %w", path, err)
 	}
-	return &DB{r: r}, nil
+	if err := probe(r); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("geoip database %s (type %q): %w", path, r.Metadata.DatabaseType, err)
+	}
+	d := &DB{r: r, kind: r.Metadata.DatabaseType, log: o.log}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.lookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provision_geoip_lookups_total",
+		Help: "GeoIP lookups by result: found (a country), not_found (no entry or no country for the address), invalid (an entry whose country is not an ISO code, or that does not decode).",
+	}, []string{"result"})
+	for _, res := range []string{resultFound, resultNotFound, resultInvalid} {
+		d.lookups.WithLabelValues(res)
+	}
+	if o.reg != nil {
+		if err := o.reg.Register(d.lookups); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("geoip metrics: %w", err)
+		}
+	}
+	return d, nil
 }
 
 // Close releases the database. It is safe on a nil DB.
@@ -40,16 +96,11 @@ func (d *DB) Close() error {
 	return d.r.Close()
 }
 
-// record selects only the coarse fields, so the decoder never even reads
-// city, postal code or coordinates.
-type record struct {
-	Country struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"country"`
-	Subdivisions []struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"subdivisions"`
-}
+const (
+	resultFound    = "found"
+	resultNotFound = "not_found"
+	resultInvalid  = "invalid"
+)
 
 // Lookup returns the location of addr, or the zero Location when the
 // database is absent, has no entry, or holds something malformed.
@@ -57,29 +108,31 @@ func (d *DB) Lookup(addr netip.Addr) Location {
 	if d == nil || d.r == nil || !addr.IsValid() {
 		return Location{}
 	}
-	var rec record
-	if err := d.r.Lookup(addr.Unmap()).Decode(&rec); err != nil {
+	res := d.r.Lookup(addr.Unmap())
+	if !res.Found() {
+		d.miss(resultNotFound)
 		return Location{}
 	}
-	loc := Location{Country: code(rec.Country.ISOCode, 2, 2)}
-	if loc.Country != "" && len(rec.Subdivisions) > 0 {
-		loc.Subdivision = code(rec.Subdivisions[0].ISOCode, 1, 3)
+	var rec record
+	if err := res.Decode(&rec); err != nil {
+		d.miss(resultInvalid)
+		return Location{}
 	}
+	loc, result := rec.location()
+	if result != resultFound {
+		d.miss(result)
+		return Location{}
+	}
+	d.lookups.WithLabelValues(resultFound).Inc()
 	return loc
 }
 
-// code accepts an upper-case alphanumeric code of min to max characters and
-// returns "" for anything else, so a strange database cannot put arbitrary
-// text into the store.
-func code(s string, min, max int) string {
-	if len(s) < min || len(s) > max {
-		return ""
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return ""
-		}
-	}
-	return s
+// miss counts a lookup without a country and logs the first one. The log
+// says which database, never which address.
+func (d *DB) miss(result string) {
+	d.lookups.WithLabelValues(result).Inc()
+	d.missed.Do(func() {
+		d.log.Info("geoip: an address had no country in the database; further misses are only counted",
+			"database_type", d.kind, "result", result, "metric", "provision_geoip_lookups_total")
+	})
 }

@@ -122,9 +122,14 @@ type Point struct {
 	Suppressed bool   `json:"suppressed,omitempty"`
 }
 
+// point is one period's figure; a period below k shows as suppressed
+// whether it had no installation or a few, so the mark reveals nothing.
 func (o Options) point(period string, installs int64) Point {
-	v := o.gate(installs)
-	return Point{Period: period, Installs: v, Suppressed: v == nil}
+	p, ok := o.publish(installs)
+	if !ok {
+		return Point{Period: period, Suppressed: true}
+	}
+	return Point{Period: period, Installs: p.installations()}
 }
 
 // dailyPoints is the per-day series of sr in the report's period.

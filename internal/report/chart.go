@@ -289,8 +289,8 @@ func labels(pts []Point) []string {
 	return l
 }
 
-// published reports whether a daily series has a point to draw.
-func published(pts []Point) bool {
+// hasPoint reports whether a daily series has a point to draw.
+func hasPoint(pts []Point) bool {
 	return slices.ContainsFunc(pts, func(p Point) bool { return p.Installs != nil })
 }
 
@@ -309,7 +309,7 @@ func (q *Quality) Charts() []Chart {
 
 	var versions []DimRow
 	for _, r := range q.Active.By {
-		if r.Dimension == "version" && r.Installs != nil && published(r.Daily) {
+		if r.Dimension == "version" && r.Installs != nil && hasPoint(r.Daily) {
 			versions = append(versions, r)
 		}
 	}
@@ -321,7 +321,7 @@ func (q *Quality) Charts() []Chart {
 
 	var errs []ErrorRow
 	for _, e := range q.Errors {
-		if e.Installs != nil && published(e.Daily) {
+		if e.Installs != nil && hasPoint(e.Daily) {
 			errs = append(errs, e)
 		}
 	}
@@ -348,7 +348,7 @@ func certChart(title string, labels []string, rows []certLine) Chart {
 	c := Chart{Title: title, YLabel: "installations", Labels: labels}
 	var shown []certLine
 	for _, r := range rows {
-		if published(r.daily) {
+		if hasPoint(r.daily) {
 			shown = append(shown, r)
 		}
 	}

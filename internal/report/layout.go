@@ -28,15 +28,13 @@ type FlagView struct {
 	Anchor                      string // id of the backing row, "" if none is shown
 }
 
-// TableView is a table with its withheld rows apart: a row whose
-// installations are below k says nothing but "<k", so the page folds them
-// away behind their count.
+// TableView is a table laid out for the page. Rows below k never reach it
+// (the report leaves them out whole); Notes say how many were withheld.
 type TableView struct {
 	Name, Title string
 	Columns     []ColumnView
 	Rows        []RowView
 	More        []RowView // published rows past the first few, folded
-	Withheld    []RowView
 	Notes       []string // whole-table remarks, such as how many issuers were withheld
 }
 
@@ -129,13 +127,10 @@ func joinSpans(t Table) Table {
 func viewTable(t Table) TableView {
 	t = joinSpans(t)
 	v := TableView{Name: t.Name, Title: t.Title}
-	installs, flagCol := -1, -1
+	flagCol := -1
 	for i, c := range t.Columns {
 		v.Columns = append(v.Columns, ColumnView{Name: c, Label: strings.ReplaceAll(c, "_", " "), Class: columnClass(c)})
-		switch c {
-		case "installations":
-			installs = i
-		case "flags", "flagged":
+		if c == "flags" || c == "flagged" {
 			flagCol = i
 		}
 	}
@@ -172,8 +167,6 @@ func viewTable(t Table) TableView {
 		}
 		row.Flagged = flagCol >= 0 && flagCol < len(r) && r[flagCol] != ""
 		switch {
-		case installs >= 0 && installs < len(r) && r[installs] == suppressedMark && !row.Flagged:
-			v.Withheld = append(v.Withheld, row)
 		case row.Flagged:
 			flagged = append(flagged, row)
 		default:

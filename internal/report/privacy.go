@@ -18,7 +18,7 @@ type Privacy struct {
 
 func privacyOf(o Options) Privacy {
 	p := Privacy{K: o.K, ContributionCap: o.ContributionCap, Noise: "none"}
-	p.Note = "Every figure counts distinct installations or comes from a cell whose distinct installations reach k; cells below k are marked suppressed. Installation counts change by at most 1 when one installation is added or removed; occurrence counts are capped per record at contribution_cap."
+	p.Note = "Every figure counts distinct installations or comes from a cell whose distinct installations reach k; rows of cells below k are left out whole, label and figures, and counted as withheld; a period of a series below k is marked suppressed. Installation counts change by at most 1 when one installation is added or removed; occurrence counts are capped per record at contribution_cap."
 	if o.Epsilon > 0 {
 		p.Noise = "laplace"
 		p.Epsilon = o.Epsilon
@@ -47,19 +47,42 @@ func (n noiser) count(v, lInf int64) (int64, bool) {
 	return max(out, 0), true
 }
 
-// gate returns the installation count to publish for a cell with installs
-// distinct installations: nil when it is below k.
-func (o Options) gate(installs int64) *int64 { return o.gateValue(installs, installs, 1) }
+// published is the proof that a cell reached k. Options.publish is the one
+// place that decides it, and every row of every table is built from one:
+// its label, its figures and anything derived from them. A cell below k
+// yields none, so no renderer (JSON, CSV, Markdown, HTML, charts, the
+// dashboard) has anything of it to print — not its figures, not its label,
+// not the fact that it is non-empty.
+type published struct {
+	installs int64 // exact distinct installations, for decisions within published cells
+	count    int64 // the installations figure to print, noised when asked
+}
 
-// gateValue returns another count of the same cell (occurrences, tasks,
-// failures), whose one-installation sensitivity is lInf.
-func (o Options) gateValue(installs, value, lInf int64) *int64 {
+// publish decides whether a cell with installs distinct installations may be
+// published.
+func (o Options) publish(installs int64) (published, bool) {
 	if installs < int64(o.K) {
-		return nil
+		return published{}, false
 	}
+	v, ok := o.noise.count(installs, 1)
+	if !ok {
+		return published{}, false // never publish less safely than asked
+	}
+	return published{installs: installs, count: v}, true
+}
+
+// installations is the published cell's installations figure.
+func (p published) installations() *int64 {
+	v := p.count
+	return &v
+}
+
+// figure is another count of the published cell (occurrences, tasks,
+// failures), whose one-installation sensitivity is lInf.
+func (o Options) figure(_ published, value, lInf int64) *int64 {
 	v, ok := o.noise.count(value, lInf)
 	if !ok {
-		return nil // never publish less safely than asked
+		return nil
 	}
 	return &v
 }

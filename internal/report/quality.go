@@ -16,12 +16,25 @@ type Quality struct {
 	To             string     `json:"to"`
 	Privacy        Privacy    `json:"privacy"`
 	Flags          []Flag     `json:"flags"`
-	Versions       []string   `json:"versions"` // every version seen in the period, for filters
+	Versions       []string   `json:"versions"` // the versions whose installations reach k in the period, for filters
 	Active         Active     `json:"active_installations"`
 	UpdateCoverage []ShareRow `json:"update_coverage"`
 	Errors         []ErrorRow `json:"errors"`
 	Tasks          []TaskRow  `json:"tasks"`
 	Licenses       []ShareRow `json:"license_providers"`
+	// Withheld counts, per table, the rows whose cells are below k: they
+	// are left out whole, label and figures.
+	Withheld Withheld `json:"withheld_rows"`
+}
+
+// Withheld counts the rows left out of each table of the quality report.
+type Withheld struct {
+	ActiveBy       int `json:"active_by_dimension"`
+	UpdateCoverage int `json:"update_coverage"`
+	Licenses       int `json:"license_providers"`
+	Errors         int `json:"errors"`
+	Tasks          int `json:"tasks"`
+	TaskErrors     int `json:"task_errors"`
 }
 
 // Flag marks something that needs a look.
@@ -44,22 +57,20 @@ type Active struct {
 // DimRow is the active installations with one dimension value: over the
 // period, and per day, ISO week and month.
 type DimRow struct {
-	Dimension  string   `json:"dimension"`
-	Value      string   `json:"value"`
-	Installs   *int64   `json:"installations"`
-	Share      *float64 `json:"share"`
-	Suppressed bool     `json:"suppressed,omitempty"`
-	Daily      []Point  `json:"daily,omitempty"`
-	Weekly     []Point  `json:"weekly,omitempty"`
-	Monthly    []Point  `json:"monthly,omitempty"`
+	Dimension string   `json:"dimension"`
+	Value     string   `json:"value"`
+	Installs  *int64   `json:"installations"`
+	Share     *float64 `json:"share"`
+	Daily     []Point  `json:"daily,omitempty"`
+	Weekly    []Point  `json:"weekly,omitempty"`
+	Monthly   []Point  `json:"monthly,omitempty"`
 }
 
 // ShareRow is a count of installations with its share of a base.
 type ShareRow struct {
-	Value      string   `json:"value"`
-	Installs   *int64   `json:"installations"`
-	Share      *float64 `json:"share"`
-	Suppressed bool     `json:"suppressed,omitempty"`
+	Value    string   `json:"value"`
+	Installs *int64   `json:"installations"`
+	Share    *float64 `json:"share"`
 }
 
 // ErrorRow is one kind of error met while the application was used.
@@ -70,7 +81,6 @@ type ErrorRow struct {
 	FirstSeen   string  `json:"first_seen"`
 	Installs    *int64  `json:"installations"`
 	Occurrences *int64  `json:"occurrences"`
-	Suppressed  bool    `json:"suppressed,omitempty"`
 	Daily       []Point `json:"daily"`
 }
 
@@ -88,18 +98,16 @@ type TaskRow struct {
 	P50ms       *int64         `json:"duration_p50_ms"`
 	P95ms       *int64         `json:"duration_p95_ms"`
 	P99ms       *int64         `json:"duration_p99_ms"`
-	Suppressed  bool           `json:"suppressed,omitempty"`
 	Flagged     bool           `json:"flagged,omitempty"`
 	Errors      []TaskErrorRow `json:"errors"`
 }
 
 // TaskErrorRow is one error of failed tasks.
 type TaskErrorRow struct {
-	ErrorType  string `json:"error_type"`
-	ErrorCode  string `json:"error_code"`
-	Installs   *int64 `json:"installations"`
-	Tasks      *int64 `json:"tasks"`
-	Suppressed bool   `json:"suppressed,omitempty"`
+	ErrorType string `json:"error_type"`
+	ErrorCode string `json:"error_code"`
+	Installs  *int64 `json:"installations"`
+	Tasks     *int64 `json:"tasks"`
 }
 
 // BuildQuality makes the quality report for o's period.
@@ -116,19 +124,18 @@ func BuildQuality(ctx context.Context, s rollup.Store, o Options) (*Quality, err
 		return nil, err
 	}
 	q := &Quality{Report: "quality", From: o.From, To: o.To, Privacy: privacyOf(o), Flags: []Flag{}}
-	q.Active, q.Versions = o.active(set)
-	q.UpdateCoverage = o.coverage(set)
-	q.Errors = o.errors(set)
-	q.Tasks = o.tasks(set, q)
-	q.Licenses = o.licenses(set)
+	q.Active, q.Versions, q.Withheld.ActiveBy = o.active(set)
+	q.UpdateCoverage, q.Withheld.UpdateCoverage = o.coverage(set)
+	q.Errors, q.Withheld.Errors = o.errors(set)
+	q.Tasks, q.Withheld.Tasks, q.Withheld.TaskErrors = o.tasks(set, q)
+	q.Licenses, q.Withheld.Licenses = o.licenses(set)
 	return q, nil
 }
 
 var allDims = rollup.Dims("all", "all")
 
-func (o Options) active(set *seriesSet) (Active, []string) {
-	var a Active
-	versions := []string{}
+func (o Options) active(set *seriesSet) (a Active, versions []string, withheld int) {
+	versions = []string{}
 	total := set.get(rollup.ViewActive, allDims)
 	if total == nil {
 		total = &series{view: rollup.ViewActive, dims: allDims, byDay: map[string]*rollup.Cell{}}
@@ -149,18 +156,20 @@ func (o Options) active(set *seriesSet) (Active, []string) {
 			if c.Events == 0 {
 				continue
 			}
+			p, ok := o.publish(c.Distinct())
+			if !ok {
+				withheld++
+				continue
+			}
 			if dim == "version" {
 				versions = append(versions, v.Get(dim))
 				if o.Version != "" && v.Get(dim) != o.Version {
 					continue
 				}
 			}
-			n := o.gate(c.Distinct())
-			row := DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs), Suppressed: n == nil}
-			if n != nil {
-				row.Daily, row.Weekly, row.Monthly = o.dailyPoints(sr), o.grouped(sr, week), o.grouped(sr, month)
-			}
-			a.By = append(a.By, row)
+			n := p.installations()
+			a.By = append(a.By, DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs),
+				Daily: o.dailyPoints(sr), Weekly: o.grouped(sr, week), Monthly: o.grouped(sr, month)})
 		}
 	}
 	sort.SliceStable(a.By, func(i, j int) bool {
@@ -170,60 +179,80 @@ func (o Options) active(set *seriesSet) (Active, []string) {
 		return a.By[i].Value < a.By[j].Value
 	})
 	sort.Strings(versions)
-	return a, versions
+	return a, versions, withheld
 }
 
-func (o Options) shareRows(set *seriesSet, view, dim string, base *int64) []ShareRow {
-	rows := []ShareRow{}
+// shareRows are the published rows of a view, with how many were withheld;
+// Share is left for the caller, which knows the base.
+func (o Options) shareRows(set *seriesSet, view, dim string) (rows []ShareRow, withheld int) {
+	rows = []ShareRow{}
 	for _, sr := range set.view(view) {
 		c := sr.merged(o.From, o.To)
 		if c.Events == 0 {
 			continue
 		}
-		n := o.gate(c.Distinct())
-		rows = append(rows, ShareRow{Value: dimsOf(sr.dims)[dim], Installs: n, Share: ratio(n, base), Suppressed: n == nil})
+		p, ok := o.publish(c.Distinct())
+		if !ok {
+			withheld++
+			continue
+		}
+		rows = append(rows, ShareRow{Value: dimsOf(sr.dims)[dim], Installs: p.installations()})
 	}
-	return rows
+	return rows, withheld
 }
 
-func (o Options) coverage(set *seriesSet) []ShareRow {
+// coverage is each update package's share of the installations that
+// reported their OS, a cell of its own.
+func (o Options) coverage(set *seriesSet) ([]ShareRow, int) {
 	var base *int64
 	if sr := set.get(rollup.ViewOSReporting, allDims); sr != nil {
-		base = o.gate(sr.merged(o.From, o.To).Distinct())
+		if p, ok := o.publish(sr.merged(o.From, o.To).Distinct()); ok {
+			base = p.installations()
+		}
 	}
-	return o.shareRows(set, rollup.ViewUpdate, "package", base)
+	rows, withheld := o.shareRows(set, rollup.ViewUpdate, "package")
+	for i := range rows {
+		rows[i].Share = ratio(rows[i].Installs, base)
+	}
+	return rows, withheld
 }
 
-func (o Options) licenses(set *seriesSet) []ShareRow {
+// licenses is each provider's share of the published providers: a base
+// that summed the withheld ones too would give their total away by
+// subtraction.
+func (o Options) licenses(set *seriesSet) ([]ShareRow, int) {
+	rows, withheld := o.shareRows(set, rollup.ViewLicense, "site")
 	var total int64
-	for _, sr := range set.view(rollup.ViewLicense) {
-		total += sr.merged(o.From, o.To).Distinct()
+	for _, r := range rows {
+		total += *r.Installs
 	}
-	return o.shareRows(set, rollup.ViewLicense, "site", o.gate(total))
+	for i := range rows {
+		rows[i].Share = ratio(rows[i].Installs, &total)
+	}
+	return rows, withheld
 }
 
-func (o Options) errors(set *seriesSet) []ErrorRow {
-	rows := []ErrorRow{}
+func (o Options) errors(set *seriesSet) (rows []ErrorRow, withheld int) {
+	rows = []ErrorRow{}
 	for _, sr := range set.view(rollup.ViewUIError) {
 		c := sr.merged(o.From, o.To)
 		if c.Events == 0 {
 			continue
 		}
+		p, ok := o.publish(c.Distinct())
+		if !ok {
+			withheld++
+			continue
+		}
 		d := dimsOf(sr.dims)
 		first, _ := sr.firstLast()
-		n := c.Distinct()
-		row := ErrorRow{Type: d["type"], Code: d["code"], Control: d["control"], FirstSeen: first,
-			Installs: o.gate(n), Occurrences: o.gateValue(n, c.Weight, o.ContributionCap), Daily: o.dailyPoints(sr)}
-		row.Suppressed = row.Installs == nil
-		rows = append(rows, row)
+		rows = append(rows, ErrorRow{Type: d["type"], Code: d["code"], Control: d["control"], FirstSeen: first,
+			Installs: p.installations(), Occurrences: o.figure(p, c.Weight, o.ContributionCap), Daily: o.dailyPoints(sr)})
 	}
-	return rows
+	return rows, withheld
 }
 
-func quantileMs(c *rollup.Cell, q float64, ok bool) *int64 {
-	if !ok {
-		return nil
-	}
+func quantileMs(_ published, c *rollup.Cell, q float64) *int64 {
 	v, has := c.Quantile(q)
 	if !has {
 		return nil
@@ -242,8 +271,8 @@ func taskDim(d map[string]string) (by, value string) {
 	return "version", d["version"]
 }
 
-func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
-	rows := []TaskRow{}
+func (o Options) tasks(set *seriesSet, q *Quality) (rows []TaskRow, withheld, withheldErrors int) {
+	rows = []TaskRow{}
 	errs := map[string][]TaskErrorRow{}
 	for _, sr := range set.view(rollup.ViewTaskError) {
 		c := sr.merged(o.From, o.To)
@@ -252,9 +281,12 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 		}
 		d := dimsOf(sr.dims)
 		by, val := taskDim(d)
-		n := c.Distinct()
-		e := TaskErrorRow{ErrorType: d["error_type"], ErrorCode: d["error_code"], Installs: o.gate(n), Tasks: o.gateValue(n, c.Events, 1)}
-		e.Suppressed = e.Installs == nil
+		p, ok := o.publish(c.Distinct())
+		if !ok {
+			withheldErrors++
+			continue
+		}
+		e := TaskErrorRow{ErrorType: d["error_type"], ErrorCode: d["error_code"], Installs: p.installations(), Tasks: o.figure(p, c.Events, 1)}
 		k := d["type"] + "\x00" + by + "\x00" + val
 		errs[k] = append(errs[k], e)
 	}
@@ -274,23 +306,23 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 		if by == "version" && o.Version != "" && val != o.Version {
 			continue
 		}
-		n := c.Distinct()
-		pass := n >= int64(o.K)
-		row := TaskRow{Type: d["type"], By: by, Value: val, Installs: o.gate(n),
-			Tasks: o.gateValue(n, c.Events, 1), Failures: o.gateValue(n, c.Failures, 1),
-			P50ms: quantileMs(c, 0.5, pass), P95ms: quantileMs(c, 0.95, pass), P99ms: quantileMs(c, 0.99, pass),
+		p, ok := o.publish(c.Distinct())
+		if !ok {
+			withheld++
+			continue
+		}
+		row := TaskRow{Type: d["type"], By: by, Value: val, Installs: p.installations(),
+			Tasks: o.figure(p, c.Events, 1), Failures: o.figure(p, c.Failures, 1),
+			P50ms: quantileMs(p, c, 0.5), P95ms: quantileMs(p, c, 0.95), P99ms: quantileMs(p, c, 0.99),
 			Errors: errs[d["type"]+"\x00"+by+"\x00"+val]}
 		if row.Errors == nil {
 			row.Errors = []TaskErrorRow{}
 		}
-		row.Suppressed = row.Installs == nil
-		if pass {
-			r := float64(c.Events-c.Failures) / float64(c.Events)
-			r = math.Round(r*10000) / 10000
-			row.SuccessRate = &r
-		}
+		r := float64(c.Events-c.Failures) / float64(c.Events)
+		r = math.Round(r*10000) / 10000
+		row.SuccessRate = &r
 		rows = append(rows, row)
-		if by == "campaign" && pass {
+		if by == "campaign" {
 			// Only published campaigns form the comparison rate, so that it
 			// reveals nothing about a withheld one.
 			a := byType[row.Type]
@@ -307,9 +339,6 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 	// above the other campaigns of the same task type.
 	for _, r := range raw {
 		row := &rows[r.row]
-		if row.Suppressed {
-			continue
-		}
 		rate := float64(r.failed) / float64(r.events)
 		all := byType[row.Type]
 		others := 0.0
@@ -322,5 +351,5 @@ func (o Options) tasks(set *seriesSet, q *Quality) []TaskRow {
 				Reason: fmt.Sprintf("%s failure rate %.0f%% against %.0f%% in other campaigns", row.Type, 100*rate, 100*others)})
 		}
 	}
-	return rows
+	return rows, withheld, withheldErrors
 }

@@ -75,8 +75,9 @@ func (q *Quality) Tables() []Table {
 			wk.Rows = append(wk.Rows, []string{r.Dimension, r.Value, p.Period, n(p.Installs)})
 		}
 	}
-	ts = append(ts, by, wk, shareTable("update_coverage", "Installed update packages", "package", q.UpdateCoverage),
-		shareTable("license_providers", "Licence providers", "site", q.Licenses))
+	withheldRow(&by, q.Withheld.ActiveBy)
+	ts = append(ts, by, wk, shareTable("update_coverage", "Installed update packages", "package", q.UpdateCoverage, q.Withheld.UpdateCoverage),
+		shareTable("license_providers", "Licence providers", "site", q.Licenses, q.Withheld.Licenses))
 	et := Table{Name: "errors", Title: "Errors in use", Columns: []string{"type", "code", "control", "first_seen", "installations", "occurrences"}}
 	for _, e := range q.Errors {
 		et.Rows = append(et.Rows, []string{e.Type, e.Code, e.Control, e.FirstSeen, n(e.Installs), n(e.Occurrences)})
@@ -96,15 +97,26 @@ func (q *Quality) Tables() []Table {
 		}
 		tt.Rows = append(tt.Rows, []string{r.Type, r.By, r.Value, n(r.Installs), n(r.Tasks), n(r.Failures), pct(r.SuccessRate), n(r.P50ms), n(r.P95ms), n(r.P99ms), fl, top})
 	}
+	withheldRow(&et, q.Withheld.Errors)
+	withheldRow(&tt, q.Withheld.Tasks)
 	return append(ts, et, tt)
 }
 
-func shareTable(name, title, col string, rows []ShareRow) Table {
+func shareTable(name, title, col string, rows []ShareRow, withheld int) Table {
 	t := Table{Name: name, Title: title, Columns: []string{col, "installations", "share"}}
 	for _, r := range rows {
 		t.Rows = append(t.Rows, []string{r.Value, n(r.Installs), pct(r.Share)})
 	}
+	withheldRow(&t, withheld)
 	return t
+}
+
+// withheldRow says how many rows below k a table leaves out, and nothing
+// else about them.
+func withheldRow(t *Table, rows int) {
+	if rows > 0 {
+		t.Rows = append(t.Rows, []string{fmt.Sprintf("%d rows below k withheld", rows)})
+	}
 }
 
 func yes(b bool) string {

@@ -98,30 +98,34 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		if sr == nil {
 			continue
 		}
-		row, ok := o.issuerRow(c, sr, activeRange, t)
+		first, last, ok := o.seen(sr)
 		if !ok {
 			continue
 		}
-		if row.Installs == nil {
-			t.IssuersSuppressed++
+		m := sr.merged(o.From, o.To)
+		p, ok := o.publish(m.Distinct())
+		if !ok {
+			t.IssuersSuppressed++ // withheld whole: its identity is not published either
 			continue
 		}
-		t.Issuers = append(t.Issuers, row)
+		t.Issuers = append(t.Issuers, o.issuerRow(p, c, sr, m, first, last, activeRange, t))
 	}
 	for _, c := range signers {
 		sr := set.get(rollup.ViewFileSigner, rollup.Dims("thumbprint", c.ID))
 		if sr == nil {
 			continue
 		}
-		row, ok := o.signerRow(c, sr, dataStart, dailyActive, t)
+		first, last, ok := o.seen(sr)
 		if !ok {
 			continue
 		}
-		if row.Installs == nil {
+		m := sr.merged(o.From, o.To)
+		p, ok := o.publish(m.Distinct())
+		if !ok {
 			t.SignersSuppressed++
 			continue
 		}
-		t.Signers = append(t.Signers, row)
+		t.Signers = append(t.Signers, o.signerRow(p, c, sr, m, first, last, dataStart, dailyActive, t))
 	}
 	sort.SliceStable(t.Issuers, func(i, j int) bool { return *t.Issuers[i].Installs > *t.Issuers[j].Installs })
 	sort.SliceStable(t.Signers, func(i, j int) bool { return *t.Signers[i].Installs > *t.Signers[j].Installs })
@@ -159,18 +163,10 @@ func (o Options) seen(sr *series) (first, last string, ok bool) {
 	return first, last, last >= o.From
 }
 
-func (o Options) issuerRow(c rollup.Cert, sr *series, activeRange int64, t *Threats) (IssuerRow, bool) {
-	first, last, ok := o.seen(sr)
-	if !ok {
-		return IssuerRow{}, false
-	}
-	m := sr.merged(o.From, o.To)
-	n := m.Distinct()
+func (o Options) issuerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, first, last string, activeRange int64, t *Threats) IssuerRow {
+	n := p.installs
 	row := IssuerRow{CertFacts: factsOf(c), PublicRoot: o.chainsToPublicRoot(c), FirstSeen: first, LastSeen: last,
-		Installs: o.gate(n), Connections: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
-	if row.Installs == nil {
-		return row, true // withheld whole: its identity is not published either
-	}
+		Installs: p.installations(), Connections: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
 	row.Daily = o.dailyPoints(sr)
 
 	// Growth: installations on the last day of the window against the
@@ -208,7 +204,7 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, activeRange int64, t *Thre
 		if firstT.Sub(c.NotBefore) <= time.Duration(o.NewCertDays)*24*time.Hour && float64(n) >= o.WideShare*float64(activeRange) {
 			row.Flags = append(row.Flags, "new_widely_seen")
 			t.Flags = append(t.Flags, Flag{Kind: "new_widely_seen", Subject: c.ID, Name: name,
-				Reason: fmt.Sprintf("issued %s, first seen %s, on %.0f%% of active installations", c.NotBefore.Format(time.DateOnly), first, 100*float64(n)/float64(max(activeRange, 1)))})
+				Reason: fmt.Sprintf("issued %s, first seen %s, on %.0f%% of active installations", c.NotBefore.Format(time.DateOnly), first, 100*float64(p.count)/float64(max(activeRange, 1)))})
 		}
 		lastT, _ := time.Parse(time.DateOnly, last)
 		if c.NotAfter.Before(lastT) {
@@ -217,21 +213,12 @@ func (o Options) issuerRow(c rollup.Cert, sr *series, activeRange int64, t *Thre
 				Reason: fmt.Sprintf("expired %s, still presented on %s", c.NotAfter.Format(time.DateOnly), last)})
 		}
 	}
-	return row, true
+	return row
 }
 
-func (o Options) signerRow(c rollup.Cert, sr *series, dataStart string, dailyActive map[string]int64, t *Threats) (SignerRow, bool) {
-	first, last, ok := o.seen(sr)
-	if !ok {
-		return SignerRow{}, false
-	}
-	m := sr.merged(o.From, o.To)
-	n := m.Distinct()
+func (o Options) signerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, first, last string, dataStart string, dailyActive map[string]int64, t *Threats) SignerRow {
 	row := SignerRow{CertFacts: factsOf(c), FirstSeen: first, LastSeen: last,
-		Installs: o.gate(n), Files: o.gateValue(n, m.Weight, o.ContributionCap), Flags: []string{}}
-	if row.Installs == nil {
-		return row, true
-	}
+		Installs: p.installations(), Files: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
 	row.Daily = o.dailyPoints(sr)
 	// Sudden: absent when the data began, then on many machines within a
 	// few days of its first sight.
@@ -242,11 +229,13 @@ func (o Options) signerRow(c rollup.Cert, sr *series, dataStart string, dailyAct
 				peak, activeThen = v, dailyActive[d]
 			}
 		}
-		if peak >= int64(o.K) && float64(peak) >= o.SuddenShare*float64(activeThen) {
+		// The reason prints the peak day's figure as published (noised
+		// when asked), never the exact count behind it.
+		if pp, ok := o.publish(peak); ok && float64(peak) >= o.SuddenShare*float64(activeThen) {
 			row.Flags = append(row.Flags, "signer_sudden")
 			t.Flags = append(t.Flags, Flag{Kind: "signer_sudden", Subject: c.ID, Name: c.Subject,
-				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, peak, o.SuddenDays)})
+				Reason: fmt.Sprintf("first seen %s, on %d installations within %d days", first, *pp.installations(), o.SuddenDays)})
 		}
 	}
-	return row, true
+	return row
 }

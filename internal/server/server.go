@@ -181,7 +181,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 	s.URL = scheme + "://" + s.ln.Addr().String()
 
 	if cfg.GeoIP != "" {
-		if s.geo, err = geo.Open(cfg.GeoIP); err != nil {
+		if s.geo, err = geo.Open(cfg.GeoIP, geo.WithLogger(s.logger), geo.WithMetrics(cfg.Registry)); err != nil {
 			return nil, fmt.Errorf("geoip: %w", err)
 		}
 	}

@@ -138,28 +138,37 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // record is how an event waits in the outbox. The event stays encoded so
 // that counting a repeat does not decode and re-encode it.
+//
+// Region is the region whose terms the user had accepted when the event was
+// recorded: its fields were chosen and checked under those terms, so it is
+// sent under them, in a batch of that region, whatever the consent says by
+// the time it leaves. Records queued before regions were kept have none.
 type record struct {
 	Key    string          `json:"k,omitempty"` // aggregation key, "" for events never aggregated
+	Region string          `json:"r,omitempty"`
 	Queued int64           `json:"q"`           // unix seconds when first queued
 	Count  int64           `json:"n,omitempty"` // repeats, for aggregated events
 	Event  json.RawMessage `json:"e"`
 }
 
-// Entry is one waiting event.
+// Entry is one waiting event and the region it was recorded under ("" for
+// one queued before regions were kept).
 type Entry struct {
-	Seq   uint64
-	Event provision.Event
-	Size  int
+	Seq    uint64
+	Region string
+	Event  provision.Event
+	Size   int
 }
 
 // maxCount is the largest event.count the manifest allows.
 const maxCount = 1_000_000_000
 
-// Add makes the event durable before it returns. With a non-empty key, an
-// event with the same key still waiting (and not in flight) has its count
+// Add makes the event, recorded under the region's terms, durable before it
+// returns. With a non-empty key, an event with the same key still waiting
+// (and not in flight) and recorded under the same region has its count
 // raised instead, so repeats take no more room. Concurrent calls share one
 // transaction and one fsync.
-func (s *Store) Add(ev *provision.Event, key string) error {
+func (s *Store) Add(ev *provision.Event, region, key string) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
@@ -177,10 +186,14 @@ func (s *Store) Add(ev *provision.Event, key string) error {
 					if err := json.Unmarshal(raw, &r); err != nil {
 						return fmt.Errorf("outbox: corrupt record: %w", err)
 					}
-					if r.Count < maxCount {
-						r.Count++
+					if r.Region == region {
+						if r.Count < maxCount {
+							r.Count++
+						}
+						return putRecord(events, meta, seqb, &r, len(raw))
 					}
-					return putRecord(events, meta, seqb, &r, len(raw))
+					// Recorded under other terms: this repeat starts a
+					// new event under the current ones.
 				}
 			}
 		}
@@ -188,7 +201,7 @@ func (s *Store) Add(ev *provision.Event, key string) error {
 		if err != nil {
 			return err
 		}
-		r := record{Key: key, Queued: now.Unix(), Event: body}
+		r := record{Key: key, Region: region, Queued: now.Unix(), Event: body}
 		if key != "" {
 			r.Count = 1
 		}
@@ -300,7 +313,7 @@ func decodeEntry(k, v []byte) (Entry, error) {
 		}
 		ev.Fields["event.count"] = r.Count
 	}
-	return Entry{Seq: binary.BigEndian.Uint64(k), Event: ev, Size: len(v)}, nil
+	return Entry{Seq: binary.BigEndian.Uint64(k), Region: r.Region, Event: ev, Size: len(v)}, nil
 }
 
 // Inflight is a batch handed to the server and not yet confirmed. It is kept
@@ -313,9 +326,11 @@ type Inflight struct {
 }
 
 // StartBatch returns the batch in flight or, when there is none, takes the
-// oldest waiting events (at most maxEvents, and maxBytes of encoded events
-// but always one), lets build make the batch of them, and records it as in
-// flight — in one transaction, so that no repeat counted meanwhile is lost.
+// oldest waiting event and the oldest others recorded under the same region
+// (at most maxEvents, and maxBytes of encoded events but always one), lets
+// build make the batch of them, and records it as in flight — in one
+// transaction, so that no repeat counted meanwhile is lost. A batch never
+// mixes regions: events recorded under other terms wait for their own.
 // Its events stop taking repeats: a repeat seen from now on starts a new
 // event, so the batch never changes under its id. It returns nil when
 // nothing waits.
@@ -333,15 +348,18 @@ func (s *Store) StartBatch(maxEvents, maxBytes int, build func([]Entry) (*Inflig
 		total := 0
 		c := events.Cursor()
 		for k, v := c.First(); k != nil && len(entries) < maxEvents; k, v = c.Next() {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("outbox: corrupt record: %w", err)
+			}
+			if len(entries) > 0 && r.Region != entries[0].Region {
+				continue
+			}
 			if len(entries) > 0 && total+len(v) > maxBytes {
 				break
 			}
 			e, err := decodeEntry(k, v)
 			if err != nil {
-				return err
-			}
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
 				return err
 			}
 			total += len(v)
@@ -589,10 +607,11 @@ func (s *Store) LastSeen(name string) ([]byte, error) {
 	return out, err
 }
 
-// AddIfChanged queues the event unless the digest stored under name equals
-// digest, and stores digest, in one transaction. Daily events use it so that
-// a second collection on the same day queues nothing new.
-func (s *Store) AddIfChanged(ev *provision.Event, name string, digest []byte) (bool, error) {
+// AddIfChanged queues the event, recorded under the region's terms, unless
+// the digest stored under name equals digest, and stores digest, in one
+// transaction. Daily events use it so that a second collection on the same
+// day queues nothing new.
+func (s *Store) AddIfChanged(ev *provision.Event, region, name string, digest []byte) (bool, error) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return false, err
@@ -613,7 +632,7 @@ func (s *Store) AddIfChanged(ev *provision.Event, name string, digest []byte) (b
 		if err != nil {
 			return err
 		}
-		if err := putRecord(events, meta, seqKey(seq), &record{Queued: now.Unix(), Event: body}, 0); err != nil {
+		if err := putRecord(events, meta, seqKey(seq), &record{Region: region, Queued: now.Unix(), Event: body}, 0); err != nil {
 			return err
 		}
 		if err := meta.Put(k, digest); err != nil {

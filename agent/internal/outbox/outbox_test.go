@@ -49,13 +49,13 @@ func TestAggregatesRepeatsIntoOneEvent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), "same"); err != nil {
+			if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), "eu", "same"); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := s.Add(event("other", "ui_error"), "other"); err != nil {
+	if err := s.Add(event("other", "ui_error"), "eu", "other"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Pending(100, 1<<20)
@@ -80,7 +80,7 @@ func TestInflightEventsTakeNoMoreRepeats(t *testing.T) {
 	s := open(t, t.TempDir(), Limits{}, nil)
 	defer s.Close()
 	for range 3 {
-		if err := s.Add(event("a", "ui_error"), "k"); err != nil {
+		if err := s.Add(event("a", "ui_error"), "eu", "k"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestInflightEventsTakeNoMoreRepeats(t *testing.T) {
 	if again == nil || again.BatchID != "b1" {
 		t.Fatalf("in flight: %+v", again)
 	}
-	if err := s.Add(event("b", "ui_error"), "k"); err != nil {
+	if err := s.Add(event("b", "ui_error"), "eu", "k"); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := s.Pending(10, 1<<20)
@@ -128,7 +128,7 @@ func TestBoundsDropOldestFirstAndCount(t *testing.T) {
 	s := open(t, t.TempDir(), Limits{MaxEvents: 3, MaxAge: time.Hour}, clock)
 	defer s.Close()
 	for i := range 5 {
-		if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), ""); err != nil {
+		if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), "eu", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestBoundsDropOldestFirstAndCount(t *testing.T) {
 		t.Fatalf("stats = %+v", st)
 	}
 	now = now.Add(2 * time.Hour)
-	if err := s.Add(event("late", "ui_error"), ""); err != nil {
+	if err := s.Add(event("late", "ui_error"), "eu", ""); err != nil {
 		t.Fatal(err)
 	}
 	p, _ = s.Pending(10, 1<<20)
@@ -161,7 +161,7 @@ func TestByteBound(t *testing.T) {
 	s := open(t, t.TempDir(), Limits{MaxBytes: 1000}, nil)
 	defer s.Close()
 	for i := range 40 {
-		if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), ""); err != nil {
+		if err := s.Add(event(fmt.Sprint("e", i), "ui_error"), "eu", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,9 +175,9 @@ func TestWithdrawEmptiesOutboxAndKeepsDeletionUnderBounds(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, Limits{MaxEvents: 2}, nil)
 	for i := range 3 {
-		_ = s.Add(event(fmt.Sprint("e", i), "ui_error"), "k"+fmt.Sprint(i))
+		_ = s.Add(event(fmt.Sprint("e", i), "ui_error"), "eu", "k"+fmt.Sprint(i))
 	}
-	if _, err := s.AddIfChanged(event("os", "os"), "os", []byte("d1")); err != nil {
+	if _, err := s.AddIfChanged(event("os", "os"), "eu", "os", []byte("d1")); err != nil {
 		t.Fatal(err)
 	}
 	del := &Deletion{InstallationID: "11111111-1111-4111-8111-111111111111", RequestID: "r1", Queued: time.Now()}
@@ -186,7 +186,7 @@ func TestWithdrawEmptiesOutboxAndKeepsDeletionUnderBounds(t *testing.T) {
 	}
 	// Fill past the bounds: the deletion request must survive.
 	for i := range 10 {
-		_ = s.Add(event(fmt.Sprint("n", i), "ui_error"), "")
+		_ = s.Add(event(fmt.Sprint("n", i), "ui_error"), "eu", "")
 	}
 	s.Close()
 	s = open(t, dir, Limits{MaxEvents: 2}, nil)
@@ -195,7 +195,7 @@ func TestWithdrawEmptiesOutboxAndKeepsDeletionUnderBounds(t *testing.T) {
 	if err != nil || len(d) != 1 || d[0].RequestID != "r1" {
 		t.Fatalf("deletions after restart = %+v, %v", d, err)
 	}
-	if added, _ := s.AddIfChanged(event("os", "os"), "os", []byte("d1")); !added {
+	if added, _ := s.AddIfChanged(event("os", "os"), "eu", "os", []byte("d1")); !added {
 		t.Fatal("last-queued digest survived withdrawal")
 	}
 	if err := s.CompleteDeletion("r1", nil); err != nil {
@@ -246,7 +246,7 @@ func crashChild(path string) {
 				if g%2 == 0 {
 					key = fmt.Sprintf("agg-%d", g)
 				}
-				if err := s.Add(event(id, "ui_error"), key); err != nil {
+				if err := s.Add(event(id, "ui_error"), "eu", key); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(3)
 				}
@@ -287,14 +287,19 @@ func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		lines := make(chan string, 1024)
 		go func() {
 			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
+			for first := true; sc.Scan(); first = false {
+				if first {
+					// The random instant counts from the first
+					// acknowledgement, so a slow start on a loaded
+					// machine still leaves the child time to write.
+					time.AfterFunc(time.Duration(100+rand.IntN(400))*time.Millisecond, func() {
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+					})
+				}
 				lines <- sc.Text()
 			}
 			close(lines)
 		}()
-		time.AfterFunc(time.Duration(100+rand.IntN(400))*time.Millisecond, func() {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-		})
 		for l := range lines {
 			kind, v, _ := strings.Cut(l, " ")
 			if kind == "id" {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +16,7 @@ import (
 var (
 	osReleasePaths = []string{"/etc/os-release", "/usr/lib/os-release"}
 	dpkgStatusPath = "/var/lib/dpkg/status"
-	rpmDBPaths     = []string{"/var/lib/rpm", "/usr/lib/sysimage/rpm"}
+	aptListsDir    = "/var/lib/apt/lists"
 )
 
 func collect(ctx context.Context) (OS, error) {
@@ -39,43 +37,35 @@ func collect(ctx context.Context) (OS, error) {
 	if err := unix.Uname(&u); err != nil {
 		return OS{}, fmt.Errorf("uname: %w", err)
 	}
-	updates, err := linuxUpdates(ctx)
+	if err := ctx.Err(); err != nil {
+		return OS{}, err
+	}
+	updates, err := linuxUpdates()
 	if err != nil {
 		return OS{}, err
 	}
 	return LinuxOS(rel, unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:]), updates), nil
 }
 
-// linuxUpdates reads the package manager's records: dpkg's status file, and
-// the rpm database through rpm itself where it exists.
-func linuxUpdates(ctx context.Context) ([]string, error) {
-	var out []string
-	if f, err := os.Open(dpkgStatusPath); err == nil {
-		list, err := ParseDpkgStatus(f)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, list...)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+// linuxUpdates reads the updates a Debian-like system installed from its
+// security and updates suites. Other distributions' package databases do
+// not say which repository a package came from (rpm's does not), so they
+// report no updates rather than every installed package.
+func linuxUpdates() ([]string, error) {
+	f, err := os.Open(dpkgStatusPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("dpkg status: %w", err)
 	}
-	for _, db := range rpmDBPaths {
-		if _, err := os.Stat(db); err != nil {
-			continue
-		}
-		rpm, err := exec.LookPath("rpm")
-		if err != nil {
-			break
-		}
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		b, err := exec.CommandContext(ctx, rpm, "-qa", "--qf", "%{NAME}=%{VERSION}-%{RELEASE}\n").Output()
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("rpm: %w", err)
-		}
-		out = append(out, ParseRPMList(b)...)
-		break
+	installed, err := ParseDpkgInstalled(f)
+	f.Close()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if _, err := os.Stat(aptListsDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // apt has never fetched lists: nothing says what is an update
+	}
+	return DebianUpdates(os.DirFS(aptListsDir), installed)
 }

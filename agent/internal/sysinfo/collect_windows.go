@@ -14,7 +14,6 @@ import (
 const (
 	currentVersionKey = `SOFTWARE\Microsoft\Windows NT\CurrentVersion`
 	cbsPackagesKey    = `SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages`
-	hotfixKey         = `SOFTWARE\Microsoft\Windows NT\CurrentVersion\Hotfix`
 )
 
 func collect(ctx context.Context) (OS, error) {
@@ -35,24 +34,44 @@ func collect(ctx context.Context) (OS, error) {
 		CurrentMajorVersionNumber: num("CurrentMajorVersionNumber"),
 		CurrentVersion:            str("CurrentVersion"),
 	}
-	var names []string
-	for _, path := range []string{cbsPackagesKey, hotfixKey} {
-		if err := ctx.Err(); err != nil {
-			return OS{}, err
-		}
-		names = append(names, subkeys(path)...)
+	packages, err := servicingPackages(ctx)
+	if err != nil {
+		return OS{}, err
 	}
-	return WindowsOS(v, nativeArch(), HotfixIDs(names)), nil
+	return WindowsOS(v, nativeArch(), Hotfixes(packages)), nil
 }
 
-func subkeys(path string) []string {
-	k, err := registry.OpenKey(registry.LOCAL_MACHINE, path, registry.ENUMERATE_SUB_KEYS)
+// servicingPackages reads the servicing packages that carry a KB number,
+// with their state.
+func servicingPackages(ctx context.Context) ([]CBSPackage, error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, cbsPackagesKey, registry.ENUMERATE_SUB_KEYS)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("registry %s: %w", cbsPackagesKey, err)
 	}
 	defer k.Close()
-	names, _ := k.ReadSubKeyNames(-1)
-	return names
+	names, err := k.ReadSubKeyNames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", cbsPackagesKey, err)
+	}
+	var out []CBSPackage
+	for _, name := range names {
+		if !HasHotfixName(name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p, err := registry.OpenKey(k, name, registry.QUERY_VALUE)
+		if err != nil {
+			continue // removed while we read
+		}
+		state, _, err := p.GetIntegerValue("CurrentState")
+		p.Close()
+		if err == nil {
+			out = append(out, CBSPackage{Name: name, CurrentState: uint32(state)})
+		}
+	}
+	return out, nil
 }
 
 // nativeArch is the architecture of the system, not of this process (an

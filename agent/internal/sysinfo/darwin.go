@@ -48,9 +48,19 @@ type installRecord struct {
 	ProcessName    string `plist:"processName"`
 }
 
+// softwareUpdateProcesses are the processes InstallHistory.plist names
+// when Apple's Software Update installed something: the daemon behind
+// System Settings, the softwareupdate command, and the Software Update
+// application of older releases. Packages installed by hand (Installer)
+// or apps from the App Store (appstoreagent) are not OS updates.
+var softwareUpdateProcesses = map[string]bool{
+	"softwareupdated": true,
+	"softwareupdate":  true,
+	"Software Update": true,
+}
+
 // ParseInstallHistory reads InstallHistory.plist (XML or binary) and
 // returns the updates that Software Update installed, as "name version".
-// Applications installed by hand or from the App Store are not OS updates.
 func ParseInstallHistory(data []byte) ([]string, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("install history: larger than %d bytes", MaxFileSize)
@@ -61,7 +71,7 @@ func ParseInstallHistory(data []byte) ([]string, error) {
 	}
 	var out []string
 	for _, r := range records {
-		if r.ProcessName != "softwareupdated" || r.DisplayName == "" {
+		if !softwareUpdateProcesses[r.ProcessName] || r.DisplayName == "" {
 			continue
 		}
 		name := r.DisplayName

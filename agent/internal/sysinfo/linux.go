@@ -2,7 +2,6 @@ package sysinfo
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -63,66 +62,4 @@ func LinuxOS(osRelease map[string]string, kernelRelease, machine string, updates
 		Architecture:   Architecture(machine),
 		UpdatePackages: normalizeUpdates(updates),
 	}
-}
-
-// ParseDpkgStatus reads the dpkg status database and returns the installed
-// packages that make up the operating system itself — the base system
-// (priority required or important) and the kernels — as name=version. The
-// applications a person installed are not the operating system's updates
-// and are left out.
-func ParseDpkgStatus(r io.Reader) ([]string, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, MaxFileSize))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var out []string
-	var name, version, status, priority string
-	flush := func() {
-		base := priority == "required" || priority == "important" || strings.HasPrefix(name, "linux-image-")
-		if name != "" && version != "" && base && strings.HasSuffix(status, " installed") {
-			out = append(out, name+"="+version)
-		}
-		name, version, status, priority = "", "", "", ""
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			flush()
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			continue // continuation of a multi-line field
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Package":
-			name = v
-		case "Version":
-			version = v
-		case "Status":
-			status = v
-		case "Priority":
-			priority = v
-		}
-	}
-	flush()
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("dpkg status: %w", err)
-	}
-	return out, nil
-}
-
-// ParseRPMList reads the output of
-// rpm -qa --qf '%{NAME}=%{VERSION}-%{RELEASE}\n'.
-func ParseRPMList(out []byte) []string {
-	var list []string
-	for line := range bytes.Lines(out) {
-		s := strings.TrimSpace(string(line))
-		if strings.Count(s, "=") == 1 && !strings.HasPrefix(s, "gpg-pubkey=") {
-			list = append(list, s)
-		}
-	}
-	return list
 }

@@ -7,8 +7,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"howett.net/plist"
 )
@@ -41,33 +43,6 @@ func TestLinuxOSFromRecordedOSRelease(t *testing.T) {
 	}
 }
 
-func TestDpkgStatusKeepsInstalledBaseSystemAndKernels(t *testing.T) {
-	list, err := ParseDpkgStatus(bytes.NewReader(read(t, "dpkg-status")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := make([]string, len(list))
-	for i, p := range list {
-		names[i], _, _ = strings.Cut(p, "=")
-	}
-	slices.Sort(names)
-	want := []string{"base-files", "bash", "coreutils", "dpkg", "linux-image-6.1.0-18-amd64"}
-	if !slices.Equal(names, want) {
-		t.Fatalf("packages = %v, want %v", names, want)
-	}
-	if !slices.Contains(list, "linux-image-6.1.0-18-amd64=6.1.76-1") {
-		t.Errorf("kernel version missing: %v", list)
-	}
-}
-
-func TestRPMList(t *testing.T) {
-	got := ParseRPMList(read(t, "rpm-qa.txt"))
-	want := []string{"kernel-core=6.8.5-301.fc40", "glibc=2.39-2.fc40", "openssl-libs=3.2.1-2.fc40"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %v", got)
-	}
-}
-
 func windowsFixture(t *testing.T, name string) WindowsVersion {
 	var raw struct {
 		ProductName, EditionID, DisplayVersion, ReleaseId, CurrentBuildNumber, CurrentVersion string
@@ -80,18 +55,47 @@ func windowsFixture(t *testing.T, name string) WindowsVersion {
 }
 
 func TestWindowsFromRecordedRegistry(t *testing.T) {
-	kbs := HotfixIDs(strings.Split(string(read(t, "windows_cbs_packages.txt")), "\n"))
-	if want := []string{"KB5012170", "KB5027397", "KB5034441", "KB5036893"}; !slices.Equal(kbs, want) {
+	kbs := Hotfixes(parseRegQuery(t, read(t, "windows_cbs_currentstate.txt")))
+	// Installed (0x70) and permanent (0x80) packages only: superseded,
+	// resolved and uninstall-pending ones stay out.
+	if want := []string{"KB5012170", "KB5036893", "KB5037591"}; !slices.Equal(kbs, want) {
 		t.Fatalf("hotfixes = %v, want %v", kbs, want)
 	}
 	w11 := WindowsOS(windowsFixture(t, "windows11_currentversion.json"), "amd64", kbs)
-	if w11.Version != "11 23H2" || w11.Edition != "Professional" || w11.Build != "22631.3447" || w11.Type != "windows" || len(w11.UpdatePackages) != 4 {
+	if w11.Version != "11 23H2" || w11.Edition != "Professional" || w11.Build != "22631.3447" || w11.Type != "windows" || len(w11.UpdatePackages) != 3 {
 		t.Errorf("windows 11: %+v", w11)
 	}
 	w10 := WindowsOS(windowsFixture(t, "windows10_1909_currentversion.json"), "arm64", nil)
 	if w10.Version != "10 1909" || w10.Build != "18363.1556" || w10.Architecture != "arm64" {
 		t.Errorf("windows 10: %+v", w10)
 	}
+}
+
+// parseRegQuery reads what `reg query "HKLM\...\Component Based
+// Servicing\Packages" /s /v CurrentState` prints: a key line, then its
+// value lines (name, type, data).
+func parseRegQuery(t testing.TB, out []byte) []CBSPackage {
+	t.Helper()
+	var list []CBSPackage
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimRight(line, "\r\n")
+		if key, ok := strings.CutPrefix(line, `HKEY_LOCAL_MACHINE\`); ok {
+			list = append(list, CBSPackage{Name: key[strings.LastIndexByte(key, '\\')+1:]})
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "CurrentState" && f[1] == "REG_DWORD" && len(list) > 0 {
+			n, err := strconv.ParseUint(f[2], 0, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			list[len(list)-1].CurrentState = uint32(n)
+		}
+	}
+	if len(list) == 0 {
+		t.Fatal("no keys in the reg query output")
+	}
+	return list
 }
 
 func TestMacOSFromRecordedFiles(t *testing.T) {
@@ -104,7 +108,7 @@ func TestMacOSFromRecordedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := MacOS(v, "arm64", updates)
-	want := []string{"XProtectPlistConfigData 5285", "macOS Sonoma 14.4", "macOS Sonoma 14.5"}
+	want := []string{"XProtectPlistConfigData 5285", "macOS Sonoma 14.4", "macOS Sonoma 14.4.1", "macOS Sonoma 14.5"}
 	if got.Version != "14.5" || got.Build != "23F79" || got.Edition != "macOS" || !slices.Equal(got.UpdatePackages, want) {
 		t.Errorf("macOS: %+v", got)
 	}
@@ -117,7 +121,7 @@ func TestMacOSFromRecordedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u2, err := ParseInstallHistory(bin); err != nil || len(u2) != 3 {
+	if u2, err := ParseInstallHistory(bin); err != nil || len(u2) != 4 {
 		t.Errorf("binary plist: %v, %v", u2, err)
 	}
 	if _, err := ParseSwVers([]byte("garbage")); err == nil {
@@ -156,15 +160,22 @@ func TestCollectReadsThisSystem(t *testing.T) {
 }
 
 func FuzzParsers(f *testing.F) {
-	for _, name := range []string{"os-release-debian", "dpkg-status", "sw_vers_sonoma.txt", "InstallHistory.plist", "rpm-qa.txt"} {
+	for _, name := range []string{"os-release-debian", "dpkg-status", "sw_vers_sonoma.txt", "InstallHistory.plist", "apt-lists/deb.debian.org_debian_dists_bookworm_InRelease"} {
 		f.Add(read(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParseOSRelease(bytes.NewReader(data))
-		_, _ = ParseDpkgStatus(bytes.NewReader(data))
+		_, _ = ParseDpkgInstalled(bytes.NewReader(data))
+		_, _ = ParseAptRelease(bytes.NewReader(data))
 		_, _ = ParseSwVers(data)
 		_, _ = ParseInstallHistory(data)
-		_ = ParseRPMList(data)
-		_ = HotfixIDs([]string{string(data)})
+		_ = Hotfixes([]CBSPackage{{Name: string(data), CurrentState: cbsInstalled}})
+		// An index of an update suite, as apt stores it uncompressed.
+		lists := fstest.MapFS{
+			"h_dists_s_InRelease":                     {Data: []byte("Suite: s-security\n")},
+			"h_dists_s_main_binary-amd64_Packages":    {Data: data},
+			"h_dists_s_main_binary-amd64_Packages.gz": {Data: data},
+		}
+		_, _ = DebianUpdates(lists, []DebPackage{{"git", "amd64", "1:2.39.5-0+deb12u3"}})
 	})
 }

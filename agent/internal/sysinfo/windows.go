@@ -60,20 +60,38 @@ func WindowsOS(v WindowsVersion, arch string, updates []string) OS {
 	}
 }
 
-var kbPattern = regexp.MustCompile(`(?i)\bKB(\d{6,8})\b|_KB(\d{6,8})~|_for_KB(\d{6,8})`)
+// CBSPackage is one servicing package: a subkey of
+// HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages
+// and its CurrentState value.
+type CBSPackage struct {
+	Name         string
+	CurrentState uint32
+}
 
-// HotfixIDs extracts the KB numbers from the names of the servicing
-// packages (the subkeys of ...\Component Based Servicing\Packages) and of
-// the hotfix list, as KB followed by digits.
-func HotfixIDs(names []string) []string {
+// The CurrentState values of an installed package. The others — staged,
+// superseded, install or uninstall pending, absent — are not installed
+// updates, though their subkeys stay behind.
+const (
+	cbsInstalled = 0x70
+	cbsPermanent = 0x80
+)
+
+var kbPattern = regexp.MustCompile(`(?i)^Package_for_KB(\d{6,8})~`)
+
+// HasHotfixName tells whether a servicing package's name carries a KB
+// number, so that a reader opens only those subkeys for their state.
+func HasHotfixName(name string) bool { return kbPattern.MatchString(name) }
+
+// Hotfixes returns the KB numbers of the installed servicing packages, as
+// Get-HotFix (Win32_QuickFixEngineering) lists them.
+func Hotfixes(packages []CBSPackage) []string {
 	var out []string
-	for _, n := range names {
-		for _, m := range kbPattern.FindAllStringSubmatch(n, -1) {
-			for _, g := range m[1:] {
-				if g != "" {
-					out = append(out, "KB"+g)
-				}
-			}
+	for _, p := range packages {
+		if p.CurrentState != cbsInstalled && p.CurrentState != cbsPermanent {
+			continue
+		}
+		if m := kbPattern.FindStringSubmatch(p.Name); m != nil {
+			out = append(out, "KB"+m[1])
 		}
 	}
 	return normalizeUpdates(out)
