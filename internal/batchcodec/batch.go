@@ -1,0 +1,88 @@
+package batchcodec
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/provisionhq/provision"
+)
+
+// Header is what a store keeps beside a batch's payload, once per batch.
+type Header struct {
+	First          int64 // position of the entry with offset 0
+	BatchID        string
+	InstallationID string
+	Region         string
+	Country        string
+	Subdivision    string
+	ReceivedAt     time.Time
+}
+
+// Record expands one entry of the batch into the record readers get. The
+// location is the batch's, unless retention removed it from the event.
+func (h *Header) Record(e *Entry) provision.Record {
+	r := provision.Record{
+		Seq: h.First + e.Offset, BatchID: h.BatchID, InstallationID: h.InstallationID,
+		Region: h.Region, ReceivedAt: h.ReceivedAt, Event: e.Event,
+	}
+	if !e.NoLocation {
+		r.Country, r.Subdivision = h.Country, h.Subdivision
+	}
+	return r
+}
+
+// Entries are the events of a new batch at offsets 0, 1, ….
+func Entries(events []provision.Event) []Entry {
+	out := make([]Entry, len(events))
+	for i := range events {
+		out[i] = Entry{Offset: int64(i), Event: events[i]}
+	}
+	return out
+}
+
+// Summary is what a store indexes about a batch's events, so retention can
+// pick the batches it concerns without decoding the others.
+type Summary struct {
+	DayMin, DayMax int64  // UTC days (since the Unix epoch) of the event times
+	Types          string // event types present, sorted, each followed by a space, after a leading space
+	Last           int64  // highest offset
+}
+
+// Summarize returns the summary of a non-empty list of entries.
+func Summarize(entries []Entry) Summary {
+	var s Summary
+	types := make([]string, 0, 4)
+	for i := range entries {
+		e := &entries[i]
+		d := Day(e.Event.Time)
+		if i == 0 || d < s.DayMin {
+			s.DayMin = d
+		}
+		if i == 0 || d > s.DayMax {
+			s.DayMax = d
+		}
+		s.Last = max(s.Last, e.Offset)
+		if !slices.Contains(types, e.Event.Type) {
+			types = append(types, e.Event.Type)
+		}
+	}
+	slices.Sort(types)
+	s.Types = " " + strings.Join(types, " ") + " "
+	return s
+}
+
+// TypeToken is how a type appears in Summary.Types, for a substring match.
+func TypeToken(eventType string) string { return " " + eventType + " " }
+
+const nanosPerDay = int64(24 * time.Hour)
+
+// Day is the UTC day of t as days since the Unix epoch.
+func Day(t time.Time) int64 {
+	n := t.UnixNano()
+	d := n / nanosPerDay
+	if n < 0 && n%nanosPerDay != 0 {
+		d--
+	}
+	return d
+}
