@@ -34,7 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"EmptyLog", testEmptyLog},
 		{"AppendThenRead", testAppendThenRead},
 		{"DuplicateBatch", testDuplicateBatch},
-		{"DuplicateEventAcrossBatches", testDuplicateEventAcrossBatches},
+		{"IDsScopedToInstallation", testIDsScopedToInstallation},
 		{"BatchWithoutEvents", testBatchWithoutEvents},
 		{"ReadPages", testReadPages},
 		{"SeqIncreases", testSeqIncreases},
@@ -159,7 +159,8 @@ func testAppendThenRead(t *testing.T, s Store) {
 		t.Errorf("Head = %d, %v; want %d", head, err, recs[2].Seq)
 	}
 
-	// An event type without location keeps none, although the batch has one.
+	// Location is the batch's, whatever the event type: which event types
+	// may use it is the manifest's decision, taken by the consumers.
 	counted := Submission("b2", "u", 0)
 	counted.Events = []provision.Event{{ID: "u-0", Type: "user_count", Time: base, Fields: map[string]any{
 		"software.name": "Secure Connection", "software.version": "5.14", "os.version": "11",
@@ -169,8 +170,8 @@ func testAppendThenRead(t *testing.T, s Store) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("Read after %d = %d, %v", head, len(recs), err)
 	}
-	if recs[0].Country != "" || recs[0].Subdivision != "" {
-		t.Errorf("user_count record has location %q %q", recs[0].Country, recs[0].Subdivision)
+	if recs[0].Country != "DE" || recs[0].Subdivision != "BY" {
+		t.Errorf("user_count record has location %q %q, want the batch's", recs[0].Country, recs[0].Subdivision)
 	}
 }
 
@@ -195,28 +196,6 @@ func testDuplicateBatch(t *testing.T, s Store) {
 	}
 	if n := len(readAll(t, s)); n != 2 {
 		t.Errorf("%d records after resends, want 2", n)
-	}
-}
-
-func testDuplicateEventAcrossBatches(t *testing.T, s Store) {
-	mustAppend(t, s, Submission("b1", "e", 3))
-	// b2 repeats e-0..e-2 and adds e-3, e-4.
-	mustAppend(t, s, Submission("b2", "e", 5))
-	recs := readAll(t, s)
-	seen := map[string]int{}
-	for _, r := range recs {
-		seen[r.Event.ID]++
-	}
-	if len(recs) != 5 || len(seen) != 5 {
-		t.Fatalf("stored %d records with %d distinct ids, want 5 and 5: %v", len(recs), len(seen), seen)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("event %s stored %d times", id, n)
-		}
-	}
-	if recs[3].BatchID != "b2" {
-		t.Errorf("new event came from batch %s, want b2", recs[3].BatchID)
 	}
 }
 
