@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -449,17 +448,10 @@ func (s *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before
 	var removed int64
 	err := s.rewriteBatches(ctx, `day_min < ? AND instr(types, ?) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
 		func(b *storedBatch) (bool, bool) {
-			kept := b.entries[:0]
-			for _, e := range b.entries {
-				if e.Event.Type == eventType && batchcodec.Day(e.Event.Time) < cutoff {
-					removed++
-					continue
-				}
-				kept = append(kept, e)
-			}
-			changed := len(kept) != len(b.entries)
-			b.entries = kept
-			return changed, removed < int64(limit)
+			var n int
+			b.entries, n = batchcodec.Purge(b.entries, eventType, cutoff)
+			removed += int64(n)
+			return n > 0, removed < int64(limit)
 		})
 	return removed, wrap("purge events", err)
 }
@@ -536,48 +528,20 @@ func (s *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 	if len(items) == 0 {
 		return afterSeq, 0, errors.New("strip fields: no items")
 	}
-	// The location items are the batch's location, held once per batch:
-	// an event loses them with a flag.
-	location := slices.Contains(items, ItemCountry) || slices.Contains(items, ItemSubdivision)
-	lo, hi := int64(math.MinInt64), batchcodec.Day(before)
+	lo := int64(math.MinInt64)
 	if !from.IsZero() {
 		lo = batchcodec.Day(from)
 	}
-	last, n := afterSeq, 0
+	pass := batchcodec.NewStrip(eventType, items, lo, batchcodec.Day(before), afterSeq, limit, ItemCountry, ItemSubdivision)
 	err := s.rewriteBatches(ctx, `seq_end > ? AND day_min < ? AND day_max >= ? AND instr(types, ?) > 0`,
-		[]any{afterSeq, hi, lo, batchcodec.TypeToken(eventType)},
+		[]any{afterSeq, pass.Hi, pass.Lo, batchcodec.TypeToken(eventType)},
 		func(b *storedBatch) (bool, bool) {
-			changed := false
-			for i := range b.entries {
-				e := &b.entries[i]
-				seq := b.head.First + e.Offset
-				if seq <= afterSeq || e.Event.Type != eventType {
-					continue
-				}
-				if d := batchcodec.Day(e.Event.Time); d < lo || d >= hi {
-					continue
-				}
-				for _, it := range items {
-					if _, ok := e.Event.Fields[it]; ok {
-						delete(e.Event.Fields, it)
-						changed = true
-					}
-				}
-				if location && !e.NoLocation && b.head.Country != "" {
-					e.NoLocation = true
-					changed = true
-				}
-				last, n = seq, n+1
-				if n >= limit {
-					return changed, false
-				}
-			}
-			return changed, true
+			return pass.Visit(b.head.First, b.head.Country != "" || b.head.Subdivision != "", b.entries)
 		})
 	if err != nil {
 		return afterSeq, 0, wrap("strip fields", err)
 	}
-	return last, n, nil
+	return pass.Last, pass.Visited, nil
 }
 
 // RetentionMark implements privacy.Store.
