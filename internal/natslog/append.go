@@ -33,7 +33,7 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 		// A resend after the duplicate window: the store has the answer.
 		// Bounded: a slow store must not hold up ingest.
 		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-		resp, err := l.cfg.Responses.LookupResponse(lctx, s.BatchID)
+		resp, err := l.cfg.Responses.LookupResponse(lctx, s.InstallationID, s.BatchID)
 		cancel()
 		switch {
 		case err == nil:
@@ -60,7 +60,7 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	defer cancel()
 	msg := nats.NewMsg(l.cfg.Subject)
 	msg.Data = body
-	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(s.BatchID), jetstream.WithExpectStream(l.cfg.Stream))
+	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(msgID(s)), jetstream.WithExpectStream(l.cfg.Stream))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()

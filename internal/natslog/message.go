@@ -2,6 +2,8 @@ package natslog
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,17 @@ func checkBatchID(id string) error {
 		}
 	}
 	return nil
+}
+
+// msgID is the JetStream deduplication id of a submission. Batch ids are
+// idempotence keys of one installation, so the id covers both; hashed,
+// so that the header does not repeat the installation id.
+func msgID(s *provision.Submission) string {
+	h := sha256.New()
+	h.Write([]byte(s.InstallationID))
+	h.Write([]byte{0})
+	h.Write([]byte(s.BatchID))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // encode returns the compressed body of a submission.
