@@ -120,6 +120,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 
 	resp := Response{BatchID: batch.ID, Rejected: []Rejection{}}
 	resp.Rejected, sub.Events = s.checkEvents(&batch, malformed, now, resp.Rejected)
+	resp.Rejected = quoteNothing(s.deps.Manifest, resp.Rejected)
 	s.addLocation(sub)
 	resp.Accepted = len(sub.Events)
 	body, err := json.Marshal(&resp)
