@@ -32,6 +32,8 @@ func BenchmarkAppend(b *testing.B) {
 				i := n.Add(1)
 				sub := *tmpl
 				sub.BatchID = fmt.Sprint("b", i)
+				// A fleet: each batch from another installation.
+				sub.InstallationID = fmt.Sprintf("%08d-1d7e-4b8a-9c1e-5a2b7d9e0f13", i)
 				sub.Events = append(sub.Events[:0:0], tmpl.Events...)
 				for j := range sub.Events {
 					sub.Events[j].ID = fmt.Sprintf("b%d-%d", i, j)
