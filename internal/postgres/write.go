@@ -64,11 +64,24 @@ func compareKeys(a, b batchKey) int {
 // same submissions again, as a worker does after a crash between commit and
 // acknowledgement, stores nothing new.
 func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outcome, error) {
+	return s.WriteEncoded(ctx, subs, nil)
+}
+
+// WriteEncoded is Write for submissions whose events are already in their
+// stored form: enc[i], when enc is not nil and enc[i] is not nil, stands
+// for subs[i].Events, which are then not looked at. Workers use it with the
+// bytes ingest encoded, so the events are never decoded on their way.
+func (s *Store) WriteEncoded(ctx context.Context, subs []*provision.Submission, enc []*batchcodec.Encoded) ([]Outcome, error) {
 	out := make([]Outcome, len(subs))
 	if len(subs) == 0 {
 		return out, nil
 	}
-	// The first occurrence of a key in this call stands for all.
+	if enc != nil && len(enc) != len(subs) {
+		return nil, fmt.Errorf("postgres: write: %d encoded batches for %d submissions", len(enc), len(subs))
+	}
+	// Encode and compress before the transaction, so a bad value fails the
+	// call without holding locks.
+	batches := make([]*batchcodec.Encoded, len(subs))
 	first := make(map[batchKey]int, len(subs))
 	var times []time.Time
 	for i, sub := range subs {
@@ -78,30 +91,24 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 		if sub.Response == nil {
 			return nil, fmt.Errorf("postgres: write: submission %d has no response", i)
 		}
-		if _, ok := first[keyOf(sub)]; !ok {
-			first[keyOf(sub)] = i
-			if len(sub.Events) > 0 {
-				times = append(times, sub.ReceivedAt)
+		if _, ok := first[keyOf(sub)]; ok {
+			continue // the first occurrence of a key in this call stands for all
+		}
+		first[keyOf(sub)] = i
+		if enc != nil && enc[i] != nil {
+			batches[i] = enc[i]
+		} else {
+			var err error
+			if batches[i], err = batchcodec.EncodeEvents(sub.Events); err != nil {
+				return nil, fmt.Errorf("postgres: write: submission %d: %w", i, err)
 			}
+		}
+		if batches[i] != nil {
+			times = append(times, sub.ReceivedAt)
 		}
 	}
 	if err := s.ensurePartitions(ctx, times); err != nil {
 		return nil, err
-	}
-	// Encode and compress before the transaction, so a bad value fails the
-	// call without holding locks.
-	payloads := make([][]byte, len(subs))
-	sums := make([]batchcodec.Summary, len(subs))
-	for i, sub := range subs {
-		if first[keyOf(sub)] != i || len(sub.Events) == 0 {
-			continue
-		}
-		entries := batchcodec.Entries(sub.Events)
-		var err error
-		if payloads[i], err = batchcodec.Encode(entries); err != nil {
-			return nil, fmt.Errorf("postgres: write: submission %d: %w", i, err)
-		}
-		sums[i] = batchcodec.Summarize(entries)
 	}
 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -143,8 +150,8 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 		// log_head is held to commit, so positions become visible in order.
 		var total int64
 		for i, sub := range subs {
-			if first[keyOf(sub)] == i && fresh[keyOf(sub)] {
-				total += int64(len(sub.Events))
+			if first[keyOf(sub)] == i && fresh[keyOf(sub)] && batches[i] != nil {
+				total += batches[i].Summary.Last + 1
 			}
 		}
 		if total > 0 {
@@ -155,16 +162,17 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 			next := head - total + 1
 			var copyRows [][]any
 			for i, sub := range subs {
-				if first[keyOf(sub)] != i || !fresh[keyOf(sub)] || len(sub.Events) == 0 {
+				b := batches[i]
+				if first[keyOf(sub)] != i || !fresh[keyOf(sub)] || b == nil {
 					continue
 				}
-				end := next + sums[i].Last
+				end := next + b.Summary.Last
 				copyRows = append(copyRows, []any{
-					end, next, len(sub.Events), sub.BatchID, sub.InstallationID, sub.Region, sub.Country, sub.Subdivision,
-					sub.ReceivedAt, subMicro(sub.ReceivedAt), sums[i].DayMin, sums[i].DayMax, sums[i].Types, payloads[i],
+					end, next, b.Events, sub.BatchID, sub.InstallationID, sub.Region, sub.Country, sub.Subdivision,
+					sub.ReceivedAt, subMicro(sub.ReceivedAt), b.Summary.DayMin, b.Summary.DayMax, b.Summary.Types, b.Payload,
 				})
 				next = end + 1
-				out[i].Stored = len(sub.Events)
+				out[i].Stored = b.Events
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_batches"}, batchColumnNames, pgx.CopyFromRows(copyRows)); err != nil {
 				return err

@@ -34,13 +34,10 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 	// Encode and compress before queueing: the writer's time is the scarce
 	// one, and every request's goroutine can do this in parallel.
 	p := &pendingAppend{sub: sub, done: make(chan struct{})}
-	if len(sub.Events) > 0 {
-		entries := batchcodec.Entries(sub.Events)
-		var err error
-		if p.payload, err = batchcodec.Encode(entries); err != nil {
-			return nil, false, fmt.Errorf("append: %w", err)
-		}
-		p.sum = batchcodec.Summarize(entries)
+	if enc, err := batchcodec.EncodeEvents(sub.Events); err != nil {
+		return nil, false, fmt.Errorf("append: %w", err)
+	} else if enc != nil {
+		p.payload, p.sum = enc.Payload, enc.Summary
 	}
 
 	s.queueMu.Lock()

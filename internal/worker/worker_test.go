@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/natslog/natstest"
 	"github.com/provisionhq/provision/internal/postgres"
@@ -265,11 +266,11 @@ type killer struct {
 	killed      chan struct{}
 }
 
-func (k *killer) Write(ctx context.Context, subs []*provision.Submission) ([]postgres.Outcome, error) {
+func (k *killer) WriteEncoded(ctx context.Context, subs []*provision.Submission, enc []*batchcodec.Encoded) ([]postgres.Outcome, error) {
 	var out []postgres.Outcome
 	var err error
 	if k.afterCommit {
-		out, err = k.store.Write(ctx, subs)
+		out, err = k.store.WriteEncoded(ctx, subs, enc)
 	}
 	k.once.Do(func() { k.kill(); close(k.killed) })
 	<-ctx.Done()
