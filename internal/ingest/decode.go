@@ -56,9 +56,18 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 var errTooSlow = errors.New("body slower than the minimum rate")
 
-func (c *countingReader) stopPacing() {
-	if c.pace != nil {
+// stopPacing lifts the deadline once the body is read. After a body that
+// was not read to its end, the deadline is moved to now instead: net/http
+// would otherwise wait for the rest of it (at the client's trickle) before
+// it sends the answer and closes the connection.
+func (c *countingReader) stopPacing(complete bool) {
+	if c.pace == nil {
+		return
+	}
+	if complete {
 		c.pace.SetReadDeadline(time.Time{})
+	} else {
+		c.pace.SetReadDeadline(time.Now())
 	}
 }
 
@@ -79,7 +88,8 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 	}
 	body := &countingReader{r: http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
 		pace: http.NewResponseController(w), start: start, grace: l.BodyGrace, minRate: l.MinBodyRate}
-	defer body.stopPacing()
+	complete := false
+	defer func() { body.stopPacing(complete) }()
 
 	var (
 		src     io.Reader
@@ -113,6 +123,7 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 		putBuffer(buf)
 		return nil, err
 	}
+	complete = true
 	return buf, nil
 }
 
