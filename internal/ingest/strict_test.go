@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
-	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // validBody is a batch as the agent sends it, stamped around fuzzNow.
@@ -24,86 +22,10 @@ func validBody(n int) []byte {
 func strictSeeds() [][]byte {
 	valid := validBody(3)
 	seeds := [][]byte{valid}
-	for _, tc := range strictCases() {
-		seeds = append(seeds, tc.body(valid))
+	for _, tc := range ingesttest.MalformedCases() {
+		seeds = append(seeds, tc.Body(valid))
 	}
 	return seeds
-}
-
-type strictCase struct {
-	name string
-	body func(valid []byte) []byte
-	code string // refusal of the batch; "" when the batch is taken
-	// reject is the code of the one event rejection expected when the
-	// batch is taken.
-	reject string
-}
-
-func replace(old, new string) func([]byte) []byte {
-	return func(valid []byte) []byte {
-		if !bytes.Contains(valid, []byte(old)) {
-			panic("seed does not contain " + old)
-		}
-		return bytes.Replace(valid, []byte(old), []byte(new), 1)
-	}
-}
-
-func strictCases() []strictCase {
-	return []strictCase{
-		{"duplicate envelope key", replace(`"batch_id":`, `"installation_id":"0b7e2c4e-5a0f-4d7b-9c1e-2f3a4b5c6d7e","batch_id":`), CodeDuplicateKey, ""},
-		{"duplicate key in event", replace(`"type":"task"`, `"type":"task","type":"task"`), CodeDuplicateKey, ""},
-		{"duplicate field", replace(`"task.type":`, `"task.status":"success","task.type":`), CodeDuplicateKey, ""},
-		{"duplicate key by escape", replace(`"batch_id":`, `"batch\u005fid":"x","batch_id":`), CodeDuplicateKey, ""},
-		{"envelope key in upper case", replace(`"batch_id":`, `"BATCH_ID":`), CodeKeyCase, ""},
-		{"envelope key in mixed case", replace(`"installation_id":`, `"Installation_Id":`), CodeKeyCase, ""},
-		{"event key in wrong case", replace(`"type":"task"`, `"Type":"task"`), CodeKeyCase, ""},
-		{"escaped lone high surrogate", replace(`"Secure Connection"`, `"Secure \ud800Connection"`), CodeBadEncoding, ""},
-		{"escaped lone low surrogate", replace(`"Secure Connection"`, `"Secure \udc00Connection"`), CodeBadEncoding, ""},
-		{"raw surrogate (CESU-8)", replace(`"Secure Connection"`, "\"Secure \xed\xa0\x80Connection\""), CodeBadEncoding, ""},
-		{"invalid UTF-8", replace(`"Secure Connection"`, "\"Secure\xff\xfeConnection\""), CodeBadEncoding, ""},
-		{"negative zero", replace(`"event.count":`, `"event.count":-0,"x":`), CodeNonCanonicalNumber, ""},
-		{"integer with fraction", replace(`"event.count":`, `"event.count":3.0,"x":`), CodeNonCanonicalNumber, ""},
-		{"integer with exponent", replace(`"event.count":`, `"event.count":3e0,"x":`), CodeNonCanonicalNumber, ""},
-		{"integer with huge exponent", replace(`"event.count":`, `"event.count":1e400,"x":`), CodeNonCanonicalNumber, ""},
-		{"unknown manifest version", replace(`"manifest_version":"2026.11.1"`, `"manifest_version":"1999.1.1"`), CodeUnknownManifest, ""},
-		{"sent_at decades away", replace(`"sent_at":"2026`, `"sent_at":"1996`), CodeBadSentAt, ""},
-		{"sent_at not a time", replace(`"sent_at":"2026-11-28T`, `"sent_at":"2026-11-28 `), CodeBadSentAt, ""},
-		{"sent_at missing", replace(`"sent_at":`, `"x_sent_at":`), CodeUnknownField, ""},
-		{"nil installation id", func(v []byte) []byte { return withInstallation(v, "00000000-0000-0000-0000-000000000000") }, string(manifest.CodeWrongType), ""},
-		{"all-zero v4 installation id", func(v []byte) []byte { return withInstallation(v, "00000000-0000-4000-8000-000000000000") }, CodeBadInstallationID, ""},
-		{"version 1 installation id", func(v []byte) []byte { return withInstallation(v, "6ba7b810-9dad-11d1-80b4-00c04fd430c8") }, string(manifest.CodeWrongType), ""},
-		{"object instead of batch", func([]byte) []byte { return []byte(`[]`) }, CodeBadJSON, ""},
-		{"trailing data", func(v []byte) []byte { return append(bytes.Clone(v), "{}"...) }, CodeBadJSON, ""},
-		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }, CodeBadJSON, ""},
-		{"deep undeclared value", replace(`"task.type":`, `"x":[[[[[[[[[[1]]]]]]]]]],"task.type":`), CodeTooDeep, ""},
-		// Taken batches with one event rejected.
-		{"integer with fraction that is not whole", replace(`"task.type":`, `"event.count":1.5,"task.type":`), "", string(manifest.CodeUndeclaredField)},
-		{"fraction for an integer item", func(v []byte) []byte { return regexpReplace(v, `"event.count":[0-9]+`, `"event.count":1.5`) }, "", string(manifest.CodeWrongType)},
-		{"undeclared field", replace(`"task.type":`, `"user.email":"a@b.example","task.type":`), "", string(manifest.CodeUndeclaredField)},
-		{"object value", replace(`"os.type":"windows"`, `"os.type":{"a":1}`), "", string(manifest.CodeWrongType)},
-		{"event not an object", replace(`"events":[`, `"events":[7,`), "", RejectMalformed},
-		{"unknown event key", replace(`"type":"task"`, `"type":"task","ip":"192.0.2.1"`), "", RejectMalformed},
-		{"event time not a time", replace(`"type":"task","time":"2026`, `"type":"task","time":"2026-99`), "", RejectMalformed},
-	}
-}
-
-func regexpReplace(v []byte, expr, with string) []byte {
-	re := regexp.MustCompile(expr)
-	loc := re.FindIndex(v)
-	if loc == nil {
-		panic("seed does not match " + expr)
-	}
-	return append(append(append([]byte{}, v[:loc[0]]...), with...), v[loc[1]:]...)
-}
-
-// withInstallation sets the batch's installation id.
-func withInstallation(valid []byte, id string) []byte {
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(valid, &env); err != nil {
-		panic(err)
-	}
-	old := `"installation_id":` + string(env["installation_id"])
-	return bytes.Replace(valid, []byte(old), []byte(`"installation_id":"`+id+`"`), 1)
 }
 
 func decodeForTest(t testing.TB, s *Server, body []byte) (*decodedBatch, error) {
@@ -120,22 +42,22 @@ func decodeForTest(t testing.TB, s *Server, body []byte) (*decodedBatch, error) 
 func TestStrictDecoding(t *testing.T) {
 	s := fuzzServer(DefaultLimits())
 	valid := validBody(8)
-	for _, tc := range strictCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			body := tc.body(valid)
+	for _, tc := range ingesttest.MalformedCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			body := tc.Body(valid)
 			b, err := decodeForTest(t, s, body)
-			if tc.code != "" {
+			if tc.Code != "" {
 				ae, ok := err.(*apiError)
-				if !ok || ae.Code != tc.code || ae.Status != 400 {
-					t.Fatalf("got %v, want 400 %s", err, tc.code)
+				if !ok || ae.Code != tc.Code || ae.Status != 400 {
+					t.Fatalf("got %v, want 400 %s", err, tc.Code)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("batch refused: %v", err)
 			}
-			if len(b.Rejected) != 1 || b.Rejected[0].Code != tc.reject || len(b.Events) != b.Read-1 {
-				t.Fatalf("rejected %+v, %d accepted; want one %s", b.Rejected, len(b.Events), tc.reject)
+			if len(b.Rejected) != 1 || b.Rejected[0].Code != tc.Reject || len(b.Events) != b.Read-1 {
+				t.Fatalf("rejected %+v, %d accepted; want one %s", b.Rejected, len(b.Events), tc.Reject)
 			}
 		})
 	}
