@@ -344,6 +344,9 @@ func Normal(ctx context.Context, r *Rig, workers, n int, batch func(i int) []byt
 				start := time.Now()
 				a := Post(ctx, client, r.HTTP.URL, "/v1/submit", addr, body, "gzip")
 				took := time.Since(start)
+				if a.Err != nil && ctx.Err() != nil {
+					return // the run ended, not the upload
+				}
 				atomic.AddInt64(&res.Total, 1)
 				res.mu.Lock()
 				if a.Status == http.StatusOK {
