@@ -2,11 +2,14 @@ package ingest_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -187,5 +190,42 @@ func TestReadinessHeals(t *testing.T) {
 	}
 	if errors.Is(errFull, provision.ErrUnavailable) {
 		e.assertHealthy()
+	}
+}
+
+// TestConnectionsAreReused: a body read to its end leaves the connection
+// open for the next request, whatever the encoding; only an abandoned body
+// closes it.
+func TestConnectionsAreReused(t *testing.T) {
+	e := newEnv(t)
+	for _, enc := range []string{"gzip", "zstd", "identity"} {
+		body := ingesttest.JSON(e.batch(3))
+		switch enc {
+		case "gzip":
+			body = ingesttest.Gzip(body)
+		case "zstd":
+			body = ingesttest.Zstd(body)
+		}
+		var reused []bool
+		for range 2 {
+			req, _ := http.NewRequest("POST", e.http.URL+"/v1/submit", bytes.NewReader(body))
+			req.Header.Set("Content-Encoding", enc)
+			req.Header.Set(xff, "127.0.1.10")
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) },
+			}))
+			resp, err := e.http.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Close {
+				t.Errorf("%s: %d, close %v", enc, resp.StatusCode, resp.Close)
+			}
+		}
+		if len(reused) != 2 || !reused[1] {
+			t.Errorf("%s: connection reused %v", enc, reused)
+		}
 	}
 }

@@ -36,6 +36,7 @@ type countingReader struct {
 	grace    time.Duration
 	minRate  int64
 	deadline time.Time
+	eof      bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -48,6 +49,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
 	if err != nil && err != io.EOF && c.pace != nil && !time.Now().Before(c.deadline) {
 		return n, errTooSlow
 	}
@@ -56,18 +60,22 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 var errTooSlow = errors.New("body slower than the minimum rate")
 
-// stopPacing lifts the deadline once the body is read. After a body that
-// was not read to its end, the deadline is moved to now instead: net/http
-// would otherwise wait for the rest of it (at the client's trickle) before
-// it sends the answer and closes the connection.
-func (c *countingReader) stopPacing(complete bool) {
+// stopPacing lifts the deadline once the body has been read to its end.
+// A body that was not (refused on the way, or too slow) is abandoned: the
+// deadline moves to now, so that net/http does not wait for the rest at
+// the client's trickle, and an HTTP/1.1 connection is closed after the
+// answer rather than reused with a stale deadline.
+func (c *countingReader) stopPacing(w http.ResponseWriter, r *http.Request) {
 	if c.pace == nil {
 		return
 	}
-	if complete {
+	if c.eof {
 		c.pace.SetReadDeadline(time.Time{})
-	} else {
-		c.pace.SetReadDeadline(time.Now())
+		return
+	}
+	c.pace.SetReadDeadline(time.Now())
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
 	}
 }
 
@@ -88,8 +96,7 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 	}
 	body := &countingReader{r: http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
 		pace: http.NewResponseController(w), start: start, grace: l.BodyGrace, minRate: l.MinBodyRate}
-	complete := false
-	defer func() { body.stopPacing(complete) }()
+	defer body.stopPacing(w, r)
 
 	var (
 		src     io.Reader
@@ -123,7 +130,6 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 		putBuffer(buf)
 		return nil, err
 	}
-	complete = true
 	return buf, nil
 }
 
