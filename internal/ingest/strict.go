@@ -119,7 +119,6 @@ type batchDecoder struct {
 
 	regionKnown bool
 	pending     []int // indexes into out.Events of events read before the region
-	pendingRej  []*Rejection
 	seen        map[string]struct{}
 	vs          []manifest.Violation
 
@@ -739,7 +738,7 @@ func canonicalInteger(v []byte) error {
 	if string(v) == "-0" {
 		return refuse(CodeNonCanonicalNumber, "-0 is not an integer's canonical form")
 	}
-	if bytes.IndexAny(v, ".eE") < 0 {
+	if !bytes.ContainsAny(v, ".eE") {
 		return nil
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
