@@ -499,7 +499,7 @@ func TestMemoryBudgetSheds(t *testing.T) {
 	e := newEnv(t, withLimits(func(l *ingest.Limits) {
 		l.MaxBodyBytes = 4 << 20
 		l.MaxDecompressedBytes = 4 << 20
-		l.MemoryBudget = 4*(4<<20+32<<10) + 1<<20 // exactly one largest batch
+		l.MemoryBudget = 4*(4<<20+32<<10) + 1<<20 + 4<<20 // exactly one largest batch
 	}), func(d *ingest.Deps) {
 		bl = &blockingLog{Log: d.Log, entered: make(chan struct{}, 1), release: make(chan struct{})}
 		d.Log = bl

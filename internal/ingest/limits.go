@@ -63,7 +63,7 @@ func DefaultLimits() Limits {
 		// latency and memory.
 		MaxInFlight:  max(8, 4*runtime.GOMAXPROCS(0)),
 		QueueTimeout: 100 * time.Millisecond,
-		MemoryBudget: 256 << 20, // 1.9 largest batches, or hundreds of ordinary ones
+		MemoryBudget: 256 << 20, // 1.6 largest batches, or hundreds of ordinary ones
 
 		MaxSentAtSkew: 3 * 365 * 24 * time.Hour,
 		// A 200 KB batch at 4 KB/s takes 50 s; an agent on the slowest
@@ -86,10 +86,11 @@ const minRatioCheck = 1 << 20
 
 // requestShare is the most one request may hold: the buffers the body is
 // decompressed into (twice the largest, growth included), the string the
-// decoded events share it through, and what decoding allocates (at most as
-// much again; decoded_too_large beyond).
+// decoded events share it through, what decoding allocates (at most as
+// much again; decoded_too_large beyond), and the store's encoding of the
+// accepted events (no larger than the body they came from).
 func (l Limits) requestShare() int64 {
-	return 4*(l.MaxDecompressedBytes+readChunk) + decodeSlack
+	return 4*(l.MaxDecompressedBytes+readChunk) + decodeSlack + l.MaxDecompressedBytes
 }
 
 // Validate reports every limit that is out of range, naming its field.

@@ -139,6 +139,11 @@ func (s *Server) submit(r *http.Request, body []byte, res *reservation) ([]byte,
 	}
 	sub.Response = out
 
+	// The store encodes the accepted events once more; they came from
+	// the body, so they take no more than it.
+	if err := res.grow(int64(len(body))); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	stored, dup, err := s.deps.Log.Append(r.Context(), sub)
 	s.metrics.appendDuration.Observe(time.Since(start).Seconds())
