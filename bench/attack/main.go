@@ -82,14 +82,15 @@ func run(slow int, duration time.Duration, workers int, limit int64) error {
 	base := normal(duration / 4)
 	fmt.Printf("  without attack: %s\n", describe(base))
 	actx, stop := context.WithCancel(ctx)
-	done := make(chan *attack.SlowResult, 1)
-	go func() { done <- attack.SlowLoris(actx, rig, slow-slow/5, slow/5, time.Second) }()
+	done := make(chan struct{})
+	var s attack.SlowResult
+	go func() { defer close(done); attack.SlowLoris(actx, rig, slow-slow/5, slow/5, time.Second, &s) }()
 	time.Sleep(2 * time.Second)
 	mem := attack.SampleMemory(10 * time.Millisecond)
 	under := normal(duration)
 	mem.Stop()
 	stop()
-	s := <-done
+	<-done
 	fmt.Printf("  under attack:   %s\n", describe(under))
 	fmt.Printf("  slow requests: %d opened, %d cut off, %d completed; peak RSS %d MiB\n", s.Opened, s.CutOff, s.Completed, mem.PeakRSS>>20)
 	baseRate := float64(base.OK) / float64(max(base.Total, 1))

@@ -177,19 +177,24 @@ func Post(ctx context.Context, c *http.Client, base, path, addr string, body []b
 	return a
 }
 
-// SlowResult counts what happened to slow bodies.
+// SlowResult counts what happened to slow bodies; read it with Snapshot
+// while the attack runs.
 type SlowResult struct {
 	Opened    int64 // requests started (connections for HTTP/1.1, streams for HTTP/2)
 	CutOff    int64 // answered 408 too_slow, or the stream or connection was closed on them
 	Completed int64 // answered otherwise (none expected)
 }
 
+// Snapshot reads the counts while the attack may still be running.
+func (r *SlowResult) Snapshot() SlowResult {
+	return SlowResult{atomic.LoadInt64(&r.Opened), atomic.LoadInt64(&r.CutOff), atomic.LoadInt64(&r.Completed)}
+}
+
 // SlowLoris keeps conns HTTP/1.1 connections and streams HTTP/2 streams
 // (on streams/100 connections) sending a submission body of 1 MB at one
 // byte per interval until ctx is done; a request that is cut off is
-// reopened at once, as an attacker would.
-func SlowLoris(ctx context.Context, r *Rig, conns, streams int, interval time.Duration) *SlowResult {
-	res := &SlowResult{}
+// reopened at once, as an attacker would. It counts into res.
+func SlowLoris(ctx context.Context, r *Rig, conns, streams int, interval time.Duration, res *SlowResult) {
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Go(func() {
@@ -214,7 +219,6 @@ func SlowLoris(ctx context.Context, r *Rig, conns, streams int, interval time.Du
 		}
 	}
 	wg.Wait()
-	return res
 }
 
 func slowHTTP1(ctx context.Context, r *Rig, addr string, interval time.Duration, res *SlowResult) {
