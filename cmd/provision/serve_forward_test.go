@@ -15,6 +15,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward/forwardtest"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // TestServeForwardsAndErases runs provision serve with forwarders
@@ -67,7 +68,7 @@ poll_interval: 20ms
 	install := "0b7e2c4e-5a0f-4d7b-9c1e-2f3a4b5c6d7e"
 	count := func(batchID string) []byte {
 		now := time.Now().UTC()
-		b := provision.Batch{ID: batchID, InstallationID: install, Region: "eu", ManifestVersion: "x", SentAt: now,
+		b := provision.Batch{ID: batchID, InstallationID: install, Region: "eu", ManifestVersion: manifest.Reference().Version, SentAt: now,
 			Events: []provision.Event{{ID: batchID + "-e", Type: "user_count", Time: now, Fields: map[string]any{
 				"software.name": "Secure Connection", "software.version": "5.14.0.1234", "os.version": "12 (bookworm)",
 				"os.update_packages": []any{"openssl 3.0.15"},

@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -29,23 +26,67 @@ var (
 )
 
 // countingReader counts the compressed bytes the decompressor consumed, for
-// the ratio check.
+// the ratio check, and holds the body to its minimum transfer rate.
 type countingReader struct {
 	r io.Reader
 	n int64
+	// pace, when set, moves the read deadline before each read: the body
+	// must have arrived at minRate since start (after the grace), so a
+	// slow client is cut off while a fast one is never near the deadline.
+	pace     *http.ResponseController
+	start    time.Time
+	grace    time.Duration
+	minRate  int64
+	deadline time.Time
+	eof      bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.pace != nil {
+		c.deadline = c.start.Add(c.grace + time.Duration(c.n)*time.Second/time.Duration(c.minRate))
+		if err := c.pace.SetReadDeadline(c.deadline); err != nil {
+			// Not supported by this connection (a test recorder): no pace.
+			c.pace = nil
+		}
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
+	if err != nil && err != io.EOF && c.pace != nil && !time.Now().Before(c.deadline) {
+		return n, errTooSlow
+	}
 	return n, err
+}
+
+var errTooSlow = errors.New("body slower than the minimum rate")
+
+// stopPacing lifts the deadline once the body has been read to its end.
+// A body that was not (refused on the way, or too slow) is abandoned: the
+// deadline moves to now, so that net/http does not wait for the rest at
+// the client's trickle, and an HTTP/1.1 connection is closed after the
+// answer rather than reused with a stale deadline.
+func (c *countingReader) stopPacing(w http.ResponseWriter, r *http.Request) {
+	if c.pace == nil {
+		return
+	}
+	if c.eof {
+		c.pace.SetReadDeadline(time.Time{})
+		return
+	}
+	c.pace.SetReadDeadline(time.Now())
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // readBody returns the decompressed body in a pooled buffer (the caller
 // gives it back with putBuffer). The size and the ratio are checked while
 // decompressing, every chunk, so a bomb is refused after at most one chunk
-// over the limit, never after it has been expanded.
-func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservation) (*[]byte, error) {
+// over the limit, never after it has been expanded. The body must arrive
+// at l.MinBodyRate counted from start.
+func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservation, start time.Time) (*[]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -55,7 +96,9 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 	if r.ContentLength > l.MaxBodyBytes {
 		return nil, errorf(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf("body of %d bytes, at most %d allowed", r.ContentLength, l.MaxBodyBytes))
 	}
-	body := &countingReader{r: http.MaxBytesReader(w, r.Body, l.MaxBodyBytes)}
+	body := &countingReader{r: http.MaxBytesReader(w, r.Body, l.MaxBodyBytes),
+		pace: http.NewResponseController(w), start: start, grace: l.BodyGrace, minRate: l.MinBodyRate}
+	defer body.stopPacing(w, r)
 
 	var (
 		src     io.Reader
@@ -94,24 +137,24 @@ func readBody(w http.ResponseWriter, r *http.Request, l *Limits, res *reservatio
 
 // readLimited decompresses into *buf chunk by chunk. It grows the buffer
 // itself, reserving the memory from the budget before allocating it, and
-// never beyond one chunk over the size limit.
+// never beyond one chunk over the size limit: doubling, the buffers it
+// allocates sum to at most twice the largest.
 func readLimited(buf *[]byte, src io.Reader, in *countingReader, l *Limits, res *reservation) error {
 	b := *buf
 	defer func() { *buf = b }()
-	reserved := 0
 	if cap(b) > 0 {
-		if err := res.grow(memoryFactor * int64(cap(b))); err != nil {
+		if err := res.grow(int64(cap(b))); err != nil {
 			return err
 		}
-		reserved = cap(b)
 	}
 	for {
 		if cap(b)-len(b) < readChunk {
 			next := min(max(2*cap(b), len(b)+readChunk), int(l.MaxDecompressedBytes)+readChunk)
-			if err := res.grow(memoryFactor * int64(next-reserved)); err != nil {
+			// The outgrown buffer stays charged: it is garbage, but
+			// memory until the collector runs.
+			if err := res.grow(int64(next)); err != nil {
 				return err
 			}
-			reserved = next
 			nb := make([]byte, len(b), next)
 			copy(nb, b)
 			b = nb
@@ -135,6 +178,9 @@ func readLimited(buf *[]byte, src io.Reader, in *countingReader, l *Limits, res 
 }
 
 func decodeError(err error) error {
+	if errors.Is(err, errTooSlow) {
+		return errorf(http.StatusRequestTimeout, wire.CodeTooSlow, "the body arrived slower than the minimum transfer rate")
+	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return errorf(http.StatusRequestEntityTooLarge, wire.CodeBodyTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit))
@@ -180,110 +226,4 @@ func putBuffer(b *[]byte) {
 	if cap(*b) <= 1<<20 {
 		bufPool.Put(b)
 	}
-}
-
-// checkText refuses what encoding/json would silently repair or take
-// long over: invalid UTF-8 (it would become U+FFFD) and deep nesting.
-func checkText(b []byte, maxDepth int) *apiError {
-	if !utf8.Valid(b) {
-		return errorf(http.StatusBadRequest, wire.CodeBadEncoding, "body is not valid UTF-8")
-	}
-	depth := 0
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > maxDepth {
-				return errorf(http.StatusBadRequest, wire.CodeTooDeep, fmt.Sprintf("JSON nested deeper than %d levels", maxDepth))
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
-
-// decodeBatch decodes the body. A batch whose envelope is wrong is an
-// error; an event that does not decode is reported in bad (index → message)
-// and left zero in the batch, so the other events of the batch still count.
-func decodeBatch(b []byte, maxEvents int) (batch provision.Batch, bad map[int]string, _ *apiError) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	d.DisallowUnknownFields()
-	err := d.Decode(&batch)
-	if err == nil {
-		if err := trailing(d); err != nil {
-			return batch, nil, err
-		}
-		if len(batch.Events) > maxEvents {
-			return batch, nil, tooMany(len(batch.Events), maxEvents)
-		}
-		return batch, nil, nil
-	}
-	// Slow path, for bad input only: decode the envelope with the events
-	// left raw, then each event alone.
-	var env struct {
-		provision.Batch
-		Events []json.RawMessage `json:"events"`
-	}
-	d = json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	d.DisallowUnknownFields()
-	if err := d.Decode(&env); err != nil {
-		return batch, nil, jsonError(err)
-	}
-	if err := trailing(d); err != nil {
-		return batch, nil, err
-	}
-	if len(env.Events) > maxEvents {
-		return batch, nil, tooMany(len(env.Events), maxEvents)
-	}
-	batch = env.Batch
-	batch.Events = make([]provision.Event, len(env.Events))
-	bad = map[int]string{}
-	for i, raw := range env.Events {
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.UseNumber()
-		d.DisallowUnknownFields()
-		if err := d.Decode(&batch.Events[i]); err != nil {
-			batch.Events[i] = provision.Event{}
-			bad[i] = jsonError(err).Message
-		}
-	}
-	return batch, bad, nil
-}
-
-func trailing(d *json.Decoder) *apiError {
-	if _, err := d.Token(); err != io.EOF {
-		return errorf(http.StatusBadRequest, wire.CodeBadJSON, "data after the batch object")
-	}
-	return nil
-}
-
-func tooMany(n, limit int) *apiError {
-	return errorf(http.StatusBadRequest, wire.CodeTooManyEvents, fmt.Sprintf("%d events, at most %d allowed per batch", n, limit))
-}
-
-func jsonError(err error) *apiError {
-	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field ") {
-		return errorf(http.StatusBadRequest, wire.CodeUnknownField, strings.TrimPrefix(msg, "json: "))
-	}
-	if len(msg) > 200 {
-		msg = strings.ToValidUTF8(msg[:200], "") + "…"
-	}
-	return errorf(http.StatusBadRequest, wire.CodeBadJSON, strings.TrimPrefix(msg, "json: "))
 }

@@ -65,24 +65,3 @@ func TestBombStopsEarly(t *testing.T) {
 		}
 	}
 }
-
-func TestCheckText(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		code string
-	}{
-		{`{"a":[1,2,{"b":"[[[[[[[[[[[["}]}`, ""},
-		{`{"a":"\"[[[[[[[[[[[[[[[[\\"}`, ""},
-		{`[[[[[[[[[]]]]]]]]]`, wire.CodeTooDeep},
-		{"{\"a\":\"\xc3\x28\"}", wire.CodeBadEncoding},
-	} {
-		err := checkText([]byte(tc.in), 8)
-		got := ""
-		if err != nil {
-			got = err.Code
-		}
-		if got != tc.code {
-			t.Errorf("checkText(%q) = %q, want %q", tc.in, got, tc.code)
-		}
-	}
-}

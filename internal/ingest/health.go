@@ -15,8 +15,13 @@ func (s *Server) handleHealthz() http.Handler {
 	})
 }
 
+// notReadyAfterFailure is how long a failed append keeps a server without
+// a store probe out of rotation.
+const notReadyAfterFailure = 5 * time.Second
+
 // handleReadyz answers whether submissions can be taken now: not draining,
-// the store writable, and the log not stalled by failing appends.
+// and the store writable by its own probe (or, without one, no append
+// failed in the last few seconds).
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		notReady := func(reason string) {
@@ -27,11 +32,18 @@ func (s *Server) handleReadyz() http.Handler {
 			notReady("shutting down")
 			return
 		}
-		if s.appendFailing.Load() {
-			notReady("appends to the log are failing")
-			return
-		}
-		if s.deps.Ready != nil {
+		failed := s.appendFailed.Load()
+		if s.deps.Ready == nil {
+			// Nothing to probe: a failed append keeps the node out of
+			// rotation for a while, then traffic is let back in to try.
+			if failed != 0 && time.Since(time.Unix(0, failed)) < notReadyAfterFailure {
+				notReady("appends to the log are failing")
+				return
+			}
+		} else {
+			// The store itself decides, so that a node whose disk was
+			// full becomes ready again when space returns, without
+			// waiting for an upload a load balancer would not send it.
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
 			if err := s.deps.Ready(ctx); err != nil {
@@ -39,6 +51,7 @@ func (s *Server) handleReadyz() http.Handler {
 				notReady("store not writable")
 				return
 			}
+			s.appendFailed.CompareAndSwap(failed, 0)
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})

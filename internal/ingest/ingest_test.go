@@ -500,15 +500,26 @@ func TestMemoryBudgetSheds(t *testing.T) {
 	e := newEnv(t, withLimits(func(l *ingest.Limits) {
 		l.MaxBodyBytes = 4 << 20
 		l.MaxDecompressedBytes = 4 << 20
-		l.MemoryBudget = 4 * (4<<20 + 32<<10) // exactly one largest batch
+		l.MemoryBudget = 4*(4<<20+32<<10) + 1<<20 + 4<<20 // exactly one largest batch
 	}), func(d *ingest.Deps) {
 		bl = &blockingLog{Log: d.Log, entered: make(chan struct{}, 1), release: make(chan struct{})}
 		d.Log = bl
 	})
 	held := make(chan result, 1)
+	// 500 events and one rejected for a 3.5 MB undeclared field: the
+	// batch is stored, and holds its body's share until it is.
+	var pad bytes.Buffer
+	for pad.Len() < 3500<<10 {
+		fmt.Fprintf(&pad, "%016x", e.rng.Uint64())
+	}
 	big := ingesttest.JSON(e.batch(500))
+	big = bytes.Replace(big, []byte(`"events":[`), []byte(`"events":[{"id":"pad","type":"task","time":"2026-11-28T10:00:00Z","fields":{"pad":"`+pad.String()+`"}},`), 1)
 	go func() { held <- e.post(ingesttest.Gzip(big), "gzip") }()
-	<-bl.entered
+	select {
+	case <-bl.entered:
+	case r := <-held:
+		t.Fatalf("held batch answered %d %s", r.status, r.body)
+	}
 	// The held batch keeps its share; a large one no longer fits.
 	var large bytes.Buffer
 	for large.Len() < 3<<20 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Limits bound what one request may cost. Every limit has a documented
@@ -21,6 +23,28 @@ type Limits struct {
 	MaxInFlight  int           // submissions being processed at once; more wait QueueTimeout, then 429
 	QueueTimeout time.Duration // how long a submission waits for a free slot
 	MemoryBudget int64         // bytes all in-flight submissions may hold; over it, 503
+
+	// MaxSentAtSkew is how far a batch's sent_at may be from the server's
+	// clock (400 bad_sent_at). Devices' clocks are off by days or months
+	// and sent_at is what corrects them, so this only refuses what cannot
+	// be a clock at all.
+	MaxSentAtSkew time.Duration
+
+	// MinBodyRate is the slowest a body may arrive, in bytes per second,
+	// averaged from the start of the request after BodyGrace (408
+	// too_slow). It applies per connection and per HTTP/2 stream.
+	MinBodyRate int64
+	BodyGrace   time.Duration
+
+	// Per-client token buckets (requests per second and burst) on
+	// submission and deletion, answered 429 rate_limited with Retry-After.
+	// rate.Inf turns one off. MaxClients bounds the buckets kept; the
+	// least recently seen client is forgotten first.
+	SubmitRate    rate.Limit
+	SubmitBurst   int
+	DeletionRate  rate.Limit
+	DeletionBurst int
+	MaxClients    int
 }
 
 // DefaultLimits fit batches of a few hundred events with certificates, and
@@ -39,7 +63,20 @@ func DefaultLimits() Limits {
 		// latency and memory.
 		MaxInFlight:  max(8, 4*runtime.GOMAXPROCS(0)),
 		QueueTimeout: 100 * time.Millisecond,
-		MemoryBudget: 256 << 20, // 1.9 largest batches, or hundreds of ordinary ones
+		MemoryBudget: 256 << 20, // 1.6 largest batches, or hundreds of ordinary ones
+
+		MaxSentAtSkew: 3 * 365 * 24 * time.Hour,
+		// A 200 KB batch at 4 KB/s takes 50 s; an agent on the slowest
+		// link still sends more than that, a trickle of 1 byte/s does not.
+		MinBodyRate: 4 << 10,
+		BodyGrace:   5 * time.Second,
+		// An agent uploads a few times a day; many installations behind
+		// one address (a company's NAT) still stay far below these.
+		SubmitRate:    10,
+		SubmitBurst:   100,
+		DeletionRate:  1,
+		DeletionBurst: 10,
+		MaxClients:    100000,
 	}
 }
 
@@ -47,10 +84,14 @@ func DefaultLimits() Limits {
 // small bodies of repetitive JSON compress very well and are harmless.
 const minRatioCheck = 1 << 20
 
-// memoryFactor estimates the memory one decompressed byte costs until the
-// response is sent: the byte itself, the decoded events, the encoded fields
-// for the store.
-const memoryFactor = 4
+// requestShare is the most one request may hold: the buffers the body is
+// decompressed into (twice the largest, growth included), the string the
+// decoded events share it through, what decoding allocates (at most as
+// much again; decoded_too_large beyond), and the store's encoding of the
+// accepted events (no larger than the body they came from).
+func (l Limits) requestShare() int64 {
+	return 4*(l.MaxDecompressedBytes+readChunk) + decodeSlack + l.MaxDecompressedBytes
+}
 
 // Validate reports every limit that is out of range, naming its field.
 func (l Limits) Validate() error {
@@ -68,6 +109,20 @@ func (l Limits) Validate() error {
 	pos("max_event_age", int64(l.MaxEventAge))
 	pos("max_in_flight", int64(l.MaxInFlight))
 	pos("memory_budget", l.MemoryBudget)
+	pos("max_sent_at_skew", int64(l.MaxSentAtSkew))
+	pos("min_body_rate", l.MinBodyRate)
+	pos("max_clients", int64(l.MaxClients))
+	for name, r := range map[string]rate.Limit{"submit_rate": l.SubmitRate, "deletion_rate": l.DeletionRate} {
+		if !(r > 0) {
+			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %v", name, float64(r)))
+		}
+	}
+	if l.BodyGrace < 0 {
+		errs = append(errs, fmt.Errorf("limits.body_grace: must not be negative, is %s", l.BodyGrace))
+	}
+	if l.SubmitBurst < 1 || l.DeletionBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits.submit_burst and deletion_burst: must be at least 1, are %d and %d", l.SubmitBurst, l.DeletionBurst))
+	}
 	if l.MaxClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("limits.max_clock_skew: must not be negative, is %s", l.MaxClockSkew))
 	}
@@ -80,7 +135,7 @@ func (l Limits) Validate() error {
 	if l.MaxBodyBytes > 0 && l.MaxDecompressedBytes > 0 && l.MaxDecompressedBytes < l.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("limits.max_decompressed_bytes: must be at least max_body_bytes (%d), is %d", l.MaxBodyBytes, l.MaxDecompressedBytes))
 	}
-	if need := memoryFactor * (l.MaxDecompressedBytes + readChunk); l.MemoryBudget > 0 && l.MaxDecompressedBytes > 0 && l.MemoryBudget < need {
+	if need := l.requestShare(); l.MemoryBudget > 0 && l.MaxDecompressedBytes > 0 && l.MemoryBudget < need {
 		errs = append(errs, fmt.Errorf("limits.memory_budget: must hold one largest batch (%d bytes), is %d", need, l.MemoryBudget))
 	}
 	return errors.Join(errs...)

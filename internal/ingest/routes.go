@@ -11,7 +11,7 @@ import (
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/submit", s.instrument("submit", s.handleSubmit()))
-	mux.Handle("POST /v1/deletion", s.instrument("deletion", s.handleDeletion()))
+	mux.Handle("POST /v1/deletion", s.instrument("deletion", s.limitClients(s.deletionLimit, s.handleDeletion())))
 	mux.Handle("GET /healthz", s.instrument("healthz", s.handleHealthz()))
 	mux.Handle("GET /readyz", s.instrument("readyz", s.handleReadyz()))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))

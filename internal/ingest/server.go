@@ -7,9 +7,13 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,14 +30,22 @@ type Deps struct {
 	Manifest *manifest.Manifest
 	Limits   Limits // zero value: DefaultLimits
 
+	// ManifestVersions are the manifest versions agents may declare
+	// besides Manifest's own, e.g. the previous one while a new manifest
+	// rolls out: their events are checked against Manifest, which must
+	// declare everything they may send. Other versions are refused
+	// (unknown_manifest_version).
+	ManifestVersions []string
+
 	// Geo turns an address into a location; nil means every location is
 	// unknown.
 	Geo *geo.DB
 	// ClientAddr finds the client address; nil means RemoteAddr.
 	ClientAddr ClientAddr
 
-	// Ready reports whether the store can take writes now; /readyz calls
-	// it. Nil means always.
+	// Ready reports whether the store can take writes now (it must fail
+	// while, say, its disk is full); /readyz calls it, and its success
+	// clears a failed append. Nil means always.
 	Ready func(ctx context.Context) error
 	// Checkpoints and Consumers feed the log lag metric: Consumers lists
 	// the consumers whose lag to report (nil: none).
@@ -57,10 +69,17 @@ type Server struct {
 	admit   *admission
 	mux     *http.ServeMux
 
+	versions    map[string]struct{}
+	versionList string
+
+	submitLimit   *clientLimiter
+	deletionLimit *clientLimiter
+
 	draining atomic.Bool
-	// appendFailing is set while the last append failed, so /readyz can
-	// report a stalled log before the store's own check notices.
-	appendFailing atomic.Bool
+	// appendFailed is when the last append failed (Unix nanoseconds), 0
+	// after a success, so /readyz reports a failing log at once; the
+	// store's own probe clears it.
+	appendFailed atomic.Int64
 }
 
 // NewServer builds the handler.
@@ -87,12 +106,22 @@ func NewServer(d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{
-		deps:    d,
-		limits:  d.Limits,
-		log:     d.Logger,
-		metrics: newMetrics(d.Registry),
-		admit:   newAdmission(d.Limits),
+		deps:          d,
+		limits:        d.Limits,
+		log:           d.Logger,
+		metrics:       newMetrics(d.Registry),
+		admit:         newAdmission(d.Limits),
+		versions:      map[string]struct{}{d.Manifest.Version: {}},
+		submitLimit:   newClientLimiter(d.Limits.SubmitRate, d.Limits.SubmitBurst, d.Limits.MaxClients),
+		deletionLimit: newClientLimiter(d.Limits.DeletionRate, d.Limits.DeletionBurst, d.Limits.MaxClients),
 	}
+	for _, v := range d.ManifestVersions {
+		if v == "" || len(v) > 64 {
+			return nil, fmt.Errorf("ingest: manifest version %q must be 1 to 64 characters", v)
+		}
+		s.versions[v] = struct{}{}
+	}
+	s.versionList = strings.Join(slices.Sorted(maps.Keys(s.versions)), ", ")
 	d.Registry.MustRegister(newLogCollector(d.Log, d.Checkpoints, d.Consumers))
 	s.routes()
 	return s, nil

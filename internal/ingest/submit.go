@@ -3,8 +3,8 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/provisionhq/provision"
@@ -14,11 +14,28 @@ import (
 )
 
 func (s *Server) handleSubmit() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.limitClients(s.submitLimit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		if s.draining.Load() {
 			s.shed(w, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "server is shutting down", 5))
 			return
 		}
+		res := &reservation{a: s.admit}
+		defer res.free()
+		// The body is read before a processing slot is taken: a slow
+		// client holds only its connection and its buffer, never a slot,
+		// and is cut off when it falls under the minimum rate.
+		buf, err := readBody(w, r, &s.limits, res, start)
+		if err != nil {
+			s.refused(w, err)
+			return
+		}
+		defer putBuffer(buf)
+		if r.ContentLength > 0 {
+			s.metrics.bodyBytes.Observe(float64(r.ContentLength))
+		}
+		s.metrics.decompressed.Observe(float64(len(*buf)))
+
 		if err := s.admit.acquire(r.Context()); err != nil {
 			s.shed(w, err)
 			return
@@ -26,27 +43,30 @@ func (s *Server) handleSubmit() http.Handler {
 		defer s.admit.release()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
-		res := &reservation{a: s.admit}
-		defer res.free()
 
-		body, err := s.submit(w, r, res)
+		body, err := s.submit(r, *buf, res)
 		if err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) && ae.RetryAfter > 0 {
-				s.shed(w, ae)
-				return
-			}
-			if ae != nil {
-				// Only the code: messages can quote what the client sent.
-				s.log.Debug("submission refused", "status", ae.Status, "code", ae.Code)
-			} else {
-				s.log.Error("submission failed", "err", err)
-			}
-			writeError(w, err)
+			s.refused(w, err)
 			return
 		}
 		wire.WriteRaw(w, http.StatusOK, body)
-	})
+	}))
+}
+
+// refused answers a submission that was not stored.
+func (s *Server) refused(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		s.shed(w, ae)
+		return
+	}
+	if ae != nil {
+		// Only the code: messages can quote what the client sent.
+		s.log.Debug("submission refused", "status", ae.Status, "code", ae.Code)
+	} else {
+		s.log.Error("submission failed", "err", err)
+	}
+	writeError(w, err)
 }
 
 func (s *Server) shed(w http.ResponseWriter, err *apiError) {
@@ -54,36 +74,26 @@ func (s *Server) shed(w http.ResponseWriter, err *apiError) {
 	writeError(w, err)
 }
 
-// submit does the work of one submission and returns the response body.
-func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation) ([]byte, error) {
-	buf, err := readBody(w, r, &s.limits, res)
+// submit decodes, checks and stores one submission and returns the
+// response body.
+func (s *Server) submit(r *http.Request, body []byte, res *reservation) ([]byte, error) {
+	now := s.deps.Now()
+	batch, err := decodeBatch(body, &decodeContext{limits: &s.limits, manifest: s.deps.Manifest, now: now, res: res})
 	if err != nil {
 		return nil, err
 	}
-	defer putBuffer(buf)
-	if r.ContentLength > 0 {
-		s.metrics.bodyBytes.Observe(float64(r.ContentLength))
-	}
-	s.metrics.decompressed.Observe(float64(len(*buf)))
-	if err := checkText(*buf, s.limits.MaxDepth); err != nil {
-		return nil, err
-	}
-	batch, malformed, aerr := decodeBatch(*buf, s.limits.MaxEvents)
-	if aerr != nil {
-		return nil, aerr
-	}
-	s.metrics.batchEvents.Observe(float64(len(batch.Events)))
-	if err := s.checkEnvelope(&batch); err != nil {
+	s.metrics.batchEvents.Observe(float64(batch.Read))
+	if err := s.checkEnvelope(batch, now); err != nil {
 		return nil, err
 	}
 
-	now := s.deps.Now()
 	sub := &provision.Submission{
 		BatchID:         batch.ID,
 		InstallationID:  batch.InstallationID,
 		Region:          batch.Region,
 		ManifestVersion: batch.ManifestVersion,
 		ReceivedAt:      now,
+		Events:          batch.Events,
 	}
 	var loc geo.Location
 	if addr, ok := s.deps.ClientAddr(r); ok {
@@ -91,22 +101,28 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 	}
 	// From here on the address is gone: only the location travels.
 
-	resp := wire.SubmitAnswer{BatchID: batch.ID, Rejected: []wire.Rejection{}}
-	resp.Rejected, sub.Events = s.checkEvents(&batch, malformed, now, resp.Rejected)
+	resp := wire.SubmitAnswer{BatchID: batch.ID, Accepted: len(batch.Events), Rejected: batch.Rejected}
+	if resp.Rejected == nil {
+		resp.Rejected = []wire.Rejection{}
+	}
 	resp.Rejected = quoteNothing(s.deps.Manifest, resp.Rejected)
 	AddLocation(s.deps.Manifest, sub.Region, loc, sub.Events)
-	resp.Accepted = len(sub.Events)
-	body, err := json.Marshal(&resp)
+	out, err := json.Marshal(&resp)
 	if err != nil {
 		return nil, err
 	}
-	sub.Response = body
+	sub.Response = out
 
+	// The store encodes the accepted events once more; they came from
+	// the body, so they take no more than it.
+	if err := res.grow(int64(len(body))); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	stored, dup, err := s.deps.Log.Append(r.Context(), sub)
 	s.metrics.appendDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		s.appendFailing.Store(true)
+		s.appendFailed.Store(time.Now().UnixNano())
 		if r.Context().Err() == nil {
 			s.log.Error("append to the log failed", "err", err, "events", len(sub.Events))
 		}
@@ -121,7 +137,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 		}
 		return nil, retryable(http.StatusServiceUnavailable, wire.CodeUnavailable, "the batch could not be stored", 5)
 	}
-	s.appendFailing.Store(false)
+	s.appendFailed.Store(0)
 	if dup {
 		s.metrics.duplicates.Inc()
 		return wire.MarkDuplicate(stored), nil
@@ -132,61 +148,44 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 	for _, rej := range resp.Rejected {
 		s.metrics.rejected.WithLabelValues(rej.Code).Inc()
 	}
-	return body, nil
+	return out, nil
 }
 
-// checkEnvelope rejects a batch that is wrong as a whole.
-func (s *Server) checkEnvelope(b *provision.Batch) error {
+// checkEnvelope refuses a batch that is wrong as a whole: a manifest
+// version the server does not accept, a sent_at that cannot be a device's
+// clock, an id that is not random, and the manifest's envelope rules.
+func (s *Server) checkEnvelope(b *decodedBatch, now time.Time) error {
 	if n := len(b.ManifestVersion); n == 0 || n > 64 {
 		return errorf(http.StatusBadRequest, wire.CodeBadBatch, "manifest_version must be 1 to 64 characters")
 	}
-	envelope := *b
+	if _, ok := s.versions[b.ManifestVersion]; !ok {
+		return errorf(http.StatusBadRequest, wire.CodeUnknownManifest,
+			fmt.Sprintf("manifest_version %q is not one this server accepts (%s)", clipName(b.ManifestVersion), s.versionList))
+	}
+	if b.sentAt == "" {
+		return errorf(http.StatusBadRequest, wire.CodeBadSentAt, "sent_at is missing")
+	}
+	t, err := parseTime(b.sentAt)
+	if err != nil {
+		return errorf(http.StatusBadRequest, wire.CodeBadSentAt, "sent_at must be an RFC 3339 date and time")
+	}
+	if d := t.Sub(now).Abs(); d > s.limits.MaxSentAtSkew {
+		return errorf(http.StatusBadRequest, wire.CodeBadSentAt,
+			fmt.Sprintf("sent_at is %.0f days from the server's clock, at most %.0f allowed", d.Hours()/24, s.limits.MaxSentAtSkew.Hours()/24))
+	}
+	b.SentAt = t
+	envelope := b.Batch
 	envelope.Events = nil
-	vs := s.deps.Manifest.CheckBatch(&envelope)
-	if len(vs) == 0 {
-		return nil
-	}
-	v := vs[0]
-	code := string(v.Code)
-	if v.Code == manifest.CodeBadEvent {
-		code = wire.CodeBadBatch
-	}
-	return errorf(http.StatusBadRequest, code, v.Path+": "+v.Message)
-}
-
-// checkEvents validates each event and returns the rejections and the
-// accepted events. Every event gets at most one rejection: the first
-// reason is enough for the agent and bounds the response.
-func (s *Server) checkEvents(b *provision.Batch, malformed map[int]string, now time.Time, rejected []wire.Rejection) ([]wire.Rejection, []provision.Event) {
-	accepted := b.Events[:0:0]
-	if len(rejected) == 0 {
-		accepted = make([]provision.Event, 0, len(b.Events))
-	}
-	oldest, newest := now.Add(-s.limits.MaxEventAge), now.Add(s.limits.MaxClockSkew)
-	seen := make(map[string]struct{}, len(b.Events))
-	var vs []manifest.Violation
-	for i := range b.Events {
-		ev := &b.Events[i]
-		if msg, bad := malformed[i]; bad {
-			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectMalformed, Message: msg})
-			continue
+	if vs := s.deps.Manifest.CheckBatch(&envelope); len(vs) > 0 {
+		v := vs[0]
+		code := string(v.Code)
+		if v.Code == manifest.CodeBadEvent {
+			code = wire.CodeBadBatch
 		}
-		vs = s.deps.Manifest.CheckEvent(vs[:0], i, ev, b.Region)
-		if len(vs) > 0 {
-			rejected = append(rejected, wire.Rejection{Index: i, Code: string(vs[0].Code), Path: vs[0].Path, Message: vs[0].Message})
-			continue
-		}
-		if ev.Time.Before(oldest) || ev.Time.After(newest) {
-			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectBadTime, Path: "time", Message: "event time is outside the accepted window"})
-			continue
-		}
-		if _, dup := seen[ev.ID]; dup {
-			rejected = append(rejected, wire.Rejection{Index: i, Code: wire.RejectDuplicateEvent, Path: "id", Message: "event id appears earlier in the batch"})
-			continue
-		}
-		seen[ev.ID] = struct{}{}
-		accepted = append(accepted, *ev)
+		return errorf(http.StatusBadRequest, code, v.Path+": "+v.Message)
 	}
-	slices.SortFunc(rejected, func(a, b wire.Rejection) int { return a.Index - b.Index })
-	return rejected, accepted
+	if id := b.InstallationID; id != "" && !randomUUID(id) {
+		return errorf(http.StatusBadRequest, wire.CodeBadInstallationID, "installation_id must be a random UUID: not nil, random bits not all zero")
+	}
+	return nil
 }

@@ -1,0 +1,487 @@
+// Package attack reproduces the attacks a hostile client can make on the
+// ingest server, against the real handler over real SQLite and TLS (HTTP/1.1
+// and HTTP/2) on 127.0.0.1: slow bodies on many connections and streams,
+// amplifying batches, malformed JSON, floods from one client. The attack
+// suite (internal/ingest's attack_test.go) runs a bounded version and
+// asserts outcomes; bench/attack runs the long version and prints figures.
+//
+// Clients are told apart by X-Forwarded-For, which the rig's server trusts
+// as a proxy's header, so one test process can be many clients.
+package attack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"github.com/provisionhq/provision/internal/wire"
+	"io"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/sqlite"
+)
+
+// AddressHeader is the header the rig's server takes client addresses from.
+const AddressHeader = "X-Forwarded-For"
+
+// Rig is one ingest server over SQLite behind TLS on 127.0.0.1, with
+// deletion served by the real privacy service.
+type Rig struct {
+	Store  *sqlite.Store
+	Server *ingest.Server
+	HTTP   *httptest.Server
+	Limits ingest.Limits
+}
+
+// NewRig starts a server with its store in dir.
+func NewRig(ctx context.Context, dir string, l ingest.Limits) (*Rig, error) {
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "provision.db"))
+	if err != nil {
+		return nil, err
+	}
+	m := manifest.Reference()
+	svc, err := privacy.New(privacy.Options{Store: sqlite.NewPrivacyStore(store.DB()), Manifest: m})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	srv, err := ingest.NewServer(ingest.Deps{
+		Log: store, Manifest: m, Limits: l,
+		ClientAddr: ingest.TrustedHeader(AddressHeader),
+		Ready:      store.Ping,
+		Deletion:   privacy.NewDeletionHandler(svc),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	cert, err := selfSigned()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	hs.EnableHTTP2 = true
+	// An ECDSA certificate, as `provision serve` generates: httptest's
+	// RSA one would make every handshake of the attack cost ten times
+	// more than in production.
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.Config.ReadHeaderTimeout = 10 * time.Second
+	// net/http's own messages name the peer address: they go nowhere.
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.StartTLS()
+	return &Rig{Store: store, Server: srv, HTTP: hs, Limits: l}, nil
+}
+
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "attack rig"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"example.com"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// Close stops the server and closes the store.
+func (r *Rig) Close() {
+	r.HTTP.CloseClientConnections()
+	r.HTTP.Close()
+	r.Store.Close()
+}
+
+// Addr is the server's host:port.
+func (r *Rig) Addr() string { return r.HTTP.Listener.Addr().String() }
+
+// Client returns a client of its own (its own connections), over HTTP/2
+// or HTTP/1.1.
+func (r *Rig) Client(h2 bool) *http.Client {
+	tr := r.HTTP.Client().Transport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = h2
+	if !h2 {
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	tr.MaxConnsPerHost = 0
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// Answer is what the server said to one request.
+type Answer struct {
+	Status   int
+	Code     string // the error code, "" for 2xx
+	Accepted int    // events accepted, for a 200 to a submission
+	Err      error  // transport error: no answer
+}
+
+// Post sends body to path as client addr.
+func Post(ctx context.Context, c *http.Client, base, path, addr string, body []byte, encoding string) Answer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		return Answer{Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if encoding != "" {
+		req.Header.Set("Content-Encoding", encoding)
+	}
+	req.Header.Set(AddressHeader, addr)
+	resp, err := c.Do(req)
+	if err != nil {
+		return Answer{Err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	a := Answer{Status: resp.StatusCode}
+	var eb struct {
+		Error    struct{ Code string } `json:"error"`
+		Accepted int                   `json:"accepted"`
+	}
+	json.Unmarshal(b, &eb)
+	a.Code, a.Accepted = eb.Error.Code, eb.Accepted
+	return a
+}
+
+// SlowResult counts what happened to slow bodies; read it with Snapshot
+// while the attack runs.
+type SlowResult struct {
+	Opened    int64 // requests started (connections for HTTP/1.1, streams for HTTP/2)
+	CutOff    int64 // answered 408 too_slow, or the stream or connection was closed on them
+	Completed int64 // answered otherwise (none expected)
+}
+
+// Snapshot reads the counts while the attack may still be running.
+func (r *SlowResult) Snapshot() SlowResult {
+	return SlowResult{atomic.LoadInt64(&r.Opened), atomic.LoadInt64(&r.CutOff), atomic.LoadInt64(&r.Completed)}
+}
+
+// SlowLoris keeps conns HTTP/1.1 connections and streams HTTP/2 streams
+// (on streams/100 connections) sending a submission body of 1 MB at one
+// byte per interval until ctx is done; a request that is cut off is
+// reopened at once, as an attacker would. It counts into res.
+func SlowLoris(ctx context.Context, r *Rig, conns, streams int, interval time.Duration, res *SlowResult) {
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() {
+			addr := fmt.Sprintf("198.51.100.%d", i%250+1)
+			for ctx.Err() == nil {
+				slowHTTP1(ctx, r, addr, interval, res)
+			}
+		})
+	}
+	if streams > 0 {
+		h2conns := (streams + 99) / 100
+		for c := range h2conns {
+			client := r.Client(true)
+			for s := range min(100, streams-c*100) {
+				wg.Go(func() {
+					addr := fmt.Sprintf("203.0.113.%d", (c*100+s)%250+1)
+					for ctx.Err() == nil {
+						slowHTTP2(ctx, client, r.HTTP.URL, addr, interval, res)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+}
+
+func slowHTTP1(ctx context.Context, r *Rig, addr string, interval time.Duration, res *SlowResult) {
+	d := tls.Dialer{Config: &tls.Config{RootCAs: r.HTTP.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"http/1.1"}}}
+	c, err := d.DialContext(ctx, "tcp", r.Addr())
+	if err != nil {
+		sleep(ctx, interval)
+		return
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	atomic.AddInt64(&res.Opened, 1)
+	fmt.Fprintf(c, "POST /v1/submit HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\n%s: %s\r\nContent-Length: 1000000\r\n\r\n{", AddressHeader, addr)
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case status := <-answered:
+			if status == 0 || status == http.StatusRequestTimeout {
+				atomic.AddInt64(&res.CutOff, 1)
+			} else {
+				atomic.AddInt64(&res.Completed, 1)
+			}
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.SetWriteDeadline(time.Now().Add(interval))
+			c.Write([]byte(" "))
+		}
+	}
+}
+
+// trickle is a body that yields one byte per interval.
+type trickle struct {
+	ctx      context.Context
+	interval time.Duration
+	first    bool
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if !t.first {
+		t.first = true
+		p[0] = '{'
+		return 1, nil
+	}
+	select {
+	case <-t.ctx.Done():
+		return 0, t.ctx.Err()
+	case <-time.After(t.interval):
+	}
+	p[0] = ' '
+	return 1, nil
+}
+
+func slowHTTP2(ctx context.Context, c *http.Client, base, addr string, interval time.Duration, res *SlowResult) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/submit", &trickle{ctx: ctx, interval: interval})
+	if err != nil {
+		return
+	}
+	req.ContentLength = 1000000
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(AddressHeader, addr)
+	atomic.AddInt64(&res.Opened, 1)
+	resp, err := c.Do(req)
+	if ctx.Err() != nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return
+	}
+	if err != nil {
+		atomic.AddInt64(&res.CutOff, 1)
+		sleep(ctx, 10*time.Millisecond)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusRequestTimeout {
+		atomic.AddInt64(&res.CutOff, 1)
+	} else {
+		atomic.AddInt64(&res.Completed, 1)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// NormalResult counts a normal client's uploads.
+type NormalResult struct {
+	OK, Total int64
+	mu        sync.Mutex
+	Codes     map[string]int // status and code of the failures
+	Latency   []time.Duration
+}
+
+// Normal has workers clients upload n batches each (batches made by
+// batch(i), gzip), back to back, as different addresses; every answer is
+// counted.
+func Normal(ctx context.Context, r *Rig, workers, n int, batch func(i int) []byte) *NormalResult {
+	res := &NormalResult{Codes: map[string]int{}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		client := r.Client(w%2 == 0)
+		wg.Go(func() {
+			addr := fmt.Sprintf("192.0.2.%d", w+1)
+			for range n {
+				if ctx.Err() != nil {
+					return
+				}
+				body := batch(int(next.Add(1)))
+				start := time.Now()
+				a := Post(ctx, client, r.HTTP.URL, "/v1/submit", addr, body, "gzip")
+				took := time.Since(start)
+				if a.Err != nil && ctx.Err() != nil {
+					return // the run ended, not the upload
+				}
+				atomic.AddInt64(&res.Total, 1)
+				res.mu.Lock()
+				if a.Status == http.StatusOK {
+					res.OK++
+					res.Latency = append(res.Latency, took)
+				} else {
+					key := strconv.Itoa(a.Status) + " " + a.Code
+					if a.Err != nil {
+						key = "error " + a.Err.Error()
+					}
+					res.Codes[key]++
+				}
+				res.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return res
+}
+
+// AmplificationBody is a batch envelope followed by n empty events: three
+// bytes each on the wire, tens of bytes each once decoded.
+func AmplificationBody(n int) []byte {
+	var b bytes.Buffer
+	b.Grow(3*n + 200)
+	b.WriteString(`{"batch_id":"amplify","installation_id":"0b7e2c4e-5a0f-4d7b-9c1e-2f3a4b5c6d7e","region":"eu","manifest_version":"2026.11.1","sent_at":"2026-11-28T12:00:00Z","events":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("{}")
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// FloodResult counts the answers to one client's flood.
+type FloodResult struct {
+	Answered, Allowed, Limited int64
+	Elapsed                    time.Duration
+}
+
+// AllowedPerSecond is the rate at which the flood got through.
+func (f *FloodResult) AllowedPerSecond() float64 { return float64(f.Allowed) / f.Elapsed.Seconds() }
+
+// Flood sends requests to path from one address with workers in parallel
+// for d, body(i) for the i-th.
+func Flood(ctx context.Context, r *Rig, path, addr string, workers int, d time.Duration, body func(i int) []byte) *FloodResult {
+	res := &FloodResult{}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	client := r.Client(true)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				a := Post(ctx, client, r.HTTP.URL, path, addr, body(int(next.Add(1))), "")
+				if a.Err != nil {
+					continue
+				}
+				atomic.AddInt64(&res.Answered, 1)
+				if a.Status == http.StatusTooManyRequests && a.Code == wire.CodeRateLimited {
+					atomic.AddInt64(&res.Limited, 1)
+				} else {
+					atomic.AddInt64(&res.Allowed, 1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	return res
+}
+
+// DeletionBody is a valid deletion request for a fresh installation.
+func DeletionBody(i int) []byte {
+	return fmt.Appendf(nil, `{"installation_id":"%08x-0000-4000-8000-%012x","request_id":"er-%032x"}`, i+1, i+1, i+1)
+}
+
+// Memory samples the process's memory until stopped: resident set (from
+// /proc where there is one) and live heap.
+type Memory struct {
+	stop              chan struct{}
+	done              chan struct{}
+	PeakRSS, PeakHeap uint64
+	Samples           int
+}
+
+// SampleMemory starts sampling every interval.
+func SampleMemory(interval time.Duration) *Memory {
+	m := &Memory{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			m.PeakHeap = max(m.PeakHeap, s[0].Value.Uint64())
+			m.PeakRSS = max(m.PeakRSS, RSS())
+			m.Samples++
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+// Stop ends the sampling; the peaks are final after it returns.
+func (m *Memory) Stop() {
+	close(m.stop)
+	<-m.done
+}
+
+// RSS is the process's resident set in bytes, 0 where /proc is missing.
+func RSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,210 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"github.com/provisionhq/provision/internal/wire"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/ingest/attack"
+	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+)
+
+// memoryLimit is the server's configured limit in the suite, the one
+// `provision serve` sets (GOMEMLIMIT 400 MiB); the whole test process,
+// clients included, must stay under it.
+const memoryLimit = 400 << 20
+
+// TestAttackSuite reproduces each attack of the hostile-clients issue
+// against the real handler over SQLite and TLS, and asserts outcomes
+// (counts, codes, bytes); timings are printed, never asserted.
+func TestAttackSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("attack suite: not in -short")
+	}
+	ctx := t.Context()
+	l := ingest.DefaultLimits()
+	rig, err := attack.NewRig(ctx, t.TempDir(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rig.Close()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(memoryLimit))
+
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(7, 7))
+	seq := 0
+	batch := func(prefix string, n int) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		seq++
+		return ingesttest.JSON(ingesttest.Batch(rng, fmt.Sprintf("%s-%d", prefix, seq), n, time.Now()))
+	}
+	stored := 0 // events the suite expects in the store
+
+	t.Run("slow bodies", func(t *testing.T) {
+		conns, streams := 400, 100 // the issue's 500 slow requests
+		if raceEnabled {
+			conns, streams = 60, 40
+		}
+		const workers, uploads = 4, 15
+		normal := func(i int) []byte { return ingesttest.Gzip(batch("normal", 20)) }
+		start := time.Now()
+		base := attack.Normal(ctx, rig, workers, uploads, normal)
+		t.Logf("without attack: %d/%d uploads in %v", base.OK, base.Total, time.Since(start))
+
+		actx, stop := context.WithCancel(ctx)
+		slowDone := make(chan struct{})
+		var res attack.SlowResult
+		go func() { defer close(slowDone); attack.SlowLoris(actx, rig, conns, streams, time.Second, &res) }()
+		// All slow requests open before the normal clients start, however
+		// slow the machine is (bounded: a minute).
+		for deadline := time.Now().Add(time.Minute); res.Snapshot().Opened < int64(conns+streams) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		start = time.Now()
+		under := attack.Normal(ctx, rig, workers, uploads, normal)
+		t.Logf("under %d slow connections and %d slow HTTP/2 streams: %d/%d uploads in %v, failures %v",
+			conns, streams, under.OK, under.Total, time.Since(start), under.Codes)
+		// Keep the attack on until the server has cut off as many slow
+		// requests as were open at once (bounded: a minute), so it has to
+		// cut them, not just outlast the test.
+		for deadline := time.Now().Add(time.Minute); res.Snapshot().CutOff < int64(conns+streams) && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop()
+		<-slowDone
+		slow := res.Snapshot()
+		t.Logf("slow requests: %d opened, %d cut off, %d completed", slow.Opened, slow.CutOff, slow.Completed)
+
+		if under.OK*100 < base.OK*95 {
+			t.Errorf("normal clients kept %d of %d successful uploads under attack, want ≥ 95%%", under.OK, base.OK)
+		}
+		if slow.Opened < int64(conns+streams) || slow.CutOff < int64(conns+streams) || slow.Completed != 0 {
+			t.Errorf("slow requests: %+v; want %d opened and cut off, none completed", slow, conns+streams)
+		}
+		stored += int(base.OK+under.OK) * 20
+	})
+
+	t.Run("amplification", func(t *testing.T) {
+		body := attack.AmplificationBody(2_500_000) // 7.5 MB of {}
+		client := rig.Client(true)
+		mem := attack.SampleMemory(5 * time.Millisecond)
+		one := attack.Post(ctx, client, rig.HTTP.URL, "/v1/submit", "192.0.2.50", body, "")
+		mem.Stop()
+		t.Logf("one amplification request: %d %s; peak RSS %d MiB, peak heap %d MiB", one.Status, one.Code, mem.PeakRSS>>20, mem.PeakHeap>>20)
+		if one.Status != 400 || one.Code != wire.CodeTooManyEvents {
+			t.Errorf("amplification = %d %s, want 400 too_many_events", one.Status, one.Code)
+		}
+		peak := mem
+
+		gz := ingesttest.Gzip(body)
+		mem = attack.SampleMemory(5 * time.Millisecond)
+		answers := make([]attack.Answer, 8)
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Go(func() {
+				if i%2 == 0 {
+					answers[i] = attack.Post(ctx, client, rig.HTTP.URL, "/v1/submit", fmt.Sprintf("192.0.2.%d", 60+i), body, "")
+				} else {
+					answers[i] = attack.Post(ctx, client, rig.HTTP.URL, "/v1/submit", fmt.Sprintf("192.0.2.%d", 60+i), gz, "gzip")
+				}
+			})
+		}
+		wg.Wait()
+		mem.Stop()
+		t.Logf("8 in parallel (plain and gzip): %v; peak RSS %d MiB, peak heap %d MiB", answers, mem.PeakRSS>>20, mem.PeakHeap>>20)
+		for i, a := range answers {
+			ok := a.Status == 400 && a.Code == wire.CodeTooManyEvents ||
+				a.Status == 413 && a.Code == wire.CodeCompressionRatio ||
+				a.Status == 503 && a.Code == wire.CodeOverloaded // the budget is spent: retry later
+			if !ok {
+				t.Errorf("request %d = %d %s", i, a.Status, a.Code)
+			}
+		}
+		for _, m := range []*attack.Memory{peak, mem} {
+			rss := m.PeakRSS
+			if raceEnabled {
+				rss = 0 // the race detector's shadow memory is not the server's
+			}
+			if rss > memoryLimit || m.PeakHeap > memoryLimit {
+				t.Errorf("peak RSS %d, heap %d: over the %d limit", m.PeakRSS, m.PeakHeap, memoryLimit)
+			}
+		}
+	})
+
+	t.Run("malformed", func(t *testing.T) {
+		client := rig.Client(false)
+		for i, tc := range ingesttest.MalformedCases() {
+			valid := batch(fmt.Sprintf("malformed%d", i), 8)
+			a := attack.Post(ctx, client, rig.HTTP.URL, "/v1/submit", "192.0.2.70", ingesttest.Gzip(tc.Body(valid)), "gzip")
+			if tc.Code != "" {
+				if a.Status != 400 || a.Code != tc.Code {
+					t.Errorf("%s: %d %s, want 400 %s", tc.Name, a.Status, a.Code, tc.Code)
+				}
+				continue
+			}
+			if a.Status != 200 {
+				t.Errorf("%s: %d %s, want 200 with one rejection", tc.Name, a.Status, a.Code)
+				continue
+			}
+			stored += a.Accepted
+		}
+		recs, err := rig.Store.Read(ctx, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != stored {
+			t.Errorf("%d events stored, want %d: the normal uploads' and the valid events of partly malformed batches", len(recs), stored)
+		}
+		for _, r := range recs {
+			if r.Event.ID == "" || r.Event.Time.IsZero() || slices.Contains([]string{"user.email", "x", "ip"}, firstUndeclared(r.Event.Fields)) {
+				t.Errorf("malformed event stored: %+v", r.Event)
+			}
+		}
+	})
+
+	t.Run("one client's rate", func(t *testing.T) {
+		d := 3 * time.Second
+		sub := attack.Flood(ctx, rig, "/v1/submit", "192.0.2.80", 8, d, func(int) []byte { return batch("flood", 1) })
+		del := attack.Flood(ctx, rig, "/v1/deletion", "192.0.2.81", 8, d, attack.DeletionBody)
+		t.Logf("one client, 8 parallel requests for %v: submit %d answered, %.1f/s allowed; deletion %d answered, %.1f/s allowed",
+			d, sub.Answered, sub.AllowedPerSecond(), del.Answered, del.AllowedPerSecond())
+		for name, f := range map[string]struct {
+			res   *attack.FloodResult
+			rate  float64
+			burst int
+		}{"submit": {sub, float64(l.SubmitRate), l.SubmitBurst}, "deletion": {del, float64(l.DeletionRate), l.DeletionBurst}} {
+			most := int64(float64(f.burst)+f.rate*f.res.Elapsed.Seconds()) + 1
+			if f.res.Allowed > most || f.res.Limited == 0 {
+				t.Errorf("%s: %d allowed, %d limited; a token bucket of %v/s, burst %d allows at most %d", name, f.res.Allowed, f.res.Limited, f.rate, f.burst, most)
+			}
+		}
+	})
+
+	if r := attack.Post(ctx, rig.Client(false), rig.HTTP.URL, "/v1/submit", "192.0.2.90", ingesttest.Gzip(batch("after", 3)), "gzip"); r.Status != http.StatusOK {
+		t.Errorf("a valid upload after the attacks = %d %s", r.Status, r.Code)
+	}
+	resp, err := rig.Client(false).Get(rig.HTTP.URL + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("/readyz after the attacks: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+func firstUndeclared(fields map[string]any) string {
+	for k := range fields {
+		if k == "user.email" || k == "x" || k == "ip" {
+			return k
+		}
+	}
+	return ""
+}
