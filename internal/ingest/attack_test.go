@@ -184,7 +184,7 @@ func TestAttackSuite(t *testing.T) {
 		}{"submit": {sub, float64(l.SubmitRate), l.SubmitBurst}, "deletion": {del, float64(l.DeletionRate), l.DeletionBurst}} {
 			most := int64(float64(f.burst)+f.rate*f.res.Elapsed.Seconds()) + 1
 			if f.res.Allowed > most || f.res.Limited == 0 {
-				t.Errorf("%s: %d allowed, %d limited; a token bucket of %v/s, burst %d allows at most %d", name, f.res.Allowed, f.res.Limited, f.rate, f.burst, most)
+				t.Errorf("%s: %d allowed (%v), %d limited in %v; a token bucket of %v/s, burst %d allows at most %d", name, f.res.Allowed, f.res.Answers, f.res.Limited, f.res.Elapsed, f.rate, f.burst, most)
 			}
 		}
 	})

@@ -25,7 +25,12 @@ type clientLimiter struct {
 	max   int
 	seed  maphash.Seed
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// last is the latest time seen. Callers read the clock before they
+	// take mu, so times can arrive out of order; rate.Limiter counts a
+	// step back and forth as time passed twice and would grant tokens
+	// that never accrued, so no bucket is ever shown an earlier time.
+	last    time.Time
 	buckets map[uint64]int32 // key → index in entries
 	entries []bucket
 	head    int32 // most recently used, -1 when empty
@@ -55,6 +60,11 @@ func (c *clientLimiter) allow(addr netip.Addr, now time.Time) (bool, time.Durati
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now.Before(c.last) {
+		now = c.last
+	} else {
+		c.last = now
+	}
 	i, ok := c.buckets[key]
 	if ok {
 		c.unlink(i)

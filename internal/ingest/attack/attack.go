@@ -392,6 +392,21 @@ func AmplificationBody(n int) []byte {
 type FloodResult struct {
 	Answered, Allowed, Limited int64
 	Elapsed                    time.Duration
+	// Answers counts the allowed answers by "status code".
+	Answers map[string]int
+
+	mu sync.Mutex
+}
+
+// note counts an answer that got past the limiter by status and code, so a
+// failure can say what the extra answers were.
+func (f *FloodResult) note(status int, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Answers == nil {
+		f.Answers = map[string]int{}
+	}
+	f.Answers[fmt.Sprintf("%d %s", status, code)]++
 }
 
 // AllowedPerSecond is the rate at which the flood got through.
@@ -419,6 +434,7 @@ func Flood(ctx context.Context, r *Rig, path, addr string, workers int, d time.D
 					atomic.AddInt64(&res.Limited, 1)
 				} else {
 					atomic.AddInt64(&res.Allowed, 1)
+					res.note(a.Status, a.Code)
 				}
 			}
 		})
