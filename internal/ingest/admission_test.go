@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // TestSlowBodyIsCutOff sends a body at a trickle on a raw connection: the

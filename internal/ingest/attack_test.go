@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
@@ -15,6 +14,7 @@ import (
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/ingest/attack"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // memoryLimit is the server's configured limit in the suite, the one

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"io"
 	"net/http"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // checkText refuses what encoding/json would silently repair or take

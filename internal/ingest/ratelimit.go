@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"github.com/provisionhq/provision/internal/wire"
 	"hash/maphash"
 	"math"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // clientLimiter is one token bucket per client, for one route. Clients are

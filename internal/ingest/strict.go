@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"io"
 	"math"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // The strict decoder reads a submission as a stream of JSON tokens

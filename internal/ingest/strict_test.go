@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // validBody is a batch as the agent sends it, stamped around fuzzNow.

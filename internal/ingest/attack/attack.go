@@ -21,7 +21,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"github.com/provisionhq/provision/internal/wire"
 	"io"
 	"log"
 	"log/slog"
@@ -42,6 +41,7 @@ import (
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/sqlite"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // AddressHeader is the header the rig's server takes client addresses from.
