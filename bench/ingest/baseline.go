@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -23,12 +21,12 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/ingest"
 )
 
 // serveBaseline is the comparison point: the same TLS and HTTP stack, a
-// gzip decompression and a JSON decode of the batch, nothing else — no
-// limits, validation, location or storage.
+// gzip decompression and the server's decode of the batch, nothing else —
+// no limits, validation, location or storage.
 func serveBaseline(dir string) error {
 	cert, err := selfSigned(dir)
 	if err != nil {
@@ -54,10 +52,11 @@ func serveBaseline(dir string) error {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.UseNumber()
-		var b provision.Batch
-		if err := d.Decode(&b); err != nil {
+		// The server's own decoder, so both sides pay for the same
+		// decoding and the ratio measures validation, durability and
+		// storage.
+		b, _, err := ingest.DecodeBatch(body, ingest.DefaultLimits().MaxEvents)
+		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
