@@ -126,7 +126,6 @@ func TestWireBytesPerInstallationDay(t *testing.T) {
 
 	const days = 4
 	var perDay []int64
-	var uploads []int
 	for day := range days {
 		dayEnd := now().Add(24 * time.Hour)
 		a := open()
@@ -155,7 +154,6 @@ func TestWireBytesPerInstallationDay(t *testing.T) {
 		u, d := proxy.up.Load()-up0, proxy.down.Load()-down0
 		t.Logf("day %d: %d uploads, %d B up, %d B down, %d B in all", day+1, flushes, u, d, u+d)
 		perDay = append(perDay, u+d)
-		uploads = append(uploads, flushes)
 	}
 	sent, err := func() ([]agent.SentEntry, error) { a := open(); defer a.Close(); return a.Sent(100) }()
 	if err != nil {
