@@ -101,5 +101,13 @@ func selfSigned(dir string) (tls.Certificate, error) {
 	if err := os.WriteFile(filepath.Join(dir, "server.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
+	// The key too, for the collector peer, which reads both files.
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
+		return tls.Certificate{}, err
+	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

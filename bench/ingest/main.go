@@ -41,6 +41,7 @@ func main() {
 	events := flag.Int("events", 500, "events per batch")
 	overload := flag.Float64("overload", 2, "offered load of the overload phase, as a multiple of measured capacity")
 	rounds := flag.Int("rounds", 3, "alternating baseline and serve phases; the figures are the medians")
+	withPeer := flag.Bool("peer", true, "also run the OpenTelemetry Collector (bench/otelpeer) in each round")
 	flag.Parse()
 	if *baseline {
 		if err := serveBaseline(*baselineDir); err != nil {
@@ -49,7 +50,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*duration, *concurrency, *events, *overload, max(*rounds, 1)); err != nil {
+	if err := bench(*duration, *concurrency, *events, *overload, max(*rounds, 1), *withPeer); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -127,7 +128,14 @@ func do(c *http.Client, addr string, body []byte) (int, int, error) {
 // closedLoop keeps concurrency requests in flight for d.
 // With wrap, payloads are reused: right for the baseline, which keeps
 // nothing, wrong for the real server, which would answer from the log.
+// poster sends one body and returns the status and the events accepted.
+type poster func(c *http.Client, addr string, body []byte) (int, int, error)
+
 func closedLoop(s *driver.Server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
+	return closedLoopWith(do, s, payloads, next, concurrency, d, wrap)
+}
+
+func closedLoopWith(do poster, s *driver.Server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
 	c, err := s.Client(concurrency)
 	if err != nil {
 		return nil, err
@@ -252,7 +260,7 @@ func median(rs []*result) *result {
 	return s[len(s)/2]
 }
 
-func bench(d time.Duration, concurrency, events int, overload float64, rounds int) error {
+func bench(d time.Duration, concurrency, events int, overload float64, rounds int, withPeer bool) error {
 	tmp, err := os.MkdirTemp("", "provision-bench-")
 	if err != nil {
 		return err
@@ -305,14 +313,28 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	defer real.Stop()
 	fmt.Printf("both servers: %s\n", strings.Join(runtimeEnv, " "))
 
+	var p *peer
+	if withPeer {
+		fmt.Println("building the OpenTelemetry Collector peer and converting batches to OTLP ...")
+		if p, err = startPeer(tmp, payloads, events, 2000); err != nil {
+			fmt.Printf("peer left out: %v\n", err)
+			p = nil
+		} else {
+			defer p.srv.Stop()
+		}
+	}
+
 	warm := payloads[len(payloads)-n/10:]
 	fresh := payloads[:len(payloads)-n/10]
 	closedLoop(base, payloads, new(atomic.Int64), concurrency, d/5, true) // warm up
 	closedLoop(real, warm, new(atomic.Int64), concurrency, d/5, false)
 	// The phases alternate (A B A B …) so that the machine's drifting load
 	// falls on both alike; the figures are the medians.
-	var baseRuns, realRuns []*result
-	var baseNext, realNext atomic.Int64
+	var baseRuns, realRuns, peerRuns []*result
+	var baseNext, realNext, peerNext atomic.Int64
+	if p != nil {
+		closedLoopWith(postOTLP(events), p.srv, p.payloads, new(atomic.Int64), concurrency, d/5, true)
+	}
 	for r := range rounds {
 		b, err := closedLoop(base, payloads, &baseNext, concurrency, d, true)
 		if err != nil {
@@ -324,6 +346,14 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 		}
 		fmt.Printf("round %d: baseline %.0f events/s, serve %.0f events/s (%.0f%%)\n", r+1, b.eventsPerSec(), s.eventsPerSec(), 100*s.eventsPerSec()/b.eventsPerSec())
 		baseRuns, realRuns = append(baseRuns, b), append(realRuns, s)
+		if p != nil {
+			o, err := closedLoopWith(postOTLP(events), p.srv, p.payloads, &peerNext, concurrency, d, true)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("round %d: OpenTelemetry Collector %.0f events/s (%.0f%%)\n", r+1, o.eventsPerSec(), 100*o.eventsPerSec()/b.eventsPerSec())
+			peerRuns = append(peerRuns, o)
+		}
 	}
 	baseRes, realRes := median(baseRuns), median(realRuns)
 	baseRSS, basePeak := rss(base)
@@ -331,7 +361,14 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	report("baseline (decompress + the server's decoder), median round", baseRes, baseRSS, basePeak)
 	realRSS, realPeak := rss(real)
 	report("provision serve (durable ingest), median round", realRes, realRSS, realPeak)
-	fmt.Printf("ratio of medians: %.0f%% of baseline events/s\n\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
+	fmt.Printf("ratio of medians: %.0f%% of baseline events/s\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
+	if p != nil {
+		peerRes := median(peerRuns)
+		peerRSS, peerPeak := rss(p.srv)
+		report("OpenTelemetry Collector (OTLP/HTTP, persistent queue with fsync), median round", peerRes, peerRSS, peerPeak)
+		fmt.Printf("ratio of medians: collector %.0f%% of baseline; serve %.0f%% of the collector\n", 100*peerRes.eventsPerSec()/baseRes.eventsPerSec(), 100*realRes.eventsPerSec()/peerRes.eventsPerSec())
+	}
+	fmt.Println()
 
 	rate := overload * float64(realRes.requests) / realRes.elapsed.Seconds()
 	fmt.Printf("overload: offering %.0f requests/s (%.1f× capacity) for %s ...\n", rate, overload, d)
