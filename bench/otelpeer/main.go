@@ -88,7 +88,7 @@ receivers:
           cert_file: %[3]s
           key_file: %[4]s
 exporters:
-  otlphttp:
+  otlp_http:
     endpoint: http://%[5]s
     compression: none
     sending_queue:
@@ -104,7 +104,7 @@ service:
   pipelines:
     logs:
       receivers: [otlp]
-      exporters: [otlphttp]
+      exporters: [otlp_http]
 `
 
 func freeAddr() (string, error) {
