@@ -22,7 +22,11 @@ import (
 	"github.com/provisionhq/provision/internal/wire/wiretest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The wire-bytes test starts the real server, whose dependencies start
+// glog's flush daemon at init.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"))
+}
 
 var testSoftware = Software{Type: "vpn", Name: "Secure Connection", Version: "5.14.0.1234", Edition: "premium", Localization: "en-GB"}
 

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +75,11 @@ func (a *Agent) Accept(region string) (Consent, error) {
 			return Consent{}, fmt.Errorf("agent: installation id: %w", err)
 		}
 		c = Consent{InstallationID: id.String()}
+		// A TLS session resumed under the new id would tell the server
+		// it is the old installation's.
+		if err := os.Remove(filepath.Join(a.cfg.StateDir, sessionFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return Consent{}, fmt.Errorf("agent: forget the TLS session: %w", err)
+		}
 	}
 	c.Accepted, c.Region, c.AcceptedAt, c.WithdrawnAt = true, region, a.now().UTC(), time.Time{}
 	raw, err := json.Marshal(c)

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -23,12 +21,13 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
-	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/ingest"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // serveBaseline is the comparison point: the same TLS and HTTP stack, a
-// gzip decompression and a JSON decode of the batch, nothing else — no
-// limits, validation, location or storage.
+// gzip decompression and the server's decode of the batch, nothing else —
+// no limits, validation, location or storage.
 func serveBaseline(dir string) error {
 	cert, err := selfSigned(dir)
 	if err != nil {
@@ -54,10 +53,11 @@ func serveBaseline(dir string) error {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.UseNumber()
-		var b provision.Batch
-		if err := d.Decode(&b); err != nil {
+		// The server's own decoder, so both sides pay for the same
+		// decoding and the ratio measures validation, durability and
+		// storage.
+		b, err := ingest.DecodeBatch(body, manifest.Reference(), ingest.DefaultLimits(), time.Now())
+		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
@@ -100,6 +100,14 @@ func selfSigned(dir string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "server.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return tls.Certificate{}, err
+	}
+	// The key too, for the collector peer, which reads both files.
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -39,6 +40,8 @@ func main() {
 	concurrency := flag.Int("concurrency", 8, "concurrent uploads in the closed-loop phases")
 	events := flag.Int("events", 500, "events per batch")
 	overload := flag.Float64("overload", 2, "offered load of the overload phase, as a multiple of measured capacity")
+	rounds := flag.Int("rounds", 3, "alternating baseline and serve phases; the figures are the medians")
+	withPeer := flag.Bool("peer", true, "also run the OpenTelemetry Collector (bench/otelpeer) in each round")
 	flag.Parse()
 	if *baseline {
 		if err := serveBaseline(*baselineDir); err != nil {
@@ -47,7 +50,7 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*duration, *concurrency, *events, *overload); err != nil {
+	if err := bench(*duration, *concurrency, *events, *overload, max(*rounds, 1), *withPeer); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -125,7 +128,14 @@ func do(c *http.Client, addr string, body []byte) (int, int, error) {
 // closedLoop keeps concurrency requests in flight for d.
 // With wrap, payloads are reused: right for the baseline, which keeps
 // nothing, wrong for the real server, which would answer from the log.
+// poster sends one body and returns the status and the events accepted.
+type poster func(c *http.Client, addr string, body []byte) (int, int, error)
+
 func closedLoop(s *driver.Server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
+	return closedLoopWith(do, s, payloads, next, concurrency, d, wrap)
+}
+
+func closedLoopWith(do poster, s *driver.Server, payloads [][]byte, next *atomic.Int64, concurrency int, d time.Duration, wrap bool) (*result, error) {
 	c, err := s.Client(concurrency)
 	if err != nil {
 		return nil, err
@@ -239,7 +249,18 @@ func openLoop(s *driver.Server, payloads [][]byte, next *atomic.Int64, rate floa
 	return res, peakRSS, nil
 }
 
-func bench(d time.Duration, concurrency, events int, overload float64) error {
+// runtimeEnv is serve's runtime tuning (tuneGC in cmd/provision), given to
+// both servers.
+var runtimeEnv = []string{"GOGC=300", "GOMEMLIMIT=400MiB"}
+
+// median is the round with the median events/s.
+func median(rs []*result) *result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b *result) int { return cmp.Compare(a.eventsPerSec(), b.eventsPerSec()) })
+	return s[len(s)/2]
+}
+
+func bench(d time.Duration, concurrency, events int, overload float64, rounds int, withPeer bool) error {
 	tmp, err := os.MkdirTemp("", "provision-bench-")
 	if err != nil {
 		return err
@@ -258,8 +279,10 @@ func bench(d time.Duration, concurrency, events int, overload float64) error {
 		return err
 	}
 
-	// Enough distinct batches for the fastest plausible run.
-	n := int(d.Seconds()*300000/float64(events)) + 200
+	// Enough distinct batches for the fastest plausible run: serve is
+	// sent each batch once (a resend is answered from its log), the
+	// baseline wraps round them.
+	n := int(float64(rounds)*d.Seconds()*300000/float64(events)) + 200
 	fmt.Printf("preparing %d batches of %d events ...\n", n, events)
 	payloads := bodies(n, events)
 	var gz int
@@ -268,38 +291,84 @@ func bench(d time.Duration, concurrency, events int, overload float64) error {
 	}
 	fmt.Printf("gzip body: %d bytes on average\n", gz/100)
 
+	// Both servers run with serve's runtime settings (its tuneGC), set
+	// here explicitly so neither is tuned differently.
+	env := append(os.Environ(), runtimeEnv...)
 	baseDir := filepath.Join(tmp, "baseline")
 	os.MkdirAll(baseDir, 0o700)
-	base, err := driver.Start("baseline", exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir), baseDir)
+	baseCmd := exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir)
+	baseCmd.Env = env
+	base, err := driver.Start("baseline", baseCmd, baseDir)
 	if err != nil {
 		return err
 	}
-	var next atomic.Int64
-	closedLoop(base, payloads, new(atomic.Int64), concurrency, d/5, true) // warm up
-	baseRes, err := closedLoop(base, payloads, &next, concurrency, d, true)
-	baseRSS, basePeak := rss(base)
-	base.Stop()
-	if err != nil {
-		return err
-	}
-	report("baseline (decompress + JSON decode)", baseRes, baseRSS, basePeak)
-
+	defer base.Stop()
 	dataDir := filepath.Join(tmp, "data")
-	real, err := driver.Start("provision serve", exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn"), dataDir)
+	realCmd := exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	realCmd.Env = env
+	real, err := driver.Start("provision serve", realCmd, dataDir)
 	if err != nil {
 		return err
 	}
 	defer real.Stop()
-	next.Store(0)
-	warm := payloads[len(payloads)-n/10:]
-	closedLoop(real, warm, new(atomic.Int64), concurrency, d/5, false)
-	realRes, err := closedLoop(real, payloads[:len(payloads)-n/10], &next, concurrency, d, false)
-	if err != nil {
-		return err
+	fmt.Printf("both servers: %s\n", strings.Join(runtimeEnv, " "))
+
+	var p *peer
+	if withPeer {
+		fmt.Println("building the OpenTelemetry Collector peer and converting batches to OTLP ...")
+		if p, err = startPeer(tmp, payloads, events, 2000); err != nil {
+			fmt.Printf("peer left out: %v\n", err)
+			p = nil
+		} else {
+			defer p.srv.Stop()
+		}
 	}
+
+	warm := payloads[len(payloads)-n/10:]
+	fresh := payloads[:len(payloads)-n/10]
+	closedLoop(base, payloads, new(atomic.Int64), concurrency, d/5, true) // warm up
+	closedLoop(real, warm, new(atomic.Int64), concurrency, d/5, false)
+	// The phases alternate (A B A B …) so that the machine's drifting load
+	// falls on both alike; the figures are the medians.
+	var baseRuns, realRuns, peerRuns []*result
+	var baseNext, realNext, peerNext atomic.Int64
+	if p != nil {
+		closedLoopWith(postOTLP(events), p.srv, p.payloads, new(atomic.Int64), concurrency, d/5, true)
+	}
+	for r := range rounds {
+		b, err := closedLoop(base, payloads, &baseNext, concurrency, d, true)
+		if err != nil {
+			return err
+		}
+		s, err := closedLoop(real, fresh, &realNext, concurrency, d, false)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d: baseline %.0f events/s, serve %.0f events/s (%.0f%%)\n", r+1, b.eventsPerSec(), s.eventsPerSec(), 100*s.eventsPerSec()/b.eventsPerSec())
+		baseRuns, realRuns = append(baseRuns, b), append(realRuns, s)
+		if p != nil {
+			o, err := closedLoopWith(postOTLP(events), p.srv, p.payloads, &peerNext, concurrency, d, true)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("round %d: OpenTelemetry Collector %.0f events/s (%.0f%%)\n", r+1, o.eventsPerSec(), 100*o.eventsPerSec()/b.eventsPerSec())
+			peerRuns = append(peerRuns, o)
+		}
+	}
+	baseRes, realRes := median(baseRuns), median(realRuns)
+	baseRSS, basePeak := rss(base)
+	base.Stop()
+	report("baseline (decompress + the server's decoder), median round", baseRes, baseRSS, basePeak)
 	realRSS, realPeak := rss(real)
-	report("provision serve (durable ingest)", realRes, realRSS, realPeak)
-	fmt.Printf("ratio: %.0f%% of baseline events/s\n\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
+	report("provision serve (durable ingest), median round", realRes, realRSS, realPeak)
+	fmt.Printf("ratio of medians: %.0f%% of baseline events/s\n", 100*realRes.eventsPerSec()/baseRes.eventsPerSec())
+	if p != nil {
+		peerRes := median(peerRuns)
+		peerRSS, peerPeak := rss(p.srv)
+		report("OpenTelemetry Collector (OTLP/HTTP, persistent queue with fsync), median round", peerRes, peerRSS, peerPeak)
+		fmt.Printf("ratio of medians: collector %.0f%% of baseline; serve %.0f%% of the collector\n", 100*peerRes.eventsPerSec()/baseRes.eventsPerSec(), 100*realRes.eventsPerSec()/peerRes.eventsPerSec())
+	}
+	fmt.Println()
 
 	rate := overload * float64(realRes.requests) / realRes.elapsed.Seconds()
 	fmt.Printf("overload: offering %.0f requests/s (%.1f× capacity) for %s ...\n", rate, overload, d)

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/provisionhq/provision/internal/report"
@@ -71,6 +72,7 @@ type server struct {
 	log     *slog.Logger
 	cache   *sectionCache
 	span    dataSpan
+	snap    atomic.Pointer[snapshot] // nil until the first Warm
 }
 
 // Dashboard serves /dashboard and /v1/reports.
@@ -81,20 +83,18 @@ type Dashboard struct {
 
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.h.ServeHTTP(w, r) }
 
-// Warm builds the default views (the days the data covers, at most the
-// last 30, all versions) into the cache, replacing what it held: call it
-// after each rollup update so that the first page an operator opens is
-// served from the cache.
+// Warm materialises the report views (the default period — the days the
+// data covers, at most the last 30 — of both reports,
+// and the quality report of each version): call it after each rollup
+// update, so that pages and /v1/reports answer them from memory until the
+// next. The views it replaces stay served until the new ones are built.
 func (d *Dashboard) Warm(ctx context.Context) error {
 	d.s.span.forget()
-	o := d.s.options(ctx, url.Values{})
-	for _, kind := range []string{"quality", "threats"} {
-		c, err := d.s.buildSection(ctx, kind, o)
-		if err != nil {
-			return err
-		}
-		d.s.cache.put(sectionKey(kind, o), c)
+	snap, err := d.s.materialise(ctx)
+	if err != nil {
+		return err
 	}
+	d.s.snap.Store(snap)
 	return nil
 }
 
@@ -301,9 +301,14 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 	}
 	o := s.options(r.Context(), r.URL.Query())
 	page := dashboardPage{Kind: kind, From: o.From, To: o.To, Version: o.Version}
-	built, err := s.cache.get(sectionKey(kind, o), func() (cached, error) {
-		return s.buildSection(r.Context(), kind, o)
-	})
+	key := sectionKey(kind, o)
+	built, ok := s.snap.Load().section(key)
+	var err error
+	if !ok {
+		built, err = s.cache.get(key, func() (cached, error) {
+			return s.buildSection(r.Context(), kind, o)
+		})
+	}
 	section := built.html
 	page.Versions = built.versions
 	switch {
@@ -321,18 +326,26 @@ func (s *server) handlePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func sectionKey(kind string, o report.Options) string {
+	if kind == "threats" {
+		o.Version = "" // the threat report has no version filter
+	}
 	return strings.Join([]string{kind, o.From, o.To, o.Version}, "\x00")
 }
 
 func (s *server) buildSection(ctx context.Context, kind string, o report.Options) (cached, error) {
-	var c cached
 	doc, err := s.build(ctx, kind, o)
 	if err != nil {
-		return c, err
+		return cached{}, err
 	}
+	return sectionOf(doc)
+}
+
+func sectionOf(doc report.Document) (cached, error) {
+	var c cached
 	if q, ok := doc.(*report.Quality); ok {
 		c.versions = q.Versions
 	}
+	var err error
 	c.html, err = report.SectionHTML(doc)
 	return c, err
 }
@@ -347,7 +360,12 @@ func (s *server) handleReportAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_format", fmt.Sprintf("format must be one of %s", strings.Join(report.Formats, ", ")))
 		return
 	}
-	doc, err := s.build(r.Context(), r.PathValue("kind"), s.options(r.Context(), q))
+	kind, o := r.PathValue("kind"), s.options(r.Context(), q)
+	doc, ok := s.snap.Load().doc(sectionKey(kind, o))
+	var err error
+	if !ok {
+		doc, err = s.build(r.Context(), kind, o)
+	}
 	switch {
 	case errors.Is(err, errUnknownReport):
 		writeError(w, http.StatusNotFound, "unknown_report", "reports are quality and threats")

@@ -41,6 +41,9 @@ type Options struct {
 	Encoding  string        // gzip (default), zstd or identity
 	Timeout   time.Duration // per request; default 30 s
 	UserAgent string
+	// Sessions keeps TLS session tickets between uploads (see
+	// FileSessionCache); nil means every connection makes a full handshake.
+	Sessions tls.ClientSessionCache
 }
 
 // Client posts to one server.
@@ -70,7 +73,7 @@ func New(o Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("encoding %q: use gzip, zstd or identity", enc)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: o.Sessions}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
@@ -102,10 +105,14 @@ func New(o Options) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	// HTTP/1.1: an upload is one or two requests on one connection, and
+	// HTTP/2's preface, settings and window frames would cost more bytes
+	// than they save. Through a proxy, the transport makes its own TLS
+	// connection with tc (resuming with the default groups).
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		TLSClientConfig:     tc,
-		ForceAttemptHTTP2:   true,
+		DialTLSContext:      newTLSDialer(tc, 10*time.Second).DialTLSContext,
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConns:        1,
 		IdleConnTimeout:     30 * time.Second,
