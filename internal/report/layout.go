@@ -35,7 +35,7 @@ type TableView struct {
 	Columns     []ColumnView
 	Rows        []RowView
 	More        []RowView // published rows past the first few, folded
-	Notes       []string // whole-table remarks, such as how many issuers were withheld
+	Notes       []string  // whole-table remarks, such as how many issuers were withheld
 }
 
 // Narrow reports whether the table has so few columns that stretching it
