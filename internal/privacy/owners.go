@@ -38,6 +38,9 @@ type Owner struct {
 	// returns how many records went (-1 when the engine cannot tell). Nil
 	// when Via says who erases it instead, or when Names is false.
 	Erase func(ctx context.Context, installationID string) (int64, error)
+	// Notify, for a recipient, asks it to delete what it received and
+	// returns when it confirmed, with the time it gives.
+	Notify func(ctx context.Context, installationID string) (time.Time, error)
 	// Via names what erases the place when Erase is nil: the Store's
 	// DeleteEvents or DeleteLinked; "job:" and the job that erases it
 	// shortly after; "expires:" and how the data ages out unedited.
@@ -94,7 +97,7 @@ func (r *Registry) Register(owners ...Owner) error {
 		if o.Name == "" || o.Retention == "" {
 			return fmt.Errorf("privacy: owner %s: needs a name and a retention", o.Key())
 		}
-		if o.Names && o.Erase == nil && o.Via == "" {
+		if o.Names && o.Erase == nil && o.Notify == nil && o.Via == "" {
 			return fmt.Errorf("privacy: owner %s holds installation data but says nothing of its erasure", o.Key())
 		}
 		if slices.ContainsFunc(r.owners, func(p *Owner) bool { return p.Key() == o.Key() }) {
@@ -148,6 +151,13 @@ func (r *Registry) eraseOwners(ctx context.Context, installationID string, now f
 	for _, o := range r.Owners() {
 		oc := Outcome{Owner: o.Key()}
 		switch {
+		case o.Notify != nil:
+			at, err := o.Notify(ctx, installationID)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("recipient %s: %w", o.Key(), err))
+				continue
+			}
+			oc.Status, oc.At = OutcomeConfirmed, at.UTC()
 		case o.Erase != nil:
 			n, err := o.Erase(ctx, installationID)
 			if err != nil {

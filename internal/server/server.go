@@ -188,7 +188,11 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		}
 	}
 	s.refresh = b.Refresher(cfg.Logger)
-	svc, owners, err := b.PrivacyService(m, cfg.Logger, s.refresh)
+	recipients, err := recipientOwners(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc, owners, err := b.PrivacyService(m, cfg.Logger, s.refresh, recipients...)
 	if err != nil {
 		return nil, err
 	}
