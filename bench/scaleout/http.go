@@ -235,7 +235,7 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 			}
 			var lag float64
 			if conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.events e WHERE e.seq = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag) == nil {
+				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag) == nil {
 				lags = append(lags, time.Duration(lag*float64(time.Second)))
 			}
 		}

@@ -364,7 +364,7 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 			}
 			var lag float64
 			err := conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.events e WHERE e.seq = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag)
+				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag)
 			if err == nil {
 				lags = append(lags, time.Duration(lag*float64(time.Second)))
 			}

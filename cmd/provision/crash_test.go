@@ -97,16 +97,20 @@ func TestKillDuringUploadLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		rows, err := s.DB().Query(`SELECT event_id FROM events`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
 		out := map[string]int{}
-		for rows.Next() {
-			var id string
-			rows.Scan(&id)
-			out[id]++
+		var after int64
+		for {
+			recs, err := s.Read(context.Background(), after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, r := range recs {
+				out[r.Event.ID]++
+			}
+			after = recs[len(recs)-1].Seq
 		}
 		return out
 	}

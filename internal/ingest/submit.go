@@ -93,6 +93,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, res *reservation
 
 	resp := wire.SubmitAnswer{BatchID: batch.ID, Rejected: []wire.Rejection{}}
 	resp.Rejected, sub.Events = s.checkEvents(&batch, malformed, now, resp.Rejected)
+	resp.Rejected = quoteNothing(s.deps.Manifest, resp.Rejected)
 	AddLocation(s.deps.Manifest, sub.Region, loc, sub.Events)
 	resp.Accepted = len(sub.Events)
 	body, err := json.Marshal(&resp)

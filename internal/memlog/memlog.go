@@ -1,8 +1,8 @@
 // Package memlog is the log and the checkpoints in memory, for tests of
 // what sits on either side of the log. It passes the whole store contract
 // (internal/storetest), so a test over it sees what the engines do:
-// resends answered with the first answer, an event id stored once across
-// batches, the location taken from the events that carry it.
+// resends answered with the first answer, batch ids scoped to their
+// installation, the location taken from the events that carry it.
 package memlog
 
 import (
@@ -18,15 +18,17 @@ import (
 type Log struct {
 	mu          sync.Mutex
 	recs        []provision.Record
-	batches     map[string][]byte
-	events      map[string]struct{}
+	batches     map[batchKey][]byte
 	checkpoints map[string]int64
 	fail        error
 }
 
+// batchKey is a batch's idempotence key: batch ids are an installation's.
+type batchKey struct{ installation, batch string }
+
 // New returns an empty log.
 func New() *Log {
-	return &Log{batches: map[string][]byte{}, events: map[string]struct{}{}, checkpoints: map[string]int64{}}
+	return &Log{batches: map[batchKey][]byte{}, checkpoints: map[string]int64{}}
 }
 
 // SetFail makes every call return err until it is set to nil: a store
@@ -51,15 +53,14 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	if err := l.check(ctx); err != nil {
 		return nil, false, err
 	}
-	if r, ok := l.batches[s.BatchID]; ok {
+	key := batchKey{s.InstallationID, s.BatchID}
+	if r, ok := l.batches[key]; ok {
 		return r, true, nil
 	}
-	l.batches[s.BatchID] = s.Response
+	l.batches[key] = s.Response
+	// As in the engines, an event is stored once because its batch is: no
+	// index of event ids is kept.
 	for _, ev := range s.Events {
-		if _, dup := l.events[ev.ID]; dup {
-			continue
-		}
-		l.events[ev.ID] = struct{}{}
 		l.recs = append(l.recs, provision.NewRecord(int64(len(l.recs)+1), s, ev))
 	}
 	return s.Response, false, nil

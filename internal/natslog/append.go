@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
 // lookupTimeout bounds the store lookup for resends after the window.
@@ -33,7 +34,7 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 		// A resend after the duplicate window: the store has the answer.
 		// Bounded: a slow store must not hold up ingest.
 		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-		resp, err := l.cfg.Responses.LookupResponse(lctx, s.BatchID)
+		resp, err := l.cfg.Responses.LookupResponse(lctx, s.InstallationID, s.BatchID)
 		cancel()
 		switch {
 		case err == nil:
@@ -60,7 +61,7 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	defer cancel()
 	msg := nats.NewMsg(l.cfg.Subject)
 	msg.Data = body
-	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(s.BatchID), jetstream.WithExpectStream(l.cfg.Stream))
+	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(msgID(s)), jetstream.WithExpectStream(l.cfg.Stream))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
@@ -74,7 +75,7 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 		return s.Response, false, nil
 	}
 	// JetStream names the sequence of the first message with this id.
-	first, err := l.get(ctx, ack.Sequence)
+	first, _, err := l.get(ctx, ack.Sequence)
 	if err != nil {
 		if errors.Is(err, provision.ErrNotFound) {
 			// Removed by MaxAge between the two calls: answer as the
@@ -86,14 +87,15 @@ func (l *Log) Append(ctx context.Context, s *provision.Submission) ([]byte, bool
 	return first.Response, true, nil
 }
 
-// get returns the submission stored at a stream sequence.
-func (l *Log) get(ctx context.Context, seq uint64) (*provision.Submission, error) {
+// get returns the submission stored at a stream sequence, and its events
+// in their stored form when the message holds them so (see decode).
+func (l *Log) get(ctx context.Context, seq uint64) (*provision.Submission, *batchcodec.Encoded, error) {
 	raw, err := l.stream.GetMsg(ctx, seq)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, provision.ErrNotFound
+			return nil, nil, provision.ErrNotFound
 		}
-		return nil, unavailable(err)
+		return nil, nil, unavailable(err)
 	}
 	return decode(raw.Data)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
 // ConsumerConfig describes a durable pull consumer shared by workers.
@@ -84,8 +85,12 @@ func (l *Log) Consumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, erro
 type Delivery struct {
 	msg jetstream.Msg
 	c   *Consumer
-	// Submission is the decoded message; nil when Err is set.
+	// Submission is the decoded message; nil when Err is set. Its Events
+	// are empty when Encoded holds them.
 	Submission *provision.Submission
+	// Encoded is the submission's events in their stored form, as ingest
+	// encoded them; nil for a message without events or of format 1.
+	Encoded *batchcodec.Encoded
 	// Err wraps ErrMalformed when the message cannot be decoded.
 	Err error
 	// StreamSeq is the message's position in the stream.
@@ -127,7 +132,7 @@ func (c *Consumer) collect(batch jetstream.MessageBatch, err error) ([]*Delivery
 		if meta, err := msg.Metadata(); err == nil {
 			d.StreamSeq, d.Attempt = meta.Sequence.Stream, meta.NumDelivered
 		}
-		d.Submission, d.Err = decode(msg.Data())
+		d.Submission, d.Encoded, d.Err = decode(msg.Data())
 		out = append(out, d)
 	}
 	if err := batch.Error(); err != nil && len(out) == 0 &&

@@ -12,8 +12,5 @@ import (
 func TestLogContract(t *testing.T) {
 	storetest.RunLog(t, func(t *testing.T) storetest.Log {
 		return open(t, natstest.Config(t, natstest.URL(t)))
-	}, storetest.Gap{Test: "DuplicateEventAcrossBatches", Why: "the stream holds one message per batch and " +
-		"deduplicates by batch id; an event id repeated in another batch is dropped by the store the " +
-		"worker writes to (its unique event id), since checking every event id on append would cost a " +
-		"lookup per event on the ingest path"})
+	})
 }

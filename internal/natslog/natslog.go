@@ -53,10 +53,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ResponseLookup finds the answer stored for a batch id, or returns an error
+// ResponseLookup finds the answer stored for an installation's batch id, or returns an error
 // wrapping provision.ErrNotFound.
 type ResponseLookup interface {
-	LookupResponse(ctx context.Context, batchID string) ([]byte, error)
+	LookupResponse(ctx context.Context, installationID, batchID string) ([]byte, error)
 }
 
 // DefaultConfig returns a Config with the defaults filled in.

@@ -71,6 +71,17 @@ func TestAppendResendGetsTheFirstAnswer(t *testing.T) {
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("read = %d records, %v", len(recs), err)
 	}
+	// Batch ids are scoped to their installation: the same id from
+	// another installation is another batch, answered with its own answer.
+	other := submission("b1", "e1")
+	other.InstallationID = "another"
+	resp, dup, err = l.Append(ctx, other)
+	if err != nil || dup || string(resp) != string(other.Response) {
+		t.Fatalf("other installation = %q %v %v; want its own answer", resp, dup, err)
+	}
+	if recs, err := l.Read(ctx, 0, 100); err != nil || len(recs) != 3 {
+		t.Fatalf("read = %d records, %v; want 3", len(recs), err)
+	}
 }
 
 func TestReadAndHead(t *testing.T) {
@@ -115,10 +126,11 @@ func TestReadAndHead(t *testing.T) {
 	}
 }
 
+// answers are keyed by installation id and batch id, joined by a slash.
 type answers map[string][]byte
 
-func (a answers) LookupResponse(_ context.Context, id string) ([]byte, error) {
-	if r, ok := a[id]; ok {
+func (a answers) LookupResponse(_ context.Context, installationID, batchID string) ([]byte, error) {
+	if r, ok := a[installationID+"/"+batchID]; ok {
 		return r, nil
 	}
 	return nil, provision.ErrNotFound
@@ -128,7 +140,7 @@ func (a answers) LookupResponse(_ context.Context, id string) ([]byte, error) {
 func TestResendAfterWindowIsAnsweredFromTheStore(t *testing.T) {
 	t.Parallel()
 	cfg := natstest.Config(t, natstest.URL(t))
-	cfg.Responses = answers{"old": []byte(`{"stored":true}`)}
+	cfg.Responses = answers{"inst/old": []byte(`{"stored":true}`), "another/mine": []byte(`{"not":"yours"}`)}
 	l := open(t, cfg)
 	resp, dup, err := l.Append(context.Background(), submission("old", "x"))
 	if err != nil || !dup || string(resp) != `{"stored":true}` {
@@ -136,6 +148,12 @@ func TestResendAfterWindowIsAnsweredFromTheStore(t *testing.T) {
 	}
 	if recs, _ := l.Read(context.Background(), 0, 10); len(recs) != 0 {
 		t.Fatalf("a known batch was published again: %d records", len(recs))
+	}
+	// The same batch id stored for another installation is not this one's.
+	mine := submission("mine", "y")
+	resp, dup, err = l.Append(context.Background(), mine)
+	if err != nil || dup || string(resp) != string(mine.Response) {
+		t.Fatalf("append = %q %v %v; want its own answer", resp, dup, err)
 	}
 }
 

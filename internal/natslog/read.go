@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
 // Record sequence numbers on this log are the stream sequence of the
@@ -33,19 +34,28 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) ([]provision.Rec
 	start := max(uint64(max(after, 0))/seqStride, info.State.FirstSeq, 1)
 	var out []provision.Record
 	for seq := start; seq <= last && len(out) < limit; seq++ {
-		sub, err := l.get(ctx, seq)
+		sub, enc, err := l.get(ctx, seq)
 		if errors.Is(err, provision.ErrNotFound) {
 			continue // removed by MaxAge or by an operator
 		}
 		if err != nil {
 			return nil, fmt.Errorf("natslog: read %d: %w", seq, err)
 		}
-		for i, ev := range sub.Events {
-			rs := recordSeq(seq, i)
-			if rs <= after {
+		es, err := entries(sub, enc)
+		if err != nil {
+			return nil, fmt.Errorf("natslog: read %d: %w", seq, err)
+		}
+		// As in the stores: each record is built by provision.NewRecord.
+		h := batchcodec.Header{
+			First: recordSeq(seq, 0), BatchID: sub.BatchID, InstallationID: sub.InstallationID, Region: sub.Region,
+			ReceivedAt: sub.ReceivedAt,
+		}
+		for i := range es {
+			r := h.Record(&es[i])
+			if r.Seq <= after {
 				continue
 			}
-			out = append(out, provision.NewRecord(rs, sub, ev))
+			out = append(out, r)
 			if len(out) == limit {
 				break
 			}
@@ -66,12 +76,15 @@ func (l *Log) Head(ctx context.Context) (int64, error) {
 	}
 	last, first := info.State.LastSeq, max(info.State.FirstSeq, 1)
 	for seq := last; seq >= first && last-seq < headScan && seq > 0; seq-- {
-		sub, err := l.get(ctx, seq)
+		sub, enc, err := l.get(ctx, seq)
 		if errors.Is(err, provision.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("natslog: head: %w", err)
+		}
+		if enc != nil {
+			return recordSeq(seq, int(enc.Summary.Last)), nil
 		}
 		if n := len(sub.Events); n > 0 {
 			return recordSeq(seq, n-1), nil

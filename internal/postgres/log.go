@@ -1,21 +1,80 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
 // maxRead bounds one Read, whatever limit the caller asks for.
 const maxRead = 10000
 
+// batchColumns are the columns scanBatch reads, in its order.
+const batchColumns = `seq_end, seq_first, batch_id, installation_id, region,
+	received_at, received_at_nanos, payload`
+
+// storedBatch is one row of log_batches, decoded.
+type storedBatch struct {
+	end     int64
+	head    batchcodec.Header
+	entries []batchcodec.Entry
+}
+
+func scanBatch(rows pgx.Rows) (*storedBatch, error) {
+	var (
+		b       storedBatch
+		nanos   int16
+		payload []byte
+	)
+	h := &b.head
+	if err := rows.Scan(&b.end, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
+		&h.ReceivedAt, &nanos, &payload); err != nil {
+		return nil, err
+	}
+	h.ReceivedAt = h.ReceivedAt.UTC().Add(time.Duration(nanos))
+	var err error
+	if b.entries, err = batchcodec.Decode(payload); err != nil {
+		return nil, fmt.Errorf("batch ending at %d: %w", b.end, err)
+	}
+	return &b, nil
+}
+
+// appendRecords appends the batch's records with Seq > after to out,
+// until out has limit records.
+func (b *storedBatch) appendRecords(out []provision.Record, after int64, limit int) []provision.Record {
+	for i := range b.entries {
+		if len(out) >= limit {
+			break
+		}
+		if b.head.First+b.entries[i].Offset > after {
+			out = append(out, b.head.Record(&b.entries[i]))
+		}
+	}
+	return out
+}
+
+// readBatches expands the batches a query of batchColumns returns, in its
+// order, into up to limit records with Seq > after.
+func readBatches(rows pgx.Rows, after int64, limit int) ([]provision.Record, error) {
+	defer rows.Close()
+	var out []provision.Record
+	for len(out) < limit && rows.Next() {
+		b, err := scanBatch(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = b.appendRecords(out, after, limit)
+	}
+	return out, rows.Err()
+}
+
 // Read implements provision.Log: up to limit records with Seq > after, in Seq
-// order.
+// order. Batches are decoded only as far as the limit needs.
 func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.Record, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -23,36 +82,14 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	if limit > maxRead {
 		limit = maxRead
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT seq, received_at, batch_id, installation_id, region, country,
-		       subdivision, event_id, event_type, event_time, fields,
-		       received_at_nanos, event_time_nanos
-		FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	// Every batch row holds at least one event, so limit rows suffice.
+	rows, err := s.pool.Query(ctx, `SELECT `+batchColumns+`
+		FROM log_batches WHERE seq_end > $1 ORDER BY seq_end LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read: %w", classify(err))
 	}
-	defer rows.Close()
-	var out []provision.Record
-	for rows.Next() {
-		var r provision.Record
-		var fields []byte
-		var recvNanos, timeNanos int16
-		if err := rows.Scan(&r.Seq, &r.ReceivedAt, &r.BatchID, &r.InstallationID, &r.Region, &r.Country,
-			&r.Subdivision, &r.Event.ID, &r.Event.Type, &r.Event.Time, &fields, &recvNanos, &timeNanos); err != nil {
-			return nil, fmt.Errorf("postgres: read: %w", classify(err))
-		}
-		// Numbers stay json.Number, as ingest decoded them: an integer
-		// item never turns into a float on the way through the store.
-		dec := json.NewDecoder(bytes.NewReader(fields))
-		dec.UseNumber()
-		if err := dec.Decode(&r.Event.Fields); err != nil {
-			return nil, fmt.Errorf("postgres: read: seq %d: fields: %w", r.Seq, err)
-		}
-		r.ReceivedAt = r.ReceivedAt.UTC().Add(time.Duration(recvNanos))
-		r.Event.Time = r.Event.Time.UTC().Add(time.Duration(timeNanos))
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := readBatches(rows, after, limit)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: read: %w", classify(err))
 	}
 	return out, nil
@@ -95,12 +132,13 @@ func (s *Store) SetCheckpoint(ctx context.Context, consumer string, seq int64) e
 	return nil
 }
 
-// LookupResponse returns the answer stored for a batch id, or
-// provision.ErrNotFound. Ingest nodes use it to answer a resend that
+// LookupResponse returns the answer stored for the installation's batch id,
+// or provision.ErrNotFound. Ingest nodes use it to answer a resend that
 // arrives after the log's duplicate window.
-func (s *Store) LookupResponse(ctx context.Context, batchID string) ([]byte, error) {
+func (s *Store) LookupResponse(ctx context.Context, installationID, batchID string) ([]byte, error) {
 	var r []byte
-	err := s.pool.QueryRow(ctx, `SELECT response FROM batches WHERE batch_id = $1`, batchID).Scan(&r)
+	err := s.pool.QueryRow(ctx, `SELECT response FROM batch_keys WHERE installation_id = $1 AND batch_id = $2`,
+		installationID, batchID).Scan(&r)
 	if err == pgx.ErrNoRows {
 		return nil, provision.ErrNotFound
 	}

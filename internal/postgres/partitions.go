@@ -11,8 +11,11 @@ import (
 
 const dayFormat = "20060102"
 
-// partitionName is the events partition holding the UTC day of t.
-func partitionName(t time.Time) string { return "events_p" + t.UTC().Format(dayFormat) }
+// partitionName is the log_batches partition holding the UTC day of t.
+func partitionName(t time.Time) string { return partitionPrefix + t.UTC().Format(dayFormat) }
+
+// partitionPrefix starts the name of every day partition of log_batches.
+const partitionPrefix = "log_batches_p"
 
 func utcDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -67,7 +70,7 @@ func (s *Store) ensurePartitions(ctx context.Context, times []time.Time) error {
 				continue
 			}
 			// name and the bounds are built from a date, never from input text.
-			ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF events FOR VALUES FROM ('%s') TO ('%s')`,
+			ddl := fmt.Sprintf(`CREATE TABLE %s PARTITION OF log_batches FOR VALUES FROM ('%s') TO ('%s')`,
 				name, d.Format(time.RFC3339), d.AddDate(0, 0, 1).Format(time.RFC3339))
 			if _, err := tx.Exec(ctx, ddl); err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
@@ -87,13 +90,13 @@ func (s *Store) ensurePartitions(ctx context.Context, times []time.Time) error {
 	return nil
 }
 
-// Partitions lists the existing day partitions of the events table, oldest
+// Partitions lists the existing day partitions of the log_batches table, oldest
 // first.
 func (s *Store) Partitions(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT c.relname FROM pg_inherits i
 		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'events'::regclass
+		WHERE i.inhparent = 'log_batches'::regclass
 		ORDER BY c.relname`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: partitions: %w", classify(err))
@@ -106,8 +109,8 @@ func (s *Store) Partitions(ctx context.Context) ([]string, error) {
 }
 
 // DropBefore removes what was received before the UTC day of cutoff: whole
-// day partitions of events are dropped, and the batch and event-id keys of
-// those days are deleted. It returns the partitions it dropped.
+// day partitions of log_batches are dropped, and the batch keys of those
+// days are deleted. It returns the partitions it dropped.
 func (s *Store) DropBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
 	names, err := s.Partitions(ctx)
 	if err != nil {
@@ -116,7 +119,7 @@ func (s *Store) DropBefore(ctx context.Context, cutoff time.Time) ([]string, err
 	limit := partitionName(utcDay(cutoff))
 	var dropped []string
 	for _, name := range names {
-		if len(name) != len("events_p")+len(dayFormat) || name >= limit {
+		if len(name) != len(partitionPrefix)+len(dayFormat) || name >= limit {
 			continue
 		}
 		if _, err := s.pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -129,13 +132,8 @@ func (s *Store) DropBefore(ctx context.Context, cutoff time.Time) ([]string, err
 		s.log.Info("dropped partition", "partition", name)
 	}
 	day := utcDay(cutoff)
-	for _, q := range []string{
-		`DELETE FROM batches WHERE received_at < $1`,
-		`DELETE FROM event_keys WHERE received_at < $1`,
-	} {
-		if _, err := s.pool.Exec(ctx, q, day); err != nil {
-			return dropped, fmt.Errorf("postgres: retention: %w", classify(err))
-		}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM batch_keys WHERE received_at < $1`, day); err != nil {
+		return dropped, fmt.Errorf("postgres: retention: %w", classify(err))
 	}
 	return dropped, nil
 }

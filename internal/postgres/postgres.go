@@ -79,6 +79,8 @@ type Store struct {
 
 	mu         sync.Mutex
 	partitions map[string]bool // partition names known to exist
+
+	vacuum vacuumer
 }
 
 // Open connects, applies the migrations that are missing and returns the
@@ -138,7 +140,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close releases the pool. It is safe to call more than once.
 func (s *Store) Close() error {
-	s.closer.Do(s.pool.Close)
+	s.closer.Do(func() {
+		s.vacuum.wg.Wait()
+		s.pool.Close()
+	})
 	return nil
 }
 

@@ -87,26 +87,6 @@ func TestAppendIsIdempotentByBatchID(t *testing.T) {
 	}
 }
 
-func TestEventIDsAreUniqueAcrossBatches(t *testing.T) {
-	t.Parallel()
-	s := pgtest.Open(t)
-	ctx := context.Background()
-	if _, _, err := s.Append(ctx, submission("b1", day0, "e1", "e2")); err != nil {
-		t.Fatal(err)
-	}
-	// e2 again in a new batch, and e4 twice within one batch.
-	if _, dup, err := s.Append(ctx, submission("b2", day0, "e2", "e3", "e4", "e4")); err != nil || dup {
-		t.Fatal(dup, err)
-	}
-	var ids []string
-	for _, r := range readAll(t, s) {
-		ids = append(ids, r.Event.ID)
-	}
-	if fmt.Sprint(ids) != "[e1 e2 e3 e4]" {
-		t.Fatalf("ids = %v", ids)
-	}
-}
-
 func TestSeqIsOrderedAndReadPages(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Open(t)
@@ -159,7 +139,7 @@ func TestWriteManyIsIdempotent(t *testing.T) {
 		dup    bool
 		stored int
 		resp   string
-	}{{false, 2, string(subs[0].Response)}, {false, 1, string(subs[1].Response)}, {true, 0, string(subs[0].Response)}, {false, 1, string(subs[3].Response)}, {false, 0, string(subs[4].Response)}}
+	}{{false, 2, string(subs[0].Response)}, {false, 1, string(subs[1].Response)}, {true, 0, string(subs[0].Response)}, {false, 2, string(subs[3].Response)}, {false, 0, string(subs[4].Response)}}
 	for i, w := range want {
 		if out[i].Duplicate != w.dup || out[i].Stored != w.stored || string(out[i].Response) != w.resp {
 			t.Errorf("outcome %d = %+v, want %+v", i, out[i], w)
@@ -176,20 +156,21 @@ func TestWriteManyIsIdempotent(t *testing.T) {
 			t.Errorf("rewrite outcome %d = %+v", i, o)
 		}
 	}
-	if n := len(readAll(t, s)); n != 4 {
-		t.Fatalf("stored %d events, want 4", n)
+	// c is another installation's batch: its a1 is its own event.
+	if n := len(readAll(t, s)); n != 5 {
+		t.Fatalf("stored %d events, want 5", n)
 	}
-	if resp, err := s.LookupResponse(ctx, "d"); err != nil || string(resp) != string(subs[4].Response) {
+	if resp, err := s.LookupResponse(ctx, "inst-d", "d"); err != nil || string(resp) != string(subs[4].Response) {
 		t.Fatalf("lookup = %q, %v", resp, err)
 	}
-	if _, err := s.LookupResponse(ctx, "nope"); !errors.Is(err, provision.ErrNotFound) {
+	if _, err := s.LookupResponse(ctx, "inst-d", "nope"); !errors.Is(err, provision.ErrNotFound) {
 		t.Fatalf("lookup of unknown batch: %v", err)
 	}
 }
 
-// Several writers with overlapping batches and events: every event is stored
-// once, and the sequence numbers have no gaps and no repeats.
-func TestConcurrentWritersStoreEachEventOnce(t *testing.T) {
+// Several writers with overlapping batches: every batch is stored once, and
+// the sequence numbers have no gaps and no repeats.
+func TestConcurrentWritersStoreEachBatchOnce(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Open(t)
 	ctx := context.Background()
@@ -201,7 +182,7 @@ func TestConcurrentWritersStoreEachEventOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for b := range batches {
-				// Writers share batch ids pairwise and event ids globally.
+				// Writers share batches pairwise.
 				batch := fmt.Sprintf("b%d-%d", w/2, b)
 				sub := submission(batch, day0, fmt.Sprintf("e%d", b), fmt.Sprintf("e%d", b+1), fmt.Sprintf("w%d-%d", w/2, b))
 				if _, err := s.Write(ctx, []*provision.Submission{sub, submission(fmt.Sprintf("solo%d-%d", w, b), day0, fmt.Sprintf("s%d-%d", w, b))}); err != nil {
@@ -219,16 +200,17 @@ func TestConcurrentWritersStoreEachEventOnce(t *testing.T) {
 	recs := readAll(t, s)
 	seen := map[string]bool{}
 	for i, r := range recs {
-		if seen[r.Event.ID] {
-			t.Fatalf("event %s stored twice", r.Event.ID)
+		key := r.InstallationID + "/" + r.Event.ID
+		if seen[key] {
+			t.Fatalf("event %s stored twice", key)
 		}
-		seen[r.Event.ID] = true
+		seen[key] = true
 		if r.Seq != int64(i+1) {
 			t.Fatalf("record %d has seq %d", i, r.Seq)
 		}
 	}
-	// e0..e30, w0-*, w1-*, s*-*
-	if want := (batches + 1) + 2*batches + writers*batches; len(recs) != want {
+	// Two shared batch series of three events, and each writer's solos.
+	if want := 2*batches*3 + writers*batches; len(recs) != want {
 		t.Fatalf("stored %d events, want %d", len(recs), want)
 	}
 }
@@ -271,21 +253,21 @@ func TestRetentionDropsDayPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three days written plus two ahead of the newest.
-	if fmt.Sprint(parts) != "[events_p20261129 events_p20261130 events_p20261201 events_p20261202 events_p20261203]" {
+	if fmt.Sprint(parts) != "[log_batches_p20261129 log_batches_p20261130 log_batches_p20261201 log_batches_p20261202 log_batches_p20261203]" {
 		t.Fatalf("partitions = %v", parts)
 	}
 	dropped, err := s.DropBefore(ctx, day0.AddDate(0, 0, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(dropped) != "[events_p20261129 events_p20261130]" {
+	if fmt.Sprint(dropped) != "[log_batches_p20261129 log_batches_p20261130]" {
 		t.Fatalf("dropped = %v", dropped)
 	}
 	recs := readAll(t, s)
 	if len(recs) != 1 || recs[0].Event.ID != "e2" {
 		t.Fatalf("after retention: %+v", recs)
 	}
-	if _, err := s.LookupResponse(ctx, "b0"); !errors.Is(err, provision.ErrNotFound) {
+	if _, err := s.LookupResponse(ctx, "inst-b0", "b0"); !errors.Is(err, provision.ErrNotFound) {
 		t.Fatalf("batch key of a dropped day kept: %v", err)
 	}
 	// Writing into a dropped day recreates its partition.

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
@@ -56,30 +58,50 @@ func (p *PrivacyStore) BeginErasure(ctx context.Context, r *privacy.Request, ins
 	return existing, pgWrap("begin erasure", err)
 }
 
-// DeleteEvents implements privacy.Store.
+// DeleteEvents implements privacy.Store. It deletes whole batches of the
+// installation, found by the narrow installation index of log_batches,
+// until at least limit events are removed or none are left, and returns the
+// events; the last call also deletes the installation's batch answers.
 func (p *PrivacyStore) DeleteEvents(ctx context.Context, installationID string, limit int) ([]provision.Event, error) {
-	rows, err := p.s.pool.Query(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE installation_id = $1 LIMIT $2)
-		RETURNING event_id, event_type, event_time, fields`, installationID, limit)
+	var out []provision.Event
+	err := pgx.BeginFunc(ctx, p.s.pool, func(tx pgx.Tx) error {
+		out = out[:0]
+		for len(out) < limit {
+			rows, err := tx.Query(ctx, `DELETE FROM log_batches WHERE seq_end IN
+				(SELECT seq_end FROM log_batches WHERE installation_id = $1 LIMIT 64) AND installation_id = $1
+				RETURNING payload`, installationID)
+			if err != nil {
+				return err
+			}
+			var payload []byte
+			n := 0
+			if _, err := pgx.ForEachRow(rows, []any{&payload}, func() error {
+				n++
+				entries, err := batchcodec.Decode(payload)
+				if err != nil {
+					return err
+				}
+				for i := range entries {
+					out = append(out, entries[i].Event)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if len(out) < limit {
+			_, err := tx.Exec(ctx, `DELETE FROM batch_keys WHERE installation_id = $1`, installationID)
+			return err
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, pgWrap("delete events", err)
 	}
-	defer rows.Close()
-	var out []provision.Event
-	for rows.Next() {
-		var (
-			ev     provision.Event
-			fields []byte
-		)
-		if err := rows.Scan(&ev.ID, &ev.Type, &ev.Time, &fields); err != nil {
-			return nil, pgWrap("delete events", err)
-		}
-		if err := json.Unmarshal(fields, &ev.Fields); err != nil {
-			return nil, fmt.Errorf("postgres: delete events: fields: %w", err)
-		}
-		out = append(out, ev)
-	}
-	return out, pgWrap("delete events", rows.Err())
+	return out, nil
 }
 
 // DeleteLinked implements privacy.Store: the scale-out store keeps no other
@@ -127,7 +149,13 @@ func (p *PrivacyStore) CompleteErasure(ctx context.Context, r *privacy.Request, 
 			string(removed), e.Prev, e.Hash)
 		return err
 	})
-	return pgWrap("complete erasure", err)
+	if err != nil {
+		return pgWrap("complete erasure", err)
+	}
+	// The deleted rows stay as dead tuples until VACUUM: it runs after
+	// the erasure, once for any number completing meanwhile.
+	p.s.requestVacuum()
+	return nil
 }
 
 // PendingErasures implements privacy.Store.
@@ -226,30 +254,16 @@ func (p *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 
 // InstallationEvents implements privacy.Store.
 func (p *PrivacyStore) InstallationEvents(ctx context.Context, installationID string, after int64, limit int) ([]provision.Record, error) {
-	rows, err := p.s.pool.Query(ctx, `
-		SELECT seq, received_at, batch_id, installation_id, region, country,
-		       subdivision, event_id, event_type, event_time, fields
-		FROM events WHERE installation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, installationID, after, limit)
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := p.s.pool.Query(ctx, `SELECT `+batchColumns+` FROM log_batches
+		WHERE installation_id = $1 AND seq_end > $2 ORDER BY seq_end`, installationID, after)
 	if err != nil {
 		return nil, pgWrap("installation events", err)
 	}
-	defer rows.Close()
-	var out []provision.Record
-	for rows.Next() {
-		var r provision.Record
-		var fields []byte
-		if err := rows.Scan(&r.Seq, &r.ReceivedAt, &r.BatchID, &r.InstallationID, &r.Region, &r.Country,
-			&r.Subdivision, &r.Event.ID, &r.Event.Type, &r.Event.Time, &fields); err != nil {
-			return nil, pgWrap("installation events", err)
-		}
-		if err := json.Unmarshal(fields, &r.Event.Fields); err != nil {
-			return nil, fmt.Errorf("postgres: installation events: seq %d: %w", r.Seq, err)
-		}
-		r.ReceivedAt = r.ReceivedAt.UTC()
-		r.Event.Time = r.Event.Time.UTC()
-		out = append(out, r)
-	}
-	return out, pgWrap("installation events", rows.Err())
+	out, err := readBatches(rows, after, limit)
+	return out, pgWrap("installation events", err)
 }
 
 // Linked implements privacy.Store: there are no other linked rows.
@@ -257,18 +271,88 @@ func (p *PrivacyStore) Linked(context.Context, string) ([]privacy.LinkedRecord, 
 	return nil, nil
 }
 
-// utcMidnight is the start of t's UTC day: retention counts whole days.
-func utcMidnight(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
-
-// PurgeEvents implements privacy.Store.
+// PurgeEvents implements privacy.Store. Batches that may hold such events
+// are picked by their oldest event day and the types they hold; each is
+// rewritten without them, or deleted when nothing is left. It stops once at
+// least limit events are removed.
 func (p *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before time.Time, limit int) (int64, error) {
-	tag, err := p.s.pool.Exec(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE event_type = $1 AND event_time < $2 LIMIT $3)`,
-		eventType, utcMidnight(before), limit)
-	if err != nil {
-		return 0, pgWrap("purge events", err)
+	cutoff := batchcodec.Day(before)
+	var removed int64
+	err := p.rewriteBatches(ctx, `day_min < $2 AND strpos(types, $3) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
+		func() { removed = 0 },
+		func(b *storedBatch) (bool, bool) {
+			var n int
+			b.entries, n = batchcodec.Purge(b.entries, eventType, cutoff)
+			removed += int64(n)
+			return n > 0, removed < int64(limit)
+		})
+	return removed, pgWrap("purge events", err)
+}
+
+// rewriteBatches visits, in log order, the batches matching where (on
+// log_batches' columns, with its arguments from $2 on), lets visit change
+// their entries and writes back those it changed: rewritten, or deleted
+// when empty. visit returns whether it changed the batch and whether to go
+// on. It runs in one transaction; reset runs at each attempt of it.
+func (p *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, reset func(), visit func(*storedBatch) (changed, more bool)) error {
+	return pgx.BeginFunc(ctx, p.s.pool, func(tx pgx.Tx) error {
+		reset()
+		var after int64
+		for {
+			rows, err := tx.Query(ctx, `SELECT `+batchColumns+` FROM log_batches WHERE seq_end > $1 AND `+where+`
+				ORDER BY seq_end LIMIT 64 FOR UPDATE`, append([]any{after}, args...)...)
+			if err != nil {
+				return err
+			}
+			var page []*storedBatch
+			for rows.Next() {
+				b, err := scanBatch(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				page = append(page, b)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, b := range page {
+				after = b.end
+				changed, more := visit(b)
+				if changed {
+					if err := writeBack(ctx, tx, b); err != nil {
+						return err
+					}
+				}
+				if !more {
+					return nil
+				}
+			}
+			if len(page) < 64 {
+				return nil
+			}
+		}
+	})
+}
+
+// writeBack stores a batch whose entries changed, or deletes it when none
+// is left. Its positions do not move. received_at lets PostgreSQL go to the
+// batch's partition only.
+func writeBack(ctx context.Context, tx pgx.Tx, b *storedBatch) error {
+	at := b.head.ReceivedAt.Truncate(time.Microsecond)
+	if len(b.entries) == 0 {
+		_, err := tx.Exec(ctx, `DELETE FROM log_batches WHERE seq_end = $1 AND received_at = $2`, b.end, at)
+		return err
 	}
-	return tag.RowsAffected(), nil
+	payload, err := batchcodec.Encode(b.entries)
+	if err != nil {
+		return err
+	}
+	sum := batchcodec.Summarize(b.entries)
+	_, err = tx.Exec(ctx, `UPDATE log_batches SET events = $1, day_min = $2, day_max = $3, types = $4, payload = $5
+		WHERE seq_end = $6 AND received_at = $7`, len(b.entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.end, at)
+	return err
 }
 
 // StripFields implements privacy.Store.
@@ -276,37 +360,24 @@ func (p *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 	if len(items) == 0 {
 		return afterSeq, 0, errors.New("postgres: strip fields: no items")
 	}
-	set := `fields = fields - $1::text[]`
-	for _, it := range items {
-		switch it {
-		case provision.ItemCountry:
-			set += `, country = ''`
-		case provision.ItemSubdivision:
-			set += `, subdivision = ''`
-		}
-	}
-	lower := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	lo := int64(math.MinInt32)
 	if !from.IsZero() {
-		lower = utcMidnight(from)
+		lo = batchcodec.Day(from)
 	}
-	rows, err := p.s.pool.Query(ctx, `UPDATE events SET `+set+` WHERE seq IN
-		(SELECT seq FROM events WHERE event_type = $2 AND event_time >= $3 AND event_time < $4 AND seq > $5
-		 ORDER BY seq LIMIT $6) RETURNING seq`,
-		items, eventType, lower, utcMidnight(before), afterSeq, limit)
+	hi := batchcodec.Day(before)
+	var pass *batchcodec.Strip
+	err := p.rewriteBatches(ctx, `seq_end > $2 AND day_min < $3 AND day_max >= $4 AND strpos(types, $5) > 0`,
+		[]any{afterSeq, hi, lo, batchcodec.TypeToken(eventType)},
+		func() {
+			pass = batchcodec.NewStrip(eventType, items, lo, hi, afterSeq, limit)
+		},
+		func(b *storedBatch) (bool, bool) {
+			return pass.Visit(b.head.First, b.entries)
+		})
 	if err != nil {
 		return afterSeq, 0, pgWrap("strip fields", err)
 	}
-	defer rows.Close()
-	last, n := afterSeq, 0
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return afterSeq, 0, pgWrap("strip fields", err)
-		}
-		last = max(last, seq)
-		n++
-	}
-	return last, n, pgWrap("strip fields", rows.Err())
+	return pass.Last, pass.Visited, nil
 }
 
 // RetentionMark implements privacy.Store.

@@ -2,31 +2,32 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
 // Outcome is what writing one submission did.
 type Outcome struct {
-	// Duplicate is set when the batch id was written before; nothing of
-	// this submission was stored.
+	// Duplicate is set when the installation wrote this batch id before;
+	// nothing of this submission was stored.
 	Duplicate bool
 	// Response is the answer stored for the batch id: the submission's own
 	// for a new batch, the first one's for a duplicate.
 	Response []byte
-	// Stored counts the events written; events whose id was already stored
-	// are skipped.
+	// Stored counts the events written.
 	Stored int
 }
 
 // Append implements provision.Log: the submission is committed before it
-// returns, and a batch id seen before stores nothing and returns the earlier
-// response.
+// returns, and a batch id the installation sent before stores nothing and
+// returns the earlier response.
 func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, bool, error) {
 	out, err := s.Write(ctx, []*provision.Submission{sub})
 	if err != nil {
@@ -35,28 +36,53 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 	return out[0].Response, out[0].Duplicate, nil
 }
 
-var eventColumns = []string{
-	"seq", "received_at", "batch_id", "installation_id", "region", "country",
-	"subdivision", "event_id", "event_type", "event_time", "fields",
-	"received_at_nanos", "event_time_nanos",
+var batchColumnNames = []string{
+	"seq_end", "seq_first", "events", "batch_id", "installation_id", "region",
+	"received_at", "received_at_nanos", "day_min", "day_max", "types", "payload",
 }
 
 // subMicro is the part of t that timestamptz does not keep.
 func subMicro(t time.Time) int16 { return int16(t.Nanosecond() % 1000) }
 
+// batchKey is a batch's idempotence key: batch ids are scoped to their
+// installation.
+type batchKey struct{ installation, batch string }
+
+func keyOf(s *provision.Submission) batchKey { return batchKey{s.InstallationID, s.BatchID} }
+
+func compareKeys(a, b batchKey) int {
+	if c := strings.Compare(a.installation, b.installation); c != 0 {
+		return c
+	}
+	return strings.Compare(a.batch, b.batch)
+}
+
 // Write stores many submissions in one transaction, in order, and returns
-// one outcome per submission. It is idempotent: the batches table keeps
-// each batch id once (INSERT … ON CONFLICT DO NOTHING) and event_keys each
-// event id once, so writing the same submissions again, as a worker does
-// after a crash between commit and acknowledgement, stores nothing new. The
-// events that are new go in with one COPY.
+// one outcome per submission. Each new batch is one row of log_batches
+// (COPY), its events encoded and compressed together, and one row of
+// batch_keys. It is idempotent per installation and batch id: writing the
+// same submissions again, as a worker does after a crash between commit and
+// acknowledgement, stores nothing new.
 func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outcome, error) {
+	return s.WriteEncoded(ctx, subs, nil)
+}
+
+// WriteEncoded is Write for submissions whose events are already in their
+// stored form: enc[i], when enc is not nil and enc[i] is not nil, stands
+// for subs[i].Events, which are then not looked at. Workers use it with the
+// bytes ingest encoded, so the events are never decoded on their way.
+func (s *Store) WriteEncoded(ctx context.Context, subs []*provision.Submission, enc []*batchcodec.Encoded) ([]Outcome, error) {
 	out := make([]Outcome, len(subs))
 	if len(subs) == 0 {
 		return out, nil
 	}
-	// The first occurrence of a batch id in this call stands for all.
-	first := make(map[string]int, len(subs))
+	if enc != nil && len(enc) != len(subs) {
+		return nil, fmt.Errorf("postgres: write: %d encoded batches for %d submissions", len(enc), len(subs))
+	}
+	// Encode and compress before the transaction, so a bad value fails the
+	// call without holding locks.
+	batches := make([]*batchcodec.Encoded, len(subs))
+	first := make(map[batchKey]int, len(subs))
 	var times []time.Time
 	for i, sub := range subs {
 		if sub == nil || sub.BatchID == "" {
@@ -65,183 +91,135 @@ func (s *Store) Write(ctx context.Context, subs []*provision.Submission) ([]Outc
 		if sub.Response == nil {
 			return nil, fmt.Errorf("postgres: write: submission %d has no response", i)
 		}
-		if _, ok := first[sub.BatchID]; !ok {
-			first[sub.BatchID] = i
+		if _, ok := first[keyOf(sub)]; ok {
+			continue // the first occurrence of a key in this call stands for all
+		}
+		first[keyOf(sub)] = i
+		if enc != nil && enc[i] != nil {
+			batches[i] = enc[i]
+		} else {
+			var err error
+			if batches[i], err = batchcodec.EncodeEvents(sub.Events); err != nil {
+				return nil, fmt.Errorf("postgres: write: submission %d: %w", i, err)
+			}
+		}
+		if batches[i] != nil {
 			times = append(times, sub.ReceivedAt)
 		}
 	}
 	if err := s.ensurePartitions(ctx, times); err != nil {
 		return nil, err
 	}
-	// Encode the fields before the transaction, so a bad value fails the
-	// call without holding locks.
-	fields := make([][][]byte, len(subs))
-	for i, sub := range subs {
-		if first[sub.BatchID] != i {
-			continue
-		}
-		fields[i] = make([][]byte, len(sub.Events))
-		for j, ev := range sub.Events {
-			b, err := json.Marshal(ev.Fields)
-			if err != nil {
-				return nil, fmt.Errorf("postgres: write: batch %d event %d: %w", i, j, err)
-			}
-			if ev.Fields == nil {
-				b = []byte("{}")
-			}
-			fields[i][j] = b
-		}
-	}
 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for i := range out {
 			out[i] = Outcome{}
 		}
-		// 1. Claim the batch ids, in a fixed order so that concurrent
-		// writers lock rows in the same order and cannot deadlock.
-		ids := make([]string, 0, len(first))
-		for id := range first {
-			ids = append(ids, id)
+		// 1. Claim the keys, in a fixed order so that concurrent writers
+		// lock rows in the same order and cannot deadlock.
+		keys := make([]batchKey, 0, len(first))
+		for k := range first {
+			keys = append(keys, k)
 		}
-		sort.Strings(ids)
-		recv := make([]time.Time, len(ids))
-		resp := make([][]byte, len(ids))
-		for k, id := range ids {
-			sub := subs[first[id]]
-			recv[k] = sub.ReceivedAt
-			resp[k] = sub.Response
+		slices.SortFunc(keys, compareKeys)
+		insts, ids := make([]string, len(keys)), make([]string, len(keys))
+		recv, resp := make([]time.Time, len(keys)), make([][]byte, len(keys))
+		for k, key := range keys {
+			sub := subs[first[key]]
+			insts[k], ids[k], recv[k], resp[k] = key.installation, key.batch, sub.ReceivedAt, sub.Response
 		}
 		rows, err := tx.Query(ctx, `
-			INSERT INTO batches (batch_id, received_at, response)
-			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bytea[])
-			ORDER BY 1
-			ON CONFLICT (batch_id) DO NOTHING
-			RETURNING batch_id`, ids, recv, resp)
+			INSERT INTO batch_keys (installation_id, batch_id, received_at, response)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[])
+			ORDER BY 1, 2
+			ON CONFLICT (installation_id, batch_id) DO NOTHING
+			RETURNING installation_id, batch_id`, insts, ids, recv, resp)
 		if err != nil {
 			return err
 		}
-		fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
+		fresh := map[batchKey]bool{}
+		var k batchKey
+		if _, err := pgx.ForEachRow(rows, []any{&k.installation, &k.batch}, func() error {
+			fresh[k] = true
+			return nil
+		}); err != nil {
 			return err
-		}
-		isFresh := make(map[string]bool, len(fresh))
-		for _, id := range fresh {
-			isFresh[id] = true
 		}
 
-		// 2. Claim the event ids of the new batches; the first occurrence
-		// of an id wins.
-		type ref struct{ sub, ev int }
-		firstEvent := map[string]ref{}
+		// 2. Take positions for the new batches' events. The row lock on
+		// log_head is held to commit, so positions become visible in order.
+		var total int64
 		for i, sub := range subs {
-			if first[sub.BatchID] != i || !isFresh[sub.BatchID] {
-				continue
-			}
-			for j, ev := range sub.Events {
-				if _, ok := firstEvent[ev.ID]; !ok {
-					firstEvent[ev.ID] = ref{i, j}
-				}
+			if first[keyOf(sub)] == i && fresh[keyOf(sub)] && batches[i] != nil {
+				total += batches[i].Summary.Last + 1
 			}
 		}
-		eventIDs := make([]string, 0, len(firstEvent))
-		for id := range firstEvent {
-			eventIDs = append(eventIDs, id)
-		}
-		sort.Strings(eventIDs)
-		eventRecv := make([]time.Time, len(eventIDs))
-		for k, id := range eventIDs {
-			eventRecv[k] = subs[firstEvent[id].sub].ReceivedAt
-		}
-		kept := map[ref]bool{}
-		if len(eventIDs) > 0 {
-			rows, err = tx.Query(ctx, `
-				INSERT INTO event_keys (event_id, received_at)
-				SELECT * FROM unnest($1::text[], $2::timestamptz[])
-				ORDER BY 1
-				ON CONFLICT (event_id) DO NOTHING
-				RETURNING event_id`, eventIDs, eventRecv)
-			if err != nil {
-				return err
-			}
-			newIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			for _, id := range newIDs {
-				kept[firstEvent[id]] = true
-			}
-		}
-
-		// 3. Take sequence numbers. The row lock on log_head is held to
-		// commit, so numbers become visible in order.
-		if len(kept) > 0 {
+		if total > 0 {
 			var head int64
-			if err := tx.QueryRow(ctx, `UPDATE log_head SET seq = seq + $1 RETURNING seq`, len(kept)).Scan(&head); err != nil {
+			if err := tx.QueryRow(ctx, `UPDATE log_head SET seq = seq + $1 RETURNING seq`, total).Scan(&head); err != nil {
 				return err
 			}
-			seq := head - int64(len(kept))
+			next := head - total + 1
 			var copyRows [][]any
 			for i, sub := range subs {
-				if first[sub.BatchID] != i || !isFresh[sub.BatchID] {
+				b := batches[i]
+				if first[keyOf(sub)] != i || !fresh[keyOf(sub)] || b == nil {
 					continue
 				}
-				for j, ev := range sub.Events {
-					if !kept[ref{i, j}] {
-						continue
-					}
-					seq++
-					out[i].Stored++
-					country, subdivision := ev.Location()
-					copyRows = append(copyRows, []any{
-						seq, sub.ReceivedAt, sub.BatchID, sub.InstallationID, sub.Region,
-						country, subdivision, ev.ID, ev.Type, ev.Time, fields[i][j],
-						subMicro(sub.ReceivedAt), subMicro(ev.Time),
-					})
-				}
+				end := next + b.Summary.Last
+				copyRows = append(copyRows, []any{
+					end, next, b.Events, sub.BatchID, sub.InstallationID, sub.Region,
+					sub.ReceivedAt, subMicro(sub.ReceivedAt), b.Summary.DayMin, b.Summary.DayMax, b.Summary.Types, b.Payload,
+				})
+				next = end + 1
+				out[i].Stored = b.Events
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(copyRows)); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"log_batches"}, batchColumnNames, pgx.CopyFromRows(copyRows)); err != nil {
 				return err
 			}
 		}
 
-		// 4. Answers: a new batch keeps its own, a duplicate gets the
-		// stored one.
-		var dupIDs []string
-		for _, id := range ids {
-			if !isFresh[id] {
-				dupIDs = append(dupIDs, id)
+		// 3. Answers: a new batch keeps its own, a duplicate gets the
+		// stored one. A key neither new nor stored was refused by the
+		// erasure trigger: nothing is stored and the batch is answered as
+		// if it were, so the agent forgets it.
+		var dupInsts, dupIDs []string
+		for _, key := range keys {
+			if !fresh[key] {
+				dupInsts, dupIDs = append(dupInsts, key.installation), append(dupIDs, key.batch)
 			}
 		}
-		stored := map[string][]byte{}
+		stored := map[batchKey][]byte{}
 		if len(dupIDs) > 0 {
-			rows, err := tx.Query(ctx, `SELECT batch_id, response FROM batches WHERE batch_id = ANY($1)`, dupIDs)
+			rows, err := tx.Query(ctx, `SELECT k.installation_id, k.batch_id, k.response FROM batch_keys k
+				JOIN unnest($1::text[], $2::text[]) AS d(installation_id, batch_id) USING (installation_id, batch_id)`, dupInsts, dupIDs)
 			if err != nil {
 				return err
 			}
-			var id string
 			var r []byte
-			_, err = pgx.ForEachRow(rows, []any{&id, &r}, func() error {
-				stored[id] = append([]byte(nil), r...)
+			if _, err := pgx.ForEachRow(rows, []any{&k.installation, &k.batch, &r}, func() error {
+				stored[k] = append([]byte(nil), r...)
 				return nil
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 		}
 		for i, sub := range subs {
+			key := keyOf(sub)
+			earlier, found := stored[key]
 			switch {
-			case first[sub.BatchID] != i:
+			case first[key] != i:
 				out[i].Duplicate = true
-				if isFresh[sub.BatchID] {
-					out[i].Response = subs[first[sub.BatchID]].Response
+				if fresh[key] || !found {
+					out[i].Response = subs[first[key]].Response
 				} else {
-					out[i].Response = stored[sub.BatchID]
+					out[i].Response = earlier
 				}
-			case isFresh[sub.BatchID]:
+			case fresh[key] || !found:
 				out[i].Response = sub.Response
 			default:
 				out[i].Duplicate = true
-				out[i].Response = stored[sub.BatchID]
+				out[i].Response = earlier
 			}
 		}
 		return nil

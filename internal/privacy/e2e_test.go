@@ -148,7 +148,7 @@ func runEndToEnd(t *testing.T, r *rig, submit submitter, del deleter) {
 
 	// Query: the raw store holds nothing of it.
 	var n int
-	if err := r.sq.DB().QueryRowContext(ctx, `SELECT count(*) FROM events WHERE installation_id = ?`, gone).Scan(&n); err != nil || n != 0 {
+	if err := r.sq.DB().QueryRowContext(ctx, `SELECT (SELECT count(*) FROM log_batches WHERE installation_id = ?1) + (SELECT count(*) FROM batch_keys WHERE installation_id = ?1)`, gone).Scan(&n); err != nil || n != 0 {
 		t.Errorf("query: %d rows (%v)", n, err)
 	}
 	// Export: nothing but the fact of the erasure.

@@ -137,8 +137,8 @@ func TestErasedInstallationDoesNotComeBack(t *testing.T) {
 		t.Error("a forward marker of the erased installation came back")
 	}
 	var n int
-	if err := r.sq.DB().QueryRow(`SELECT count(*) FROM events WHERE installation_id = ?`, id).Scan(&n); err != nil || n != 0 {
-		t.Errorf("events table holds %d rows of the erased installation (%v)", n, err)
+	if err := r.sq.DB().QueryRow(`SELECT (SELECT count(*) FROM log_batches WHERE installation_id = ?1) + (SELECT count(*) FROM batch_keys WHERE installation_id = ?1)`, id).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the log holds %d rows of the erased installation (%v)", n, err)
 	}
 	// Another installation is still stored.
 	other := newInstallationID()

@@ -1,34 +1,26 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 )
 
-const nanosPerDay = int64(24 * time.Hour)
-
-// day is the UTC day of t as days since the Unix epoch.
-func day(t time.Time) int64 {
-	n := t.UnixNano()
-	d := n / nanosPerDay
-	if n < 0 && n%nanosPerDay != 0 {
-		d--
-	}
-	return d
-}
-
-// Append stores the submission in one transaction and returns after the
-// commit is durable. A batch id seen before stores nothing and returns the
-// first response. An event id seen before (in an earlier batch) is not
-// stored again: every event id is in the log at most once.
+// Append stores the submission and returns after the commit is durable.
+// The batch's accepted events become one row of log_batches, encoded and
+// compressed together, and its answer one row of batch_keys. A batch id this
+// installation sent before stores nothing and returns the first response;
+// the same batch id from another installation is another batch.
+//
+// An event is stored once per installation because the batch is: the agent
+// resends a batch byte for byte under its id until it has an answer, and
+// ingest refuses an event id repeated inside a batch. No index over event
+// ids is kept (it was a third of the cost of an append).
 //
 // Concurrent appends are committed together (group commit): whoever holds
 // the write lock takes every submission queued so far into one transaction
@@ -39,14 +31,13 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 	if err := ctx.Err(); err != nil {
 		return nil, false, wrap("append", err)
 	}
-	// Encode before queueing: the writer's time is the scarce one.
-	p := &pendingAppend{sub: sub, fields: make([][]byte, len(sub.Events)), done: make(chan struct{})}
-	for i := range sub.Events {
-		b, err := encodeFields(sub.Events[i].Fields)
-		if err != nil {
-			return nil, false, fmt.Errorf("append: event %d fields: %w", i, err)
-		}
-		p.fields[i] = b
+	// Encode and compress before queueing: the writer's time is the scarce
+	// one, and every request's goroutine can do this in parallel.
+	p := &pendingAppend{sub: sub, done: make(chan struct{})}
+	if enc, err := batchcodec.EncodeEvents(sub.Events); err != nil {
+		return nil, false, fmt.Errorf("append: %w", err)
+	} else if enc != nil {
+		p.payload, p.sum = enc.Payload, enc.Summary
 	}
 
 	s.queueMu.Lock()
@@ -82,12 +73,13 @@ func (s *Store) Append(ctx context.Context, sub *provision.Submission) ([]byte, 
 const maxGroupEvents = 20000
 
 type pendingAppend struct {
-	sub    *provision.Submission
-	fields [][]byte
-	resp   []byte
-	dup    bool
-	err    error
-	done   chan struct{}
+	sub     *provision.Submission
+	payload []byte
+	sum     batchcodec.Summary
+	resp    []byte
+	dup     bool
+	err     error
+	done    chan struct{}
 }
 
 func (p *pendingAppend) result() ([]byte, bool, error) { return p.resp, p.dup, p.err }
@@ -105,6 +97,13 @@ func (s *Store) commitGroup(group []*pendingAppend) {
 	}
 }
 
+const insertKeySQL = `INSERT INTO batch_keys (installation_id, batch_id, received_at, seq_end, response)
+	VALUES (?, ?, ?, ?, ?) ON CONFLICT (installation_id, batch_id) DO NOTHING`
+
+const insertBatchSQL = `INSERT INTO log_batches (seq_end, seq_first, events, batch_id, installation_id, region,
+	received_at, day_min, day_max, types, payload)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 func (s *Store) writeGroup(group []*pendingAppend) error {
 	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -112,27 +111,52 @@ func (s *Store) writeGroup(group []*pendingAppend) error {
 		return wrap("append", err)
 	}
 	defer tx.Rollback()
-	batchStmt := tx.StmtContext(ctx, s.insertBatch)
+	// The write lock is held from BEGIN (immediate): nobody else hands out
+	// positions until the commit.
+	head, err := head(ctx, tx)
+	if err != nil {
+		return err
+	}
+	keyStmt, batchStmt := tx.StmtContext(ctx, s.insertKey), tx.StmtContext(ctx, s.insertBatch)
 	for _, p := range group {
 		sub := p.sub
 		received := sub.ReceivedAt.UnixNano()
-		res, err := batchStmt.ExecContext(ctx, sub.BatchID, received, sub.Response)
+		n := int64(len(sub.Events))
+		var end int64
+		if n > 0 {
+			end = head + p.sum.Last + 1
+		}
+		res, err := keyStmt.ExecContext(ctx, sub.InstallationID, sub.BatchID, received, end, sub.Response)
 		if err != nil {
 			return wrap("append", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if added, err := res.RowsAffected(); err != nil {
 			return wrap("append", err)
-		} else if n == 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT response FROM batches WHERE batch_id = ?`, sub.BatchID).Scan(&p.resp); err != nil {
+		} else if added == 0 {
+			err := tx.QueryRowContext(ctx, `SELECT response FROM batch_keys WHERE installation_id = ? AND batch_id = ?`,
+				sub.InstallationID, sub.BatchID).Scan(&p.resp)
+			switch {
+			case err == nil:
+				p.dup = true
+			case errors.Is(err, sql.ErrNoRows):
+				// Refused by the erasure trigger: nothing of an erased
+				// installation is stored, and the agent is answered as if
+				// it were, so it forgets the batch.
+				p.resp = sub.Response
+			default:
 				return wrap("append: earlier response", err)
 			}
-			p.dup = true
 			continue
 		}
-		if err := s.insertEvents(ctx, tx, p); err != nil {
-			return err
-		}
 		p.resp = sub.Response
+		if n == 0 {
+			continue
+		}
+		if _, err := batchStmt.ExecContext(ctx, end, head+1, n, sub.BatchID, sub.InstallationID, sub.Region,
+			received, p.sum.DayMin, p.sum.DayMax, p.sum.Types, p.payload); err != nil {
+			return wrap("append", err)
+		}
+		head = end
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap("append: commit", err)
@@ -140,113 +164,16 @@ func (s *Store) writeGroup(group []*pendingAppend) error {
 	return nil
 }
 
-// Events go in multi-row INSERT statements, far fewer round trips through
-// database/sql than one statement per event. Statements for 256, 128, …, 1
-// rows are prepared once; a batch of any size is written with at most nine.
-const maxRowsPerInsert = 256
-
-const eventColumns = 11
-
-func insertEventsSQL(rows int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO events (event_id, batch_id, installation_id, region, country, subdivision, received_at, day, type, time, fields) VALUES `)
-	for i := range rows {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
-	}
-	b.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
-	return b.String()
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, p *pendingAppend) error {
-	sub := p.sub
-	received := sub.ReceivedAt.UnixNano()
-	args := make([]any, 0, maxRowsPerInsert*eventColumns)
-	for start := 0; start < len(sub.Events); {
-		rows := maxRowsPerInsert
-		for rows > len(sub.Events)-start {
-			rows /= 2
-		}
-		end := start + rows
-		args = args[:0]
-		for i := start; i < end; i++ {
-			ev := &sub.Events[i]
-			country, subdivision := ev.Location()
-			args = append(args, ev.ID, sub.BatchID, sub.InstallationID, sub.Region,
-				country, subdivision, received, day(ev.Time), ev.Type, ev.Time.UnixNano(), p.fields[i])
-		}
-		if _, err := tx.StmtContext(ctx, s.insertStmts[rows]).ExecContext(ctx, args...); err != nil {
-			return wrap("append", err)
-		}
-		start = end
-	}
-	return nil
-}
-
-// Read returns up to limit records with Seq > after, in Seq order.
-func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.Record, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+recordColumns+`
-		FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, wrap("read", err)
-	}
-	return scanRecords(rows, "read")
-}
-
-// recordColumns are the columns scanRecords reads, in its order.
-const recordColumns = `seq, event_id, batch_id, installation_id, region, country, subdivision, received_at, type, time, fields`
-
-// scanRecords reads every row of a query of recordColumns and closes rows.
-func scanRecords(rows *sql.Rows, op string) ([]provision.Record, error) {
-	defer rows.Close()
-	var out []provision.Record
-	for rows.Next() {
-		var (
-			r              provision.Record
-			received, when int64
-			fields         []byte
-			err            error
-		)
-		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.BatchID, &r.InstallationID, &r.Region, &r.Country, &r.Subdivision,
-			&received, &r.Event.Type, &when, &fields); err != nil {
-			return nil, wrap(op, err)
-		}
-		r.ReceivedAt = time.Unix(0, received).UTC()
-		r.Event.Time = time.Unix(0, when).UTC()
-		if r.Event.Fields, err = decodeFields(fields); err != nil {
-			return nil, fmt.Errorf("%s: seq %d: %w", op, r.Seq, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(op, err)
-	}
-	return out, nil
-}
-
-// decodeFields keeps numbers as json.Number, as ingest decoded them, so a
-// record read back validates exactly like the event that was accepted.
-func decodeFields(b []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("fields: %w", err)
-	}
-	return m, nil
-}
-
-// Head returns the highest Seq appended so far, 0 for an empty log. It
-// comes from sqlite_sequence, so positions of purged or erased rows still
-// count: the head never moves backwards.
-func (s *Store) Head(ctx context.Context) (int64, error) {
+// head is the highest position handed out. It comes from sqlite_sequence,
+// so positions of purged or erased batches still count: the head never
+// moves backwards.
+func head(ctx context.Context, q rowQueryer) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'events'`).Scan(&seq)
+	err := q.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'log_batches'`).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -255,6 +182,79 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	}
 	return seq, nil
 }
+
+// batchColumns are the columns scanBatch reads, in its order.
+const batchColumns = `seq_end, seq_first, batch_id, installation_id, region, received_at, payload`
+
+// storedBatch is one row of log_batches, decoded.
+type storedBatch struct {
+	end     int64
+	head    batchcodec.Header
+	entries []batchcodec.Entry
+}
+
+func scanBatch(rows *sql.Rows) (*storedBatch, error) {
+	var (
+		b        storedBatch
+		received int64
+		payload  []byte
+	)
+	h := &b.head
+	if err := rows.Scan(&b.end, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
+		&received, &payload); err != nil {
+		return nil, err
+	}
+	h.ReceivedAt = time.Unix(0, received).UTC()
+	var err error
+	if b.entries, err = batchcodec.Decode(payload); err != nil {
+		return nil, fmt.Errorf("batch ending at %d: %w", b.end, err)
+	}
+	return &b, nil
+}
+
+// appendRecords appends the batch's records with Seq > after to out,
+// until out has limit records.
+func (b *storedBatch) appendRecords(out []provision.Record, after int64, limit int) []provision.Record {
+	for i := range b.entries {
+		if len(out) >= limit {
+			break
+		}
+		if b.head.First+b.entries[i].Offset > after {
+			out = append(out, b.head.Record(&b.entries[i]))
+		}
+	}
+	return out
+}
+
+// Read returns up to limit records with Seq > after, in Seq order. Batches
+// are decoded only as far as the limit needs.
+func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// Every batch row holds at least one event, so limit rows suffice.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+batchColumns+`
+		FROM log_batches WHERE seq_end > ? ORDER BY seq_end LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, wrap("read", err)
+	}
+	defer rows.Close()
+	var out []provision.Record
+	for len(out) < limit && rows.Next() {
+		b, err := scanBatch(rows)
+		if err != nil {
+			return nil, wrap("read", err)
+		}
+		out = b.appendRecords(out, after, limit)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("read", err)
+	}
+	return out, nil
+}
+
+// Head returns the highest Seq appended so far, 0 for an empty log.
+func (s *Store) Head(ctx context.Context) (int64, error) { return head(ctx, s.db) }
 
 // Checkpoint returns the consumer's position, 0 when it has none yet.
 func (s *Store) Checkpoint(ctx context.Context, consumer string) (int64, error) {

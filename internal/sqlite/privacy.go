@@ -7,13 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"math"
 	"strings"
 	"time"
 
 	msqlite "modernc.org/sqlite"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
@@ -88,32 +89,96 @@ func (s *PrivacyStore) BeginErasure(ctx context.Context, r *privacy.Request, ins
 	return nil, wrap("begin erasure: commit", tx.Commit())
 }
 
-// DeleteEvents implements privacy.Store.
+// DeleteEvents implements privacy.Store. It removes whole batches of the
+// installation, found through batch_keys, with their stored answers, until
+// at least limit events are removed or none are left, and returns the
+// events it removed.
 func (s *PrivacyStore) DeleteEvents(ctx context.Context, installationID string, limit int) ([]provision.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE installation_id = ? LIMIT ?)
-		RETURNING event_id, type, time, fields`, installationID, limit)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrap("delete events", err)
 	}
-	defer rows.Close()
+	defer tx.Rollback()
 	var out []provision.Event
-	for rows.Next() {
-		var (
-			ev     provision.Event
-			when   int64
-			fields []byte
-		)
-		if err := rows.Scan(&ev.ID, &ev.Type, &when, &fields); err != nil {
+	for len(out) < limit {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM batch_keys WHERE installation_id = ? AND batch_id IN
+			(SELECT batch_id FROM batch_keys WHERE installation_id = ? LIMIT 100) RETURNING seq_end`, installationID, installationID)
+		if err != nil {
 			return nil, wrap("delete events", err)
 		}
-		ev.Time = time.Unix(0, when).UTC()
-		if ev.Fields, err = decodeFields(fields); err != nil {
-			return nil, fmt.Errorf("delete events: %w", err)
+		ends, err := scanInts(rows)
+		if err != nil {
+			return nil, wrap("delete events", err)
 		}
-		out = append(out, ev)
+		if len(ends) == 0 {
+			break
+		}
+		for _, end := range ends {
+			if end == 0 {
+				continue
+			}
+			evs, err := deleteBatch(ctx, tx, end)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
 	}
-	return out, wrap("delete events", rows.Err())
+	// Batches whose answers were lost (as a conversion from the old layout
+	// drops some) are found by installation too; this is a scan, and runs
+	// only once the answers are gone.
+	if len(out) < limit {
+		rows, err := tx.QueryContext(ctx, `SELECT seq_end FROM log_batches WHERE installation_id = ? LIMIT ?`, installationID, limit)
+		if err != nil {
+			return nil, wrap("delete events", err)
+		}
+		ends, err := scanInts(rows)
+		if err != nil {
+			return nil, wrap("delete events", err)
+		}
+		for _, end := range ends {
+			evs, err := deleteBatch(ctx, tx, end)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+	}
+	return out, wrap("delete events: commit", tx.Commit())
+}
+
+func scanInts(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// deleteBatch deletes the batch ending at end and returns its events.
+func deleteBatch(ctx context.Context, tx *sql.Tx, end int64) ([]provision.Event, error) {
+	var payload []byte
+	err := tx.QueryRowContext(ctx, `DELETE FROM log_batches WHERE seq_end = ? RETURNING payload`, end).Scan(&payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // purged by retention already
+	}
+	if err != nil {
+		return nil, wrap("delete events", err)
+	}
+	entries, err := batchcodec.Decode(payload)
+	if err != nil {
+		return nil, fmt.Errorf("delete events: batch ending at %d: %w", end, err)
+	}
+	out := make([]provision.Event, len(entries))
+	for i := range entries {
+		out[i] = entries[i].Event
+	}
+	return out, nil
 }
 
 // DeleteLinked implements privacy.Store.
@@ -180,7 +245,37 @@ func (s *PrivacyStore) CompleteErasure(ctx context.Context, r *privacy.Request, 
 		string(removed), e.Prev, e.Hash); err != nil {
 		return wrap("complete erasure: audit", err)
 	}
-	return wrap("complete erasure: commit", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return wrap("complete erasure: commit", err)
+	}
+	// secure_delete has zeroed the erased rows in their pages, but the WAL
+	// still holds the frames written before the deletes. Fold it into the
+	// database and truncate it, so no frame keeps the erased bytes.
+	return truncateWAL(ctx, s.db)
+}
+
+// truncateWAL runs a TRUNCATE checkpoint. A reader in the middle of a
+// transaction can keep the checkpoint from finishing (SQLite then reports
+// busy); it is retried for a while, as readers are short.
+func truncateWAL(ctx context.Context, db *sql.DB) error {
+	for wait := 5 * time.Millisecond; ; wait *= 2 {
+		var busy, logFrames, checkpointed int
+		err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed)
+		if err != nil {
+			return wrap("wal checkpoint", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if wait > 2*time.Second {
+			return fmt.Errorf("wal checkpoint: %w: readers kept the WAL busy", provision.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return wrap("wal checkpoint", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 // PendingErasures implements privacy.Store.
@@ -277,14 +372,28 @@ func (s *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 	return out, wrap("audit", rows.Err())
 }
 
-// InstallationEvents implements privacy.Store.
+// InstallationEvents implements privacy.Store: the installation's batches
+// come from batch_keys, in the order of the log.
 func (s *PrivacyStore) InstallationEvents(ctx context.Context, installationID string, after int64, limit int) ([]provision.Record, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+recordColumns+`
-		FROM events WHERE installation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, installationID, after, limit)
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+batchColumns+` FROM log_batches WHERE seq_end IN
+		(SELECT seq_end FROM batch_keys WHERE installation_id = ? AND seq_end > ?)
+		ORDER BY seq_end`, installationID, after)
 	if err != nil {
 		return nil, wrap("installation events", err)
 	}
-	return scanRecords(rows, "installation events")
+	defer rows.Close()
+	var out []provision.Record
+	for len(out) < limit && rows.Next() {
+		b, err := scanBatch(rows)
+		if err != nil {
+			return nil, wrap("installation events", err)
+		}
+		out = b.appendRecords(out, after, limit)
+	}
+	return out, wrap("installation events", rows.Err())
 }
 
 // Linked implements privacy.Store.
@@ -330,61 +439,109 @@ func (s *PrivacyStore) Linked(ctx context.Context, installationID string) ([]pri
 	return out, nil
 }
 
-// PurgeEvents implements privacy.Store. The (day, type) index makes the
-// selection a range scan.
+// PurgeEvents implements privacy.Store. Batches that may hold such events
+// are picked by their oldest event day and the types they hold (an index
+// and a column of log_batches); each is rewritten without them, or deleted
+// when nothing is left. It stops once at least limit events are removed.
 func (s *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before time.Time, limit int) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE seq IN
-		(SELECT seq FROM events WHERE day < ? AND type = ? LIMIT ?)`, day(before), eventType, limit)
-	if err != nil {
-		return 0, wrap("purge events", err)
-	}
-	n, err := res.RowsAffected()
-	return n, wrap("purge events", err)
+	cutoff := batchcodec.Day(before)
+	var removed int64
+	err := s.rewriteBatches(ctx, `day_min < ? AND instr(types, ?) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
+		func(b *storedBatch) (bool, bool) {
+			var n int
+			b.entries, n = batchcodec.Purge(b.entries, eventType, cutoff)
+			removed += int64(n)
+			return n > 0, removed < int64(limit)
+		})
+	return removed, wrap("purge events", err)
 }
 
-// jsonPath quotes an item id as a JSON path label: ids contain dots.
-func jsonPath(item string) string { return `$.` + strconv.Quote(item) }
+// rewriteBatches visits, in log order, the batches that match where (a
+// condition on log_batches' columns), lets visit change their entries, and
+// writes back those it changed: rewritten, or deleted when empty. visit
+// returns whether it changed the batch and whether to go on. It runs in one
+// transaction.
+func (s *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, visit func(*storedBatch) (changed, more bool)) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var after int64
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT `+batchColumns+` FROM log_batches WHERE seq_end > ? AND `+where+`
+			ORDER BY seq_end LIMIT 64`, append([]any{after}, args...)...)
+		if err != nil {
+			return err
+		}
+		var page []*storedBatch
+		for rows.Next() {
+			b, err := scanBatch(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, b)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, b := range page {
+			after = b.end
+			changed, more := visit(b)
+			if changed {
+				if err := writeBack(ctx, tx, b); err != nil {
+					return err
+				}
+			}
+			if !more {
+				return tx.Commit()
+			}
+		}
+		if len(page) < 64 {
+			return tx.Commit()
+		}
+	}
+}
+
+// writeBack stores a batch whose entries changed, or deletes it when none
+// is left. Its positions do not move.
+func writeBack(ctx context.Context, tx *sql.Tx, b *storedBatch) error {
+	if len(b.entries) == 0 {
+		_, err := tx.ExecContext(ctx, `DELETE FROM log_batches WHERE seq_end = ?`, b.end)
+		return err
+	}
+	payload, err := batchcodec.Encode(b.entries)
+	if err != nil {
+		return err
+	}
+	sum := batchcodec.Summarize(b.entries)
+	_, err = tx.ExecContext(ctx, `UPDATE log_batches SET events = ?, day_min = ?, day_max = ?, types = ?, payload = ?
+		WHERE seq_end = ?`, len(b.entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.end)
+	return err
+}
 
 // StripFields implements privacy.Store.
 func (s *PrivacyStore) StripFields(ctx context.Context, eventType string, items []string, from, before time.Time, afterSeq int64, limit int) (int64, int, error) {
 	if len(items) == 0 {
 		return afterSeq, 0, errors.New("strip fields: no items")
 	}
-	set := `fields = json_remove(fields` + strings.Repeat(", ?", len(items)) + `)`
-	args := make([]any, 0, len(items)+5)
-	for _, it := range items {
-		args = append(args, jsonPath(it))
-		// The location columns repeat two items; they go with them.
-		switch it {
-		case provision.ItemCountry:
-			set += `, country = ''`
-		case provision.ItemSubdivision:
-			set += `, subdivision = ''`
-		}
-	}
-	where := `type = ? AND day < ? AND seq > ?`
-	args = append(args, eventType, day(before), afterSeq)
+	lo := int64(math.MinInt64)
 	if !from.IsZero() {
-		where += ` AND day >= ?`
-		args = append(args, day(from))
+		lo = batchcodec.Day(from)
 	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `UPDATE events SET `+set+` WHERE seq IN
-		(SELECT seq FROM events WHERE `+where+` ORDER BY seq LIMIT ?) RETURNING seq`, args...)
+	pass := batchcodec.NewStrip(eventType, items, lo, batchcodec.Day(before), afterSeq, limit)
+	err := s.rewriteBatches(ctx, `seq_end > ? AND day_min < ? AND day_max >= ? AND instr(types, ?) > 0`,
+		[]any{afterSeq, pass.Hi, pass.Lo, batchcodec.TypeToken(eventType)},
+		func(b *storedBatch) (bool, bool) {
+			return pass.Visit(b.head.First, b.entries)
+		})
 	if err != nil {
 		return afterSeq, 0, wrap("strip fields", err)
 	}
-	defer rows.Close()
-	last, n := afterSeq, 0
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return afterSeq, 0, wrap("strip fields", err)
-		}
-		last = max(last, seq)
-		n++
-	}
-	return last, n, wrap("strip fields", rows.Err())
+	return pass.Last, pass.Visited, nil
 }
 
 // RetentionMark implements privacy.Store.

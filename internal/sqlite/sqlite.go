@@ -35,8 +35,8 @@ type Store struct {
 	queueMu  sync.Mutex
 	queue    []*pendingAppend
 
+	insertKey   *sql.Stmt
 	insertBatch *sql.Stmt
-	insertStmts map[int]*sql.Stmt // by number of rows: 1, 2, 4, … maxRowsPerInsert
 
 	closeOnce sync.Once
 	closeErr  error
@@ -59,9 +59,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// Deleted content is overwritten with zeros, so an erased installation
+	// does not linger in free pages or in the free space of a page. It
+	// costs only on deletes and overwrites, never on appends.
+	q.Add("_pragma", "secure_delete(ON)")
 	// Writers take the write lock at BEGIN, so two transactions that both
 	// read then write cannot deadlock on lock upgrade.
 	q.Set("_txlock", "immediate")
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -77,17 +84,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	if err := convertEventRows(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
 	s := &Store{db: db}
-	if s.insertBatch, err = db.PrepareContext(ctx, `INSERT INTO batches (batch_id, received_at, response) VALUES (?, ?, ?) ON CONFLICT (batch_id) DO NOTHING`); err != nil {
+	if s.insertKey, err = db.PrepareContext(ctx, insertKeySQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s.insertStmts = map[int]*sql.Stmt{}
-	for rows := 1; rows <= maxRowsPerInsert; rows *= 2 {
-		if s.insertStmts[rows], err = db.PrepareContext(ctx, insertEventsSQL(rows)); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
+	if s.insertBatch, err = db.PrepareContext(ctx, insertBatchSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
 }

@@ -51,14 +51,14 @@ type Gap struct{ Test, Why string }
 // RunLog runs the log part of the suite, for a backend that is a log only
 // (the JetStream log keeps no consumer checkpoints of its own).
 func RunLog(t *testing.T, open func(t *testing.T) Log, gaps ...Gap) {
-	for _, tc := range []struct {
+	tests := []struct {
 		name string
 		fn   func(t *testing.T, s Log)
 	}{
 		{"EmptyLog", testEmptyLog},
 		{"AppendThenRead", testAppendThenRead},
 		{"DuplicateBatch", testDuplicateBatch},
-		{"DuplicateEventAcrossBatches", testDuplicateEventAcrossBatches},
+		{"IDsScopedToInstallation", testIDsScopedToInstallation},
 		{"BatchWithoutEvents", testBatchWithoutEvents},
 		{"ReadPages", testReadPages},
 		{"SeqIncreases", testSeqIncreases},
@@ -66,7 +66,8 @@ func RunLog(t *testing.T, open func(t *testing.T) Log, gaps ...Gap) {
 		{"ConcurrentResends", testConcurrentResends},
 		{"CanceledContext", testCanceledContext},
 		{"CloseTwice", testCloseTwice},
-	} {
+	}
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, g := range gaps {
 				if g.Test == tc.name {
@@ -193,18 +194,23 @@ func testAppendThenRead(t *testing.T, s Log) {
 		t.Errorf("Head = %d, %v; want %d", head, err, recs[2].Seq)
 	}
 
-	// An event type without location keeps none, although the batch has one.
-	counted := Submission("b2", "u", 0)
-	counted.Events = []provision.Event{{ID: "u-0", Type: "user_count", Time: base, Fields: map[string]any{
+	// An event type without location keeps none, although the other
+	// events of its batch have one: the location is the event's
+	// (provision.NewRecord), never the batch's.
+	mixed := Submission("b2", "u", 2)
+	mixed.Events[1] = provision.Event{ID: "u-1", Type: "user_count", Time: base, Fields: map[string]any{
 		"software.name": "Secure Connection", "software.version": "5.14", "os.version": "11",
-	}}}
-	mustAppend(t, s, counted)
+	}}
+	mustAppend(t, s, mixed)
 	recs, err = s.Read(ctx(t), head, 10)
-	if err != nil || len(recs) != 1 {
+	if err != nil || len(recs) != 2 {
 		t.Fatalf("Read after %d = %d, %v", head, len(recs), err)
 	}
-	if recs[0].Country != "" || recs[0].Subdivision != "" {
-		t.Errorf("user_count record has location %q %q", recs[0].Country, recs[0].Subdivision)
+	if recs[0].Country != "DE" || recs[0].Subdivision != "BY" {
+		t.Errorf("task record has location %q %q, want DE BY", recs[0].Country, recs[0].Subdivision)
+	}
+	if recs[1].Country != "" || recs[1].Subdivision != "" {
+		t.Errorf("user_count record has location %q %q", recs[1].Country, recs[1].Subdivision)
 	}
 }
 
@@ -229,28 +235,6 @@ func testDuplicateBatch(t *testing.T, s Log) {
 	}
 	if n := len(readAll(t, s)); n != 2 {
 		t.Errorf("%d records after resends, want 2", n)
-	}
-}
-
-func testDuplicateEventAcrossBatches(t *testing.T, s Log) {
-	mustAppend(t, s, Submission("b1", "e", 3))
-	// b2 repeats e-0..e-2 and adds e-3, e-4.
-	mustAppend(t, s, Submission("b2", "e", 5))
-	recs := readAll(t, s)
-	seen := map[string]int{}
-	for _, r := range recs {
-		seen[r.Event.ID]++
-	}
-	if len(recs) != 5 || len(seen) != 5 {
-		t.Fatalf("stored %d records with %d distinct ids, want 5 and 5: %v", len(recs), len(seen), seen)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("event %s stored %d times", id, n)
-		}
-	}
-	if recs[3].BatchID != "b2" {
-		t.Errorf("new event came from batch %s, want b2", recs[3].BatchID)
 	}
 }
 

@@ -17,13 +17,16 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/postgres"
 )
 
-// Store is where the worker writes: postgres.Store.
+// Store is where the worker writes: postgres.Store. The events travel in
+// their stored form from ingest (natslog.Delivery.Encoded) and are written
+// without being decoded.
 type Store interface {
-	Write(ctx context.Context, subs []*provision.Submission) ([]postgres.Outcome, error)
+	WriteEncoded(ctx context.Context, subs []*provision.Submission, enc []*batchcodec.Encoded) ([]postgres.Outcome, error)
 }
 
 // Config tunes one worker.
@@ -134,12 +137,13 @@ func (w *Worker) Run(ctx context.Context) error {
 // message that causes it.
 func (w *Worker) write(ctx context.Context, ds []*natslog.Delivery) {
 	subs := make([]*provision.Submission, len(ds))
+	enc := make([]*batchcodec.Encoded, len(ds))
 	for i, d := range ds {
-		subs[i] = d.Submission
+		subs[i], enc[i] = d.Submission, d.Encoded
 	}
 	backoff := w.cfg.RetryMin
 	for {
-		out, err := w.store.Write(ctx, subs)
+		out, err := w.store.WriteEncoded(ctx, subs, enc)
 		if err == nil {
 			for i, d := range ds {
 				if out[i].Duplicate {

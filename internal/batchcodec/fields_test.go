@@ -1,4 +1,4 @@
-package sqlite
+package batchcodec
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ func TestEncodeFieldsMatchesEncodingJSON(t *testing.T) {
 		if fields == nil {
 			want = []byte("{}")
 		}
-		got, err := encodeFields(fields)
+		got, err := EncodeFields(fields)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +28,7 @@ func TestEncodeFieldsMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("encodeFields\n got %s\nwant %s", got, want)
 		}
 	}
-	if _, err := encodeFields(map[string]any{"n": json.Number("1; DROP")}); err == nil {
+	if _, err := EncodeFields(map[string]any{"n": json.Number("1; DROP")}); err == nil {
 		t.Error("invalid json.Number encoded")
 	}
 }
@@ -38,7 +38,7 @@ func FuzzEncodeFields(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k, v string) {
 		fields := map[string]any{k: v, "n": []any{v, k}}
 		want, _ := json.Marshal(fields)
-		got, err := encodeFields(fields)
+		got, err := EncodeFields(fields)
 		if err != nil || string(got) != string(want) {
 			t.Fatalf("got %s, want %s (%v)", got, want, err)
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package batchcodec
 
 import (
 	"encoding/json"
@@ -7,11 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// encodeFields writes an event's fields as a JSON object with sorted keys,
+// EncodeFields writes an event's fields as a JSON object with sorted keys,
 // as json.Marshal would, without reflection: it runs for every stored
 // event. Values of kinds other than those a decoded event holds fall back
 // to json.Marshal.
-func encodeFields(fields map[string]any) ([]byte, error) {
+func EncodeFields(fields map[string]any) ([]byte, error) {
 	if len(fields) == 0 {
 		return []byte("{}"), nil
 	}
