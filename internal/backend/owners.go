@@ -47,10 +47,10 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 	forget := func(ctx context.Context, id string) (int64, error) { return -1, b.Forward.Forget(ctx, id) }
 	none := "holds no installation data"
 	owners := []privacy.Owner{
-		{Name: "events", Holds: "accepted events with the installation id", Names: true,
+		{Name: "log_batches", Holds: "accepted batches: the installation id and the events, compressed together", Names: true,
 			Via: "privacy store DeleteEvents", Retention: "per manifest item (privacy.Retention)"},
-		{Name: "batches", Holds: "batch ids and coded answers for resends", Names: false,
-			Retention: "duplicate window"},
+		{Name: "batch_keys", Holds: "batch ids per installation with the coded answer for resends", Names: true,
+			Via: "privacy store DeleteEvents", Retention: "with the batch's events"},
 		{Name: "checkpoints", Holds: "consumer positions", Retention: none},
 		{Name: "schema_migrations", Holds: "applied migrations", Retention: none},
 		{Name: "rollup_checkpoints", Holds: "rollup consumer positions", Retention: none},
@@ -71,10 +71,7 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 		{Name: "privacy_retention", Holds: "retention marks", Retention: none},
 	}
 	if engine == privacy.EnginePostgres {
-		owners = append(owners,
-			privacy.Owner{Name: "event_keys", Holds: "event ids for de-duplication", Retention: "with events"},
-			privacy.Owner{Name: "log_head", Holds: "the log's head position", Retention: none},
-		)
+		owners = append(owners, privacy.Owner{Name: "log_head", Holds: "the log's head position", Retention: none})
 	}
 	for i := range owners {
 		owners[i].Engine = engine

@@ -41,6 +41,8 @@ func (r *RollupStore) ReplaceDays(ctx context.Context, consumer string, through 
 	if err != nil {
 		return fmt.Errorf("postgres: rollup replace days: %w", classify(err))
 	}
+	// The old cells held the erased installation's dimension values.
+	r.s.requestVacuum()
 	return nil
 }
 
