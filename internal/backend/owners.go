@@ -77,12 +77,14 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 		owners[i].Engine = engine
 	}
 	if b.NATS != nil {
-		for _, stream := range b.NATS.Streams() {
-			owners = append(owners, privacy.Owner{Engine: privacy.EngineJetStream, Name: stream,
+		streams := b.NATS.Streams()
+		owners = append(owners,
+			privacy.Owner{Engine: privacy.EngineJetStream, Name: streams[0],
 				Holds: "submissions on their way to PostgreSQL, with the installation id", Names: true,
-				Via:       "expires:the tombstone stops workers storing them; messages age out with the stream's max-age",
-				Retention: "the stream's max-age"})
-		}
+				Erase: b.NATS.Erase, Retention: "the stream's max-age"},
+			privacy.Owner{Engine: privacy.EngineJetStream, Name: streams[1],
+				Holds: "submissions workers could not store", Names: true,
+				Via: "the submission stream's owner (natslog.Log.Erase covers both streams)", Retention: "the stream's max-age"})
 	}
 	if err := r.Register(owners...); err != nil {
 		return nil, err
