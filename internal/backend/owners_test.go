@@ -16,7 +16,7 @@ import (
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
-func referenceManifest(t *testing.T) *manifest.Manifest {
+func referenceManifest(t testing.TB) *manifest.Manifest {
 	t.Helper()
 	m, err := manifest.Parse("reference.yaml", manifest.ReferenceYAML())
 	if err != nil {
