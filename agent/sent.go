@@ -24,8 +24,7 @@ type SentEntry struct {
 	Error     *SentError      `json:"error,omitempty"`
 	Batch     json.RawMessage `json:"batch,omitempty"`
 
-	RequestID      string `json:"request_id,omitempty"`
-	InstallationID string `json:"installation_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SentRejection is one event the server refused inside an accepted batch;

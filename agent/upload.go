@@ -166,7 +166,9 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 			deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
 			break
 		}
-		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID, InstallationID: d.InstallationID}
+		// The entry names the request, not the withdrawn id: the sent log
+		// outlives the erasure and must not keep what it erased.
+		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID}
 		if perm != nil {
 			// The server will never take this request; keeping it would
 			// block every later upload. Record why.

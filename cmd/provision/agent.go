@@ -465,7 +465,7 @@ func newAgentSentCmd(o *agentOptions, e *env) *cobra.Command {
 // every event with every field.
 func writeSentEntry(w io.Writer, en *agent.SentEntry) {
 	if en.Kind == "deletion" {
-		fmt.Fprintf(w, "%s  deletion request %s for installation %s to %s: %s\n", en.SentAt.Format(time.RFC3339), en.RequestID, en.InstallationID, en.Server, en.Status)
+		fmt.Fprintf(w, "%s  deletion request %s for the withdrawn installation to %s: %s\n", en.SentAt.Format(time.RFC3339), en.RequestID, en.Server, en.Status)
 		if en.Error != nil {
 			fmt.Fprintf(w, "    refused: %s: %s\n", en.Error.Code, en.Error.Message)
 		}

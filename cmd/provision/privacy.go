@@ -13,6 +13,7 @@ import (
 	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/rollup"
 )
 
 func newPrivacyCmd(e *env) *cobra.Command {
@@ -30,7 +31,13 @@ func newPrivacyCmd(e *env) *cobra.Command {
 }
 
 // privacyFlags are the flags every privacy command shares.
-type privacyFlags struct{ storeFlags }
+type privacyFlags struct {
+	storeFlags
+	// Set by open: the owners of the backend's copies and the refresher
+	// that erasures mark the days they touched with.
+	owners  *privacy.Registry
+	refresh *rollup.Refresher
+}
 
 func (f *privacyFlags) register(cmd *cobra.Command) {
 	f.registerData(cmd)
@@ -48,7 +55,9 @@ func (f *privacyFlags) open(cmd *cobra.Command, e *env) (*backend.Backend, *priv
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := privacy.New(privacy.Options{Store: b.Privacy, Manifest: m})
+	f.refresh = b.Refresher(nil)
+	svc, owners, err := b.PrivacyService(m, nil, f.refresh)
+	f.owners = owners
 	if err != nil {
 		b.Close()
 		return nil, nil, nil, err
@@ -93,6 +102,13 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 				return err
 			}
 			if !rebuild {
+				// Recompute the rollups of the days the erasure touched, so
+				// no count or dimension value still includes it.
+				if f.refresh != nil {
+					if _, err := f.refresh.Refresh(cmd.Context()); err != nil {
+						return err
+					}
+				}
 				return nil
 			}
 			// A HyperLogLog sketch cannot forget one installation: build
@@ -214,12 +230,12 @@ func newPrivacyPurgeCmd(e *env) *cobra.Command {
 			if _, err := svc.Resume(cmd.Context()); err != nil {
 				return err
 			}
-			job := &privacy.Retention{Store: st.Privacy, Manifest: m}
+			job := &privacy.Retention{Store: st.Privacy, Manifest: m, Owners: f.owners}
 			stats, err := job.RunOnce(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return writeIndented(e, map[string]any{"purged_events": stats.Purged, "stripped_events": stats.Stripped, "transactions": stats.Chunks})
+			return writeIndented(e, map[string]any{"purged_events": stats.Purged, "stripped_events": stats.Stripped, "transactions": stats.Chunks, "owners": stats.Owners})
 		},
 	}
 	f.register(cmd)

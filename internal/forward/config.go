@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Config is the forwarding section of the server configuration. Secrets are
@@ -36,7 +38,22 @@ type GA4Settings struct {
 	Endpoint string        `yaml:"endpoint"`
 	CAFile   string        `yaml:"ca_file"`
 	Timeout  time.Duration `yaml:"timeout"`
+	// Deletion, when set, tells Google Analytics of every erasure.
+	Deletion *GA4DeletionSettings `yaml:"deletion"`
 }
+
+// GA4DeletionSettings configure user deletions at Google Analytics.
+type GA4DeletionSettings struct {
+	PropertyID      string `yaml:"property_id"`
+	CredentialsFile string `yaml:"credentials_file"` // a service account's JSON key
+	Endpoint        string `yaml:"endpoint"`         // GA4DeletionEndpoint when empty
+	TokenURL        string `yaml:"token_url"`        // the key's token_uri when empty
+}
+
+// DeletionRetry is how a deletion notice is retried while an erasure
+// waits for it; an erasure whose recipients do not confirm stays pending
+// and is tried again by the next retention pass.
+var DeletionRetry = wire.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 4, MaxElapsed: 20 * time.Second}
 
 // WebhookSettings configure the third-party provider's webhook.
 type WebhookSettings struct {
@@ -91,6 +108,9 @@ func (c *Config) Validate() error {
 		}
 		if _, err := ga4Endpoint(g.Endpoint); err != nil {
 			bad("google_analytics.endpoint", "%v", err)
+		}
+		if d := g.Deletion; d != nil && (d.PropertyID == "" || d.CredentialsFile == "") {
+			bad("google_analytics.deletion", "property_id and credentials_file are required")
 		}
 	}
 	if w := c.ThirdParty; w != nil {
@@ -181,6 +201,45 @@ func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
 			return nil, err
 		}
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Deleters builds who is told of erasures: Google Analytics when its
+// deletion is configured, and the third party whenever it is configured
+// (its webhook takes deletion notices like counts).
+func (c *Config) Deleters(getenv func(string) string) ([]Deleter, error) {
+	var out []Deleter
+	if g := c.GoogleAnalytics; g != nil && g.Deletion != nil {
+		key, err := os.ReadFile(g.Deletion.CredentialsFile)
+		if err != nil {
+			return nil, fmt.Errorf("google_analytics.deletion: %w", err)
+		}
+		client, err := NewHTTPClient(g.CAFile, orDefault(g.Timeout, 30*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("google_analytics: %w", err)
+		}
+		d, err := NewGA4Deletion(GA4DeletionConfig{PropertyID: g.Deletion.PropertyID, Credentials: key,
+			Endpoint: g.Deletion.Endpoint, TokenURL: g.Deletion.TokenURL, Client: client, Retry: DeletionRetry})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	if w := c.ThirdParty; w != nil {
+		secret, err := readSecret(w.SecretFile, w.SecretEnv, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("third_party secret: %w", err)
+		}
+		client, err := NewHTTPClient(w.CAFile, orDefault(w.Timeout, 30*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("third_party: %w", err)
+		}
+		d, err := NewWebhook(WebhookConfig{URL: w.URL, Secret: secret, Client: client, Retry: DeletionRetry})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

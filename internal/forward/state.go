@@ -48,3 +48,13 @@ type DeadLetter struct {
 	Retryable      bool   // whether the last failure was one a later attempt may overcome
 	CreatedAt      time.Time
 }
+
+// DeadLetterExpirer is a State whose dead letters expire: a dead letter
+// holds an installation id and its fields, so it is kept no longer than the
+// data it was made of. The privacy owners registry runs it with the
+// retention job.
+type DeadLetterExpirer interface {
+	// ExpireDeadLetters drops the dead letters of days before the given day
+	// (YYYY-MM-DD) and returns how many went.
+	ExpireDeadLetters(ctx context.Context, before string) (int, error)
+}

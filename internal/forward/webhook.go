@@ -43,6 +43,9 @@ type WebhookConfig struct {
 	Secret []byte // at least 32 bytes
 	Client *http.Client
 	Now    func() time.Time
+	// Retry is how a deletion notice is retried (counts have the
+	// forwarder's own retries and dead letters).
+	Retry wire.Policy
 }
 
 // Webhook posts each count as JSON to the third-party provider over HTTPS.

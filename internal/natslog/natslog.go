@@ -224,3 +224,7 @@ func (l *Log) Ping(ctx context.Context) error {
 // Flush waits until the server has received everything sent so far, such
 // as acknowledgements, before a worker stops.
 func (l *Log) Flush(ctx context.Context) error { return l.nc.FlushWithContext(ctx) }
+
+// Streams names the streams the log keeps: the submissions and the dead
+// letters workers could not store.
+func (l *Log) Streams() []string { return []string{l.cfg.Stream, l.cfg.DeadStream} }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/provisionhq/provision"
@@ -39,6 +41,14 @@ type Options struct {
 	Logger   *slog.Logger     // nil: discard; never given an installation id
 	Now      func() time.Time // nil: time.Now
 	Chunk    int              // events per transaction; default DefaultChunk
+	// Owners are the places besides the Store's events and linked rows
+	// that hold installation data; every erasure runs them and the
+	// receipt lists each one's outcome. Nil: the Store alone.
+	Owners *Registry
+	// Erased, when set, is told the UTC days (YYYY-MM-DD) of the events an
+	// erasure removed, so derived data of those days is recomputed (the
+	// rollup refresh job). It is called after the erasure completed.
+	Erased func(days []string)
 }
 
 // Service performs erasure and export, and answers whether an installation
@@ -49,6 +59,9 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	chunk int
+
+	owners *Registry
+	erased func(days []string)
 }
 
 // New checks the options and returns a service.
@@ -65,7 +78,7 @@ func New(o Options) (*Service, error) {
 	if o.Chunk <= 0 {
 		o.Chunk = DefaultChunk
 	}
-	return &Service{store: o.Store, m: o.Manifest, log: o.Logger, now: o.Now, chunk: o.Chunk}, nil
+	return &Service{store: o.Store, m: o.Manifest, log: o.Logger, now: o.Now, chunk: o.Chunk, owners: o.Owners, erased: o.Erased}, nil
 }
 
 // CheckInstallationID returns ErrBadInstallationID unless id is a value
@@ -151,6 +164,7 @@ func (s *Service) Erase(ctx context.Context, installationID, requestID, source s
 // audit entry. r becomes the receipt.
 func (s *Service) finish(ctx context.Context, r *Request, installationID string) error {
 	removed := newRemoved()
+	days := map[string]bool{}
 	installCategory := ""
 	if it := s.m.Item(InstallationItem); it != nil {
 		installCategory = it.Category
@@ -162,6 +176,7 @@ func (s *Service) finish(ctx context.Context, r *Request, installationID string)
 		}
 		for i := range evs {
 			s.count(removed, &evs[i], installCategory)
+			days[evs[i].Time.UTC().Format(time.DateOnly)] = true
 		}
 		if len(evs) < s.chunk {
 			break
@@ -173,6 +188,13 @@ func (s *Service) finish(ctx context.Context, r *Request, installationID string)
 	}
 	for kind, n := range linked {
 		removed.Records[kind] += n
+	}
+	if s.owners != nil {
+		outcomes, err := s.owners.eraseOwners(ctx, installationID, s.now, removed)
+		if err != nil {
+			return fmt.Errorf("erase %s: %w", r.ID, err)
+		}
+		removed.Owners = outcomes
 	}
 	r.Status = StatusComplete
 	r.CompletedAt = s.now().UTC()
@@ -187,6 +209,9 @@ func (s *Service) finish(ctx context.Context, r *Request, installationID string)
 	var events int64
 	for _, n := range removed.Events {
 		events += n
+	}
+	if s.erased != nil && len(days) > 0 {
+		s.erased(slices.Sorted(maps.Keys(days)))
 	}
 	s.log.Info("erasure complete", "request_id", r.ID, "source", r.Source, "events", events)
 	return nil

@@ -61,6 +61,9 @@ type Removed struct {
 	// Records counts the other rows linked to the installation that were
 	// removed, by kind (for example forward_sent).
 	Records map[string]int64 `json:"records"`
+	// Owners lists every registered owner of installation data with what
+	// the erasure did there (see Registry), recipients included.
+	Owners []Outcome `json:"owners,omitempty"`
 }
 
 func newRemoved() *Removed {

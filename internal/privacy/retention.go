@@ -65,6 +65,10 @@ type Retention struct {
 	// Eraser, when set, has each pass also finish erasures that were
 	// begun but not completed (Service.Resume).
 	Eraser *Service
+	// Owners, when set, has each pass also run the retention of every
+	// registered owner (derived data: rollup cells and certificates, dead
+	// letters).
+	Owners *Registry
 }
 
 // RetentionStats says what one pass did.
@@ -73,6 +77,7 @@ type RetentionStats struct {
 	Stripped map[string]int64 // events visited to strip expired items, by event type
 	Chunks   int              // transactions run
 	Resumed  int              // interrupted erasures finished
+	Owners   map[string]int64 // records dropped by owners' retention, by owner
 }
 
 // rule is one retention action for one event type.
@@ -204,6 +209,13 @@ func (j *Retention) RunOnce(ctx context.Context) (RetentionStats, error) {
 			}
 		}
 		if err := j.Store.SetRetentionMark(ctx, key, before, newSeq); err != nil {
+			return st, fmt.Errorf("retention: %w", err)
+		}
+	}
+	if j.Owners != nil {
+		owned, err := j.Owners.RetainOwners(ctx, now)
+		st.Owners = owned
+		if err != nil {
 			return st, fmt.Errorf("retention: %w", err)
 		}
 	}

@@ -3,9 +3,12 @@ package rollup
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrConflict means the consumer's checkpoint was not where the caller
@@ -183,4 +186,54 @@ func (m *MemoryStore) HashKey(context.Context) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.key), nil
+}
+
+// ReplaceDays implements DayStore.
+func (m *MemoryStore) ReplaceDays(_ context.Context, consumer string, through int64, days []string, d Delta) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checkpoints[consumer] != through {
+		return ErrConflict
+	}
+	fresh := map[Key]*Cell{}
+	for _, c := range d.Cells {
+		if !slices.Contains(days, c.Day) {
+			return fmt.Errorf("rollup: cell of %s outside the replaced days", c.Day)
+		}
+		cur := fresh[c.Key]
+		if cur == nil {
+			cur = NewCell(c.Key)
+			fresh[c.Key] = cur
+		}
+		if err := cur.Merge(c); err != nil {
+			return err
+		}
+	}
+	for k := range m.cells {
+		if slices.Contains(days, k.Day) {
+			delete(m.cells, k)
+		}
+	}
+	maps.Copy(m.cells, fresh)
+	return nil
+}
+
+// DropBefore implements DayStore.
+func (m *MemoryStore) DropBefore(_ context.Context, day string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for k := range m.cells {
+		if k.Day < day {
+			delete(m.cells, k)
+			n++
+		}
+	}
+	for k, c := range m.certs {
+		if !c.NotAfter.IsZero() && c.NotAfter.UTC().Format(time.DateOnly) < day {
+			delete(m.certs, k)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,10 +27,16 @@ type job struct {
 // backgroundJobs are the consumers the server owns besides ingest:
 // retention and unfinished erasures everywhere, the rollups where no
 // worker keeps them, and the forwarders.
-func (s *Server) backgroundJobs(m *manifest.Manifest, svc *privacy.Service, dash *web.Dashboard) []job {
+func (s *Server) backgroundJobs(m *manifest.Manifest, svc *privacy.Service, owners *privacy.Registry, dash *web.Dashboard) []job {
 	b := s.backend
-	retention := &privacy.Retention{Store: b.Privacy, Manifest: m, Eraser: svc, Logger: s.logger}
+	retention := &privacy.Retention{Store: b.Privacy, Manifest: m, Eraser: svc, Owners: owners, Logger: s.logger}
 	jobs := []job{{"retention", retention.Run}}
+	if s.refresh != nil {
+		// Erasures mark the days they touched; one pass per interval
+		// recomputes them all, wherever the rollups are kept.
+		every := cmp.Or(s.cfg.RollupInterval, DefaultRollupInterval)
+		jobs = append(jobs, job{"rollup-refresh", func(ctx context.Context) error { return s.refresh.Run(ctx, every) }})
+	}
 	if !b.HasWorkers() {
 		warm := dash
 		if s.cfg.ColdDashboard {

@@ -29,6 +29,7 @@ import (
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/web"
 )
 
@@ -101,6 +102,7 @@ type Server struct {
 	geo      *geo.DB
 	jobs     []job
 	forwards forward.Group
+	refresh  *rollup.Refresher // recomputes the days erasures touched
 
 	// URL is scheme://host:port of the listener.
 	URL string
@@ -185,7 +187,12 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 			return nil, fmt.Errorf("geoip: %w", err)
 		}
 	}
-	svc, err := privacy.New(privacy.Options{Store: b.Privacy, Manifest: m, Logger: cfg.Logger})
+	s.refresh = b.Refresher(cfg.Logger)
+	recipients, err := recipientOwners(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc, owners, err := b.PrivacyService(m, cfg.Logger, s.refresh, recipients...)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +239,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		}
 		rt.forward = forwardStatusHandler(s.forwards)
 	}
-	s.jobs = s.backgroundJobs(m, svc, dash)
+	s.jobs = s.backgroundJobs(m, svc, owners, dash)
 
 	s.srv = &http.Server{
 		Handler:           rt.mux(),

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,7 +100,11 @@ var ErrTooLarge = errors.New("event too large for the outbox")
 // Store is an open outbox. It is safe for concurrent use; several processes
 // take turns through the file lock.
 type Store struct {
+	// swap is held shared by every transaction and exclusively while
+	// Compact replaces the file under db.
+	swap   sync.RWMutex
 	db     *bolt.DB
+	path   string
 	limits Limits
 	now    func() time.Time
 }
@@ -130,11 +135,15 @@ func Open(path string, limits Limits, now func() time.Time) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return &Store{db: db, limits: limits.withDefaults(), now: now}, nil
+	return &Store{db: db, path: path, limits: limits.withDefaults(), now: now}, nil
 }
 
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.swap.Lock()
+	defer s.swap.Unlock()
+	return s.db.Close()
+}
 
 // record is how an event waits in the outbox. The event stays encoded so
 // that counting a repeat does not decode and re-encode it.
@@ -177,7 +186,7 @@ func (s *Store) Add(ev *provision.Event, region, key string) error {
 		return ErrTooLarge
 	}
 	now := s.now()
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		events, agg, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketAgg), tx.Bucket(bucketMeta)
 		if key != "" {
 			if seqb := agg.Get([]byte(key)); seqb != nil {
@@ -277,7 +286,7 @@ func deleteRecord(tx *bolt.Tx, k, v []byte, r *record) error {
 // at most maxBytes of encoded events (always at least one if any waits).
 func (s *Store) Pending(maxEvents, maxBytes int) ([]Entry, error) {
 	var out []Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		total := 0
 		for k, v := c.First(); k != nil && len(out) < maxEvents; k, v = c.Next() {
@@ -336,7 +345,7 @@ type Inflight struct {
 // nothing waits.
 func (s *Store) StartBatch(maxEvents, maxBytes int, build func([]Entry) (*Inflight, error)) (*Inflight, error) {
 	var out *Inflight
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		out = nil
 		meta, events, agg := tx.Bucket(bucketMeta), tx.Bucket(bucketEvents), tx.Bucket(bucketAgg)
 		if v := meta.Get(keyInflight); v != nil {
@@ -395,7 +404,7 @@ func (s *Store) StartBatch(maxEvents, maxBytes int, build func([]Entry) (*Inflig
 // GetInflight returns the batch in flight, or nil.
 func (s *Store) GetInflight() (*Inflight, error) {
 	var in *Inflight
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMeta).Get(keyInflight)
 		if v == nil {
 			return nil
@@ -409,7 +418,7 @@ func (s *Store) GetInflight() (*Inflight, error) {
 // Complete removes the events of the batch in flight and the batch itself,
 // and appends the entry to the sent log, in one transaction.
 func (s *Store) Complete(seqs []uint64, sentEntry []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		events := tx.Bucket(bucketEvents)
 		for _, seq := range seqs {
 			k := seqKey(seq)
@@ -437,7 +446,7 @@ func (s *Store) Complete(seqs []uint64, sentEntry []byte) error {
 
 // AppendSent adds an entry to the sent log on its own.
 func (s *Store) AppendSent(entry []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return s.appendSent(tx, entry) })
+	return s.update(func(tx *bolt.Tx) error { return s.appendSent(tx, entry) })
 }
 
 func (s *Store) appendSent(tx *bolt.Tx, entry []byte) error {
@@ -472,7 +481,7 @@ func (s *Store) appendSent(tx *bolt.Tx, entry []byte) error {
 // returns all.
 func (s *Store) Sent(last int) ([][]byte, error) {
 	var out [][]byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSent).Cursor()
 		for k, v := c.Last(); k != nil && (last <= 0 || len(out) < last); k, v = c.Prev() {
 			out = append(out, bytes.Clone(v))
@@ -497,7 +506,7 @@ type Stats struct {
 // Stats returns the counters.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		st.Events, st.Bytes, st.Dropped = counter(meta, keyCount), counter(meta, keyBytes), counter(meta, keyDropped)
 		st.Deletions = tx.Bucket(bucketDeletions).Stats().KeyN
@@ -518,7 +527,7 @@ type Deletion struct {
 // Deletions returns the deletion requests waiting to be sent.
 func (s *Store) Deletions() ([]Deletion, error) {
 	var out []Deletion
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDeletions).ForEach(func(_, v []byte) error {
 			var d Deletion
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -531,23 +540,34 @@ func (s *Store) Deletions() ([]Deletion, error) {
 	return out, err
 }
 
-// CompleteDeletion removes an acknowledged deletion request and logs it.
+// CompleteDeletion removes an acknowledged deletion request and logs it;
+// once none is left it compacts the file (see Compact).
 func (s *Store) CompleteDeletion(requestID string, sentEntry []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketDeletions).Delete([]byte(requestID)); err != nil {
+	left := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		dels := tx.Bucket(bucketDeletions)
+		if err := dels.Delete([]byte(requestID)); err != nil {
 			return err
+		}
+		if k, _ := dels.Cursor().First(); k != nil {
+			left = 1
 		}
 		if sentEntry != nil {
 			return s.appendSent(tx, sentEntry)
 		}
 		return nil
 	})
+	if err != nil || left > 0 {
+		return err
+	}
+	// The request held the withdrawn id; its freed page must not keep it.
+	return s.Compact()
 }
 
 // Consent returns the stored consent document, or nil.
 func (s *Store) Consent() ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketMeta).Get(keyConsent))
 		return nil
 	})
@@ -556,21 +576,32 @@ func (s *Store) Consent() ([]byte, error) {
 
 // Accept stores a new consent document.
 func (s *Store) Accept(consent []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyConsent, consent)
 	})
 }
 
-// Withdraw empties the outbox, forgets the batch in flight and what was last
-// queued, queues the deletion request and stores the new consent document,
-// all in one transaction: after a crash either all of it happened or none.
+// Withdraw empties the outbox and the sent log, forgets the batch in flight
+// and what was last queued, queues the deletion request and stores the new
+// consent document, all in one transaction: after a crash either all of it
+// happened or none. It then compacts the file, so no freed page keeps the
+// withdrawn events' bytes.
 func (s *Store) Withdraw(consent []byte, del *Deletion) error {
+	if err := s.withdraw(consent, del); err != nil {
+		return err
+	}
+	return s.Compact()
+}
+
+func (s *Store) withdraw(consent []byte, del *Deletion) error {
 	dv, err := json.Marshal(del)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketAgg} {
+	return s.update(func(tx *bolt.Tx) error {
+		// The sent log holds the batches as they were sent under the
+		// withdrawn id: it goes with them.
+		for _, name := range [][]byte{bucketEvents, bucketAgg, bucketSent} {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
@@ -584,7 +615,7 @@ func (s *Store) Withdraw(consent []byte, del *Deletion) error {
 		for k, _ := c.Seek(prefixLastSeen); k != nil && bytes.HasPrefix(k, prefixLastSeen); k, _ = c.Next() {
 			stale = append(stale, bytes.Clone(k))
 		}
-		stale = append(stale, keyInflight, keyCount, keyBytes)
+		stale = append(stale, keyInflight, keyCount, keyBytes, keySentBytes, keySentCount)
 		for _, k := range stale {
 			if err := meta.Delete(k); err != nil {
 				return err
@@ -600,7 +631,7 @@ func (s *Store) Withdraw(consent []byte, del *Deletion) error {
 // LastSeen returns what was stored under name by SetLastSeen.
 func (s *Store) LastSeen(name string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		out = bytes.Clone(tx.Bucket(bucketMeta).Get(append(bytes.Clone(prefixLastSeen), name...)))
 		return nil
 	})
@@ -621,7 +652,7 @@ func (s *Store) AddIfChanged(ev *provision.Event, region, name string, digest []
 	}
 	now := s.now()
 	added := false
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		added = false
 		events, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
 		k := append(bytes.Clone(prefixLastSeen), name...)
@@ -669,7 +700,7 @@ func addCounter(b *bolt.Bucket, k []byte, d int64) {
 
 // Check verifies the consistency of the file's pages and of the counters.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		var first error
 		for err := range tx.Check() { // drain: the checker stops only at the end
 			if first == nil {

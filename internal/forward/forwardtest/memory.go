@@ -118,6 +118,15 @@ func (s *State) Forget(_ context.Context, installationID string) error {
 	return nil
 }
 
+// ExpireDeadLetters implements forward.DeadLetterExpirer.
+func (s *State) ExpireDeadLetters(_ context.Context, before string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.dead)
+	s.dead = slices.DeleteFunc(s.dead, func(dl forward.DeadLetter) bool { return dl.Day < before })
+	return n - len(s.dead), nil
+}
+
 // Suppressed is an in-memory erasure list: a forward.Suppressor.
 type Suppressed struct {
 	mu  sync.Mutex

@@ -1,0 +1,176 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	provision "github.com/provisionhq/provision"
+)
+
+// DayStore is a Store whose cells of given days can be replaced and whose
+// old cells can be dropped. The SQLite, PostgreSQL and memory stores
+// implement it.
+type DayStore interface {
+	Store
+	// ReplaceDays replaces, in one transaction, every cell of the days by
+	// the cells of d (all of those days), provided consumer's checkpoint
+	// is still through; otherwise it changes nothing and returns
+	// ErrConflict. Certificates are left as they are.
+	ReplaceDays(ctx context.Context, consumer string, through int64, days []string, d Delta) error
+	// DropBefore deletes the cells of days before day (YYYY-MM-DD) and the
+	// certificates that expired before it, and returns how many rows went.
+	DropBefore(ctx context.Context, day string) (int64, error)
+}
+
+// Refresher recomputes the cells of the days an erasure touched, so counts
+// and dimension values stop including an erased installation without a
+// manual rebuild. Erasures mark days (Mark); Run refreshes the marked days
+// together every interval, so a thousand erasures of the same week cost one
+// pass over the log, not a thousand: the cost of a pass is one read of the
+// log up to the checkpoint and one transaction that rewrites the marked
+// days' cells.
+//
+// The marks are kept in memory. If the process stops before a pass, the
+// cells keep the erased installation's contribution until the next erasure
+// of those days or `provision rollup rebuild`; the raw events are gone
+// either way.
+type Refresher struct {
+	Log       provision.Log
+	Store     DayStore
+	Consumer  string // default DefaultConsumer
+	Batch     int    // records per read, default DefaultBatch
+	WeightCap int64
+	Logger    *slog.Logger
+
+	mu   sync.Mutex
+	days map[string]bool
+}
+
+// Mark asks for the days to be refreshed at the next pass.
+func (f *Refresher) Mark(days []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.days == nil {
+		f.days = map[string]bool{}
+	}
+	for _, d := range days {
+		f.days[d] = true
+	}
+}
+
+// Pending returns the days marked and not yet refreshed.
+func (f *Refresher) Pending() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.days))
+}
+
+func (f *Refresher) take() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	days := slices.Sorted(maps.Keys(f.days))
+	f.days = nil
+	return days
+}
+
+// Refresh recomputes the marked days now and returns how many it did.
+// On failure the days stay marked.
+func (f *Refresher) Refresh(ctx context.Context) (int, error) {
+	days := f.take()
+	if len(days) == 0 {
+		return 0, nil
+	}
+	err := f.refresh(ctx, days)
+	if err != nil {
+		f.Mark(days)
+		return 0, err
+	}
+	return len(days), nil
+}
+
+func (f *Refresher) refresh(ctx context.Context, days []string) error {
+	consumer := cmp(f.Consumer, DefaultConsumer)
+	batch := f.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	key, err := f.Store.HashKey(ctx)
+	if err != nil {
+		return fmt.Errorf("rollup refresh: hash key: %w", err)
+	}
+	want := map[string]bool{}
+	for _, d := range days {
+		want[d] = true
+	}
+	for attempt := 0; ; attempt++ {
+		through, err := f.Store.Checkpoint(ctx, consumer)
+		if err != nil {
+			return fmt.Errorf("rollup refresh: checkpoint: %w", err)
+		}
+		agg := newAggregator(key, f.WeightCap)
+		for after := int64(0); after < through; {
+			recs, err := f.Log.Read(ctx, after, batch)
+			if err != nil {
+				return fmt.Errorf("rollup refresh: read log after %d: %w", after, err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for i := range recs {
+				if recs[i].Seq > through {
+					break
+				}
+				if want[Day(&recs[i])] {
+					agg.add(&recs[i])
+				}
+			}
+			after = recs[len(recs)-1].Seq
+		}
+		d := agg.delta()
+		d.Certs = nil
+		err = f.Store.ReplaceDays(ctx, consumer, through, days, d)
+		if errors.Is(err, ErrConflict) && attempt < 10 {
+			continue // the updater moved on meanwhile: read again
+		}
+		if err != nil {
+			return fmt.Errorf("rollup refresh: replace %d days: %w", len(days), err)
+		}
+		f.logger().Info("rollups refreshed after erasure", "days", len(days), "through", through)
+		return nil
+	}
+}
+
+func (f *Refresher) logger() *slog.Logger {
+	if f.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return f.Logger
+}
+
+// Run refreshes the marked days every interval until ctx ends, so the
+// erasures of one interval share one pass. Errors are logged and the days
+// retried at the next pass.
+func (f *Refresher) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
+			f.logger().Warn("rollup refresh failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
