@@ -140,7 +140,7 @@ func TestWithdrawalErasesEveryByteAndTellsRecipients(t *testing.T) {
 	a, err := agent.Open(agent.Config{StateDir: stateDir,
 		Software: agent.Software{Type: "vpn", Name: swCanary, Version: "1.2.3", Edition: "premium", Localization: "en-GB"},
 		ReadOS: func(context.Context) (agent.OSInfo, error) {
-			return agent.OSInfo{Type: "linux", Version: "12", Architecture: "amd64"}, nil
+			return agent.OSInfo{Type: "linux", Version: "12"}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
