@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/throttle"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -156,7 +158,15 @@ func TokenHash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(tok
 //
 // The installation id travels in a body, never in a URL, so it does not
 // end up in access logs.
-func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
+//
+// Failed attempts are throttled per client address (clientAddr, the
+// server's trusted-proxy rule; nil means the peer) and in all, with 429
+// and Retry-After; a right token costs nothing.
+func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte, clientAddr func(*http.Request) (netip.Addr, bool)) http.Handler {
+	if clientAddr == nil {
+		clientAddr = peerAddr
+	}
+	guard := throttle.New(throttle.DefaultPerClient, throttle.DefaultGlobal, nil)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/admin/erase", func(w http.ResponseWriter, r *http.Request) {
 		var req wire.DeletionRequest
@@ -200,11 +210,18 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte) http.Handler {
 		}
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refund, wait := guard.Take(clientAddr(r))
+		if wait > 0 {
+			throttle.SetRetryAfter(w, wait)
+			writeError(w, http.StatusTooManyRequests, wire.CodeTooManyAttempts, "too many failed attempts; wait and try again")
+			return
+		}
 		if !authorized(r, tokenHash) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="provision-admin"`)
 			writeError(w, http.StatusUnauthorized, wire.CodeUnauthorized, "a valid bearer token is required")
 			return
 		}
+		refund()
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -222,4 +239,12 @@ func authorized(r *http.Request, want [sha256.Size]byte) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }

@@ -122,7 +122,7 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := privacy.NewAdminHandler(r.svc, hash)
+	h := privacy.NewAdminHandler(r.svc, hash, nil)
 	id := newInstallationID()
 	r.submitDays(t, id, 2)
 	body := `{"installation_id":"` + id + `"}`
@@ -180,7 +180,7 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 
 	// Without a configured token nothing gets in.
 	var none [32]byte
-	if w := post(t, privacy.NewAdminHandler(r.svc, none), "/v1/admin/export", body, "Authorization", "Bearer "); w.Code != http.StatusUnauthorized {
+	if w := post(t, privacy.NewAdminHandler(r.svc, none, nil), "/v1/admin/export", body, "Authorization", "Bearer "); w.Code != http.StatusUnauthorized {
 		t.Errorf("no token configured: %d", w.Code)
 	}
 }

@@ -208,6 +208,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		Logger:      cfg.Logger,
 		Registry:    cfg.Registry,
 	}
+	deps.ClientAddr = ingest.RemoteAddr
 	if cfg.TrustedProxyHeader != "" {
 		deps.ClientAddr = ingest.TrustedHeader(cfg.TrustedProxyHeader)
 	}
@@ -219,7 +220,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 	// `provision privacy token`; its hash is all the server keeps.
 	if cfg.Data != "" {
 		if hash, err := privacy.LoadTokenHash(cfg.Data); err == nil {
-			rt.admin = privacy.NewAdminHandler(svc, hash)
+			rt.admin = privacy.NewAdminHandler(svc, hash, deps.ClientAddr)
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("operator token: %w", err)
 		}
@@ -228,7 +229,8 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 	// is served only when the operator hands one over.
 	var dash *web.Dashboard
 	if cfg.DashboardToken != "" {
-		if dash, err = web.New(web.Config{Token: cfg.DashboardToken, Rollups: b.Rollups, PublicRoots: cfg.PublicRoots, Logger: cfg.Logger}); err != nil {
+		if dash, err = web.New(web.Config{Token: cfg.DashboardToken, Rollups: b.Rollups, PublicRoots: cfg.PublicRoots, Logger: cfg.Logger,
+			ClientAddr: deps.ClientAddr}); err != nil {
 			return nil, fmt.Errorf("dashboard: %w", err)
 		}
 		rt.dashboard = dash

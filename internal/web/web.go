@@ -5,12 +5,9 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +16,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +27,8 @@ import (
 
 	"github.com/provisionhq/provision/internal/report"
 	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/throttle"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Config is what the dashboard needs.
@@ -44,6 +45,17 @@ type Config struct {
 	CacheTTL time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
+
+	// IdleTimeout and AbsoluteTimeout bound a dashboard session; 0 means
+	// DefaultIdleTimeout and DefaultAbsoluteTimeout.
+	IdleTimeout, AbsoluteTimeout time.Duration
+	// ClientAddr finds the client address that login attempts are
+	// throttled by (the server's trusted-proxy rule); nil means the
+	// connection's peer.
+	ClientAddr func(*http.Request) (netip.Addr, bool)
+	// PerClient and Global bound failed logins and bearer tokens; zero
+	// means throttle.DefaultPerClient and throttle.DefaultGlobal.
+	PerClient, Global throttle.Rule
 }
 
 // Validate names the first bad field.
@@ -64,15 +76,29 @@ var files embed.FS
 
 var pages = template.Must(template.ParseFS(files, "templates/*.html"))
 
-const sessionCookie = "provision_session"
+// The session cookie's names: over TLS the __Host- prefix binds it to
+// this host and path / and requires Secure; over plain HTTP (only on
+// loopback or behind a terminator) a browser would refuse that prefix.
+const (
+	sessionCookieTLS   = "__Host-provision_session"
+	sessionCookiePlain = "provision_session"
+)
+
+func sessionCookie(r *http.Request) string {
+	if r.TLS != nil {
+		return sessionCookieTLS
+	}
+	return sessionCookiePlain
+}
 
 type server struct {
-	cfg     Config
-	session string // the cookie value a logged-in operator holds
-	log     *slog.Logger
-	cache   *sectionCache
-	span    dataSpan
-	snap    atomic.Pointer[snapshot] // nil until the first Warm
+	cfg      Config
+	sessions *sessions
+	throttle *throttle.Limiter
+	log      *slog.Logger
+	cache    *sectionCache
+	span     dataSpan
+	snap     atomic.Pointer[snapshot] // nil until the first Warm
 }
 
 // Dashboard serves /dashboard and /v1/reports.
@@ -109,12 +135,27 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	mac := hmac.New(sha256.New, []byte(cfg.Token))
-	mac.Write([]byte("provision dashboard session v1"))
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = time.Minute
 	}
-	s := &server{cfg: cfg, session: hex.EncodeToString(mac.Sum(nil)), log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now)}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = DefaultAbsoluteTimeout
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = peerAddr
+	}
+	if cfg.PerClient == (throttle.Rule{}) {
+		cfg.PerClient = throttle.DefaultPerClient
+	}
+	if cfg.Global == (throttle.Rule{}) {
+		cfg.Global = throttle.DefaultGlobal
+	}
+	s := &server{cfg: cfg, log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now),
+		sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now),
+		throttle: throttle.New(cfg.PerClient, cfg.Global, cfg.Now)}
 	return &Dashboard{s: s, h: s.routes()}, nil
 }
 
@@ -124,8 +165,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", noListing(http.FileServerFS(assets))))
 	mux.HandleFunc("GET /dashboard/assets/report.css", handleReportCSS)
 	mux.HandleFunc("GET /dashboard/login", s.handleLoginForm)
-	mux.HandleFunc("POST /dashboard/login", s.handleLogin)
-	mux.HandleFunc("POST /dashboard/logout", s.handleLogout)
+	// SameSite=Strict keeps the session cookie off cross-site requests;
+	// the cross-origin check (Sec-Fetch-Site, else Origin against Host)
+	// also refuses a cross-site login form, which a cookie rule cannot.
+	csrf := http.NewCrossOriginProtection()
+	mux.Handle("POST /dashboard/login", csrf.Handler(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("POST /dashboard/logout", csrf.Handler(http.HandlerFunc(s.handleLogout)))
 	mux.Handle("GET /dashboard", s.requireSession(http.RedirectHandler("/dashboard/quality", http.StatusSeeOther)))
 	mux.Handle("GET /dashboard/{kind}", s.requireSession(http.HandlerFunc(s.handlePage)))
 	mux.Handle("GET /v1/reports/{kind}", s.requireBearer(http.HandlerFunc(s.handleReportAPI)))
@@ -166,8 +211,8 @@ func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []by
 
 func (s *server) requireSession(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(sessionCookie)
-		if err != nil || !equal(c.Value, s.session) {
+		c, err := r.Cookie(sessionCookie(r))
+		if err != nil || !s.sessions.valid(c.Value) {
 			http.Redirect(w, r, "/dashboard/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
@@ -177,12 +222,19 @@ func (s *server) requireSession(h http.Handler) http.Handler {
 
 func (s *server) requireBearer(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refund, wait := s.throttle.Take(s.cfg.ClientAddr(r))
+		if wait > 0 {
+			throttle.SetRetryAfter(w, wait)
+			writeError(w, http.StatusTooManyRequests, wire.CodeTooManyAttempts, "too many failed attempts; wait and try again")
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !equal(tok, s.cfg.Token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="provision"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid operator bearer token is required")
 			return
 		}
+		refund()
 		h.ServeHTTP(w, r)
 	})
 }
@@ -198,11 +250,31 @@ type loginPage struct {
 	Error string
 }
 
+const defaultNext = "/dashboard/quality"
+
+// safeNext returns next when it is a local dashboard path, else the
+// default page. A browser reads "/\\host" and "//host" as another site and
+// resolves "..": anything but a clean absolute path under /dashboard, with
+// no scheme, host, backslash or control character, is refused rather than
+// repaired.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/dashboard") || strings.HasPrefix(next, "//") {
-		return "/dashboard/quality"
+	if next == "" || len(next) > 1024 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return defaultNext
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return defaultNext
+	}
+	p := u.Path // decoded: %2e%2e and %5c are seen for what they are
+	if p != path.Clean(p) || strings.ContainsAny(p, "\\") || (p != "/dashboard" && !strings.HasPrefix(p, "/dashboard/")) {
+		return defaultNext
+	}
+	out := u.EscapedPath()
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out
 }
 
 func (s *server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -219,19 +291,53 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
+	refund, wait := s.throttle.Take(s.cfg.ClientAddr(r))
+	if wait > 0 {
+		throttle.SetRetryAfter(w, wait)
+		w.WriteHeader(http.StatusTooManyRequests)
+		s.render(w, "login.html", loginPage{Next: next, Error: "Too many attempts; wait a minute and try again."})
+		return
+	}
 	if !equal(r.PostForm.Get("token"), s.cfg.Token) {
 		w.WriteHeader(http.StatusUnauthorized)
 		s.render(w, "login.html", loginPage{Next: next, Error: "That token is not right."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.session, Path: "/dashboard", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600})
+	refund()
+	// A login never reuses a session the browser brought along.
+	if c, err := r.Cookie(sessionCookie(r)); err == nil {
+		s.sessions.revoke(c.Value)
+	}
+	id, err := s.sessions.create()
+	if err != nil {
+		s.log.Error("session", "err", err)
+		http.Error(w, "no session could be made", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, s.cookie(r, id, int(s.cfg.AbsoluteTimeout/time.Second)))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+func (s *server) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: sessionCookie(r), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+}
+
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if c, err := r.Cookie(sessionCookie(r)); err == nil {
+		s.sessions.revoke(c.Value)
+	}
+	http.SetCookie(w, s.cookie(r, "", -1))
 	http.Redirect(w, r, "/dashboard/login", http.StatusSeeOther)
+}
+
+// peerAddr is the connection's peer address.
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ap.Addr().Unmap(), true
 }
 
 func (s *server) render(w http.ResponseWriter, name string, data any) {

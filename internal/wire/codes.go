@@ -21,6 +21,7 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodeRequestConflict      = "request_conflict"       // 409: a request id reused for another installation
 	CodeOverloaded           = "overloaded"             // 429: too much work in flight; retry after the delay
+	CodeTooManyAttempts      = "too_many_attempts"      // 429: too many failed operator tokens; retry after the delay
 	CodeInternal             = "internal"               // 500
 	CodeNotImplemented       = "not_implemented"        // 501
 	CodeUnavailable          = "unavailable"            // 503: the store cannot take work now, or the server is stopping
