@@ -31,6 +31,7 @@ import (
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
 	"github.com/provisionhq/provision/internal/web"
+	"github.com/provisionhq/provision/internal/wire"
 )
 
 // Defaults of the zero Config values.
@@ -177,7 +178,8 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		}
 		s.CertPEM, s.GeneratedCert = certPEM, generated
 		s.Pin, s.PinBase64 = certs.SPKISHA256Hex(leaf), certs.SPKISHA256Base64(leaf)
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		tlsConfig = wire.TLSConfig()
+		tlsConfig.Certificates = []tls.Certificate{cert}
 		scheme = "https"
 	}
 	s.URL = scheme + "://" + s.ln.Addr().String()

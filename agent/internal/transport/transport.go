@@ -73,7 +73,8 @@ func New(o Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("encoding %q: use gzip, zstd or identity", enc)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: o.Sessions}
+	tc := wire.TLSConfig()
+	tc.ClientSessionCache = o.Sessions
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
