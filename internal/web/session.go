@@ -107,9 +107,3 @@ func (s *sessions) expireLocked(t time.Time) {
 		}
 	}
 }
-
-func (s *sessions) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byID)
-}
