@@ -18,59 +18,26 @@ const maxRead = 10000
 const batchColumns = `seq_end, seq_first, batch_id, installation_id, region,
 	received_at, received_at_nanos, payload`
 
-// storedBatch is one row of log_batches, decoded.
-type storedBatch struct {
-	end     int64
-	head    batchcodec.Header
-	entries []batchcodec.Entry
-}
-
-func scanBatch(rows pgx.Rows) (*storedBatch, error) {
+func scanBatch(rows pgx.Rows) (*batchcodec.Stored, error) {
 	var (
-		b       storedBatch
+		b       batchcodec.Stored
 		nanos   int16
 		payload []byte
 	)
-	h := &b.head
-	if err := rows.Scan(&b.end, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
+	h := &b.Head
+	if err := rows.Scan(&b.End, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
 		&h.ReceivedAt, &nanos, &payload); err != nil {
 		return nil, err
 	}
 	h.ReceivedAt = h.ReceivedAt.UTC().Add(time.Duration(nanos))
-	var err error
-	if b.entries, err = batchcodec.Decode(payload); err != nil {
-		return nil, fmt.Errorf("batch ending at %d: %w", b.end, err)
-	}
-	return &b, nil
-}
-
-// appendRecords appends the batch's records with Seq > after to out,
-// until out has limit records.
-func (b *storedBatch) appendRecords(out []provision.Record, after int64, limit int) []provision.Record {
-	for i := range b.entries {
-		if len(out) >= limit {
-			break
-		}
-		if b.head.First+b.entries[i].Offset > after {
-			out = append(out, b.head.Record(&b.entries[i]))
-		}
-	}
-	return out
+	return &b, b.SetPayload(payload)
 }
 
 // readBatches expands the batches a query of batchColumns returns, in its
 // order, into up to limit records with Seq > after.
 func readBatches(rows pgx.Rows, after int64, limit int) ([]provision.Record, error) {
 	defer rows.Close()
-	var out []provision.Record
-	for len(out) < limit && rows.Next() {
-		b, err := scanBatch(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = b.appendRecords(out, after, limit)
-	}
-	return out, rows.Err()
+	return batchcodec.ReadRecords(rows, func() (*batchcodec.Stored, error) { return scanBatch(rows) }, after, limit)
 }
 
 // Read implements provision.Log: up to limit records with Seq > after, in Seq

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -280,9 +281,9 @@ func (p *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before
 	var removed int64
 	err := p.rewriteBatches(ctx, `day_min < $2 AND strpos(types, $3) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
 		func() { removed = 0 },
-		func(b *storedBatch) (bool, bool) {
+		func(b *batchcodec.Stored) (bool, bool) {
 			var n int
-			b.entries, n = batchcodec.Purge(b.entries, eventType, cutoff)
+			b.Entries, n = batchcodec.Purge(b.Entries, eventType, cutoff)
 			removed += int64(n)
 			return n > 0, removed < int64(limit)
 		})
@@ -294,64 +295,38 @@ func (p *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before
 // their entries and writes back those it changed: rewritten, or deleted
 // when empty. visit returns whether it changed the batch and whether to go
 // on. It runs in one transaction; reset runs at each attempt of it.
-func (p *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, reset func(), visit func(*storedBatch) (changed, more bool)) error {
+func (p *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, reset func(), visit func(*batchcodec.Stored) (changed, more bool)) error {
 	return pgx.BeginFunc(ctx, p.s.pool, func(tx pgx.Tx) error {
 		reset()
-		var after int64
-		for {
+		page := func(after int64) ([]*batchcodec.Stored, error) {
 			rows, err := tx.Query(ctx, `SELECT `+batchColumns+` FROM log_batches WHERE seq_end > $1 AND `+where+`
-				ORDER BY seq_end LIMIT 64 FOR UPDATE`, append([]any{after}, args...)...)
+				ORDER BY seq_end LIMIT `+strconv.Itoa(batchcodec.RewritePage)+` FOR UPDATE`, append([]any{after}, args...)...)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			var page []*storedBatch
-			for rows.Next() {
-				b, err := scanBatch(rows)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				page = append(page, b)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, b := range page {
-				after = b.end
-				changed, more := visit(b)
-				if changed {
-					if err := writeBack(ctx, tx, b); err != nil {
-						return err
-					}
-				}
-				if !more {
-					return nil
-				}
-			}
-			if len(page) < 64 {
-				return nil
-			}
+			defer rows.Close()
+			return batchcodec.ScanAll(rows, func() (*batchcodec.Stored, error) { return scanBatch(rows) })
 		}
+		write := func(b *batchcodec.Stored) error { return writeBack(ctx, tx, b) }
+		return batchcodec.Rewrite(page, write, visit)
 	})
 }
 
 // writeBack stores a batch whose entries changed, or deletes it when none
 // is left. Its positions do not move. received_at lets PostgreSQL go to the
 // batch's partition only.
-func writeBack(ctx context.Context, tx pgx.Tx, b *storedBatch) error {
-	at := b.head.ReceivedAt.Truncate(time.Microsecond)
-	if len(b.entries) == 0 {
-		_, err := tx.Exec(ctx, `DELETE FROM log_batches WHERE seq_end = $1 AND received_at = $2`, b.end, at)
+func writeBack(ctx context.Context, tx pgx.Tx, b *batchcodec.Stored) error {
+	at := b.Head.ReceivedAt.Truncate(time.Microsecond)
+	if len(b.Entries) == 0 {
+		_, err := tx.Exec(ctx, `DELETE FROM log_batches WHERE seq_end = $1 AND received_at = $2`, b.End, at)
 		return err
 	}
-	payload, err := batchcodec.Encode(b.entries)
+	payload, sum, err := b.Rewritten()
 	if err != nil {
 		return err
 	}
-	sum := batchcodec.Summarize(b.entries)
 	_, err = tx.Exec(ctx, `UPDATE log_batches SET events = $1, day_min = $2, day_max = $3, types = $4, payload = $5
-		WHERE seq_end = $6 AND received_at = $7`, len(b.entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.end, at)
+		WHERE seq_end = $6 AND received_at = $7`, len(b.Entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.End, at)
 	return err
 }
 
@@ -371,8 +346,8 @@ func (p *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 		func() {
 			pass = batchcodec.NewStrip(eventType, items, lo, hi, afterSeq, limit)
 		},
-		func(b *storedBatch) (bool, bool) {
-			return pass.Visit(b.head.First, b.entries)
+		func(b *batchcodec.Stored) (bool, bool) {
+			return pass.Visit(b.Head.First, b.Entries)
 		})
 	if err != nil {
 		return afterSeq, 0, pgWrap("strip fields", err)

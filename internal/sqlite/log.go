@@ -186,44 +186,19 @@ func head(ctx context.Context, q rowQueryer) (int64, error) {
 // batchColumns are the columns scanBatch reads, in its order.
 const batchColumns = `seq_end, seq_first, batch_id, installation_id, region, received_at, payload`
 
-// storedBatch is one row of log_batches, decoded.
-type storedBatch struct {
-	end     int64
-	head    batchcodec.Header
-	entries []batchcodec.Entry
-}
-
-func scanBatch(rows *sql.Rows) (*storedBatch, error) {
+func scanBatch(rows *sql.Rows) (*batchcodec.Stored, error) {
 	var (
-		b        storedBatch
+		b        batchcodec.Stored
 		received int64
 		payload  []byte
 	)
-	h := &b.head
-	if err := rows.Scan(&b.end, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
+	h := &b.Head
+	if err := rows.Scan(&b.End, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
 		&received, &payload); err != nil {
 		return nil, err
 	}
 	h.ReceivedAt = time.Unix(0, received).UTC()
-	var err error
-	if b.entries, err = batchcodec.Decode(payload); err != nil {
-		return nil, fmt.Errorf("batch ending at %d: %w", b.end, err)
-	}
-	return &b, nil
-}
-
-// appendRecords appends the batch's records with Seq > after to out,
-// until out has limit records.
-func (b *storedBatch) appendRecords(out []provision.Record, after int64, limit int) []provision.Record {
-	for i := range b.entries {
-		if len(out) >= limit {
-			break
-		}
-		if b.head.First+b.entries[i].Offset > after {
-			out = append(out, b.head.Record(&b.entries[i]))
-		}
-	}
-	return out
+	return &b, b.SetPayload(payload)
 }
 
 // Read returns up to limit records with Seq > after, in Seq order. Batches
@@ -238,19 +213,15 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	if err != nil {
 		return nil, wrap("read", err)
 	}
+	out, err := readBatches(rows, after, limit)
+	return out, wrap("read", err)
+}
+
+// readBatches expands the batches a query of batchColumns returns, in its
+// order, into up to limit records with Seq > after.
+func readBatches(rows *sql.Rows, after int64, limit int) ([]provision.Record, error) {
 	defer rows.Close()
-	var out []provision.Record
-	for len(out) < limit && rows.Next() {
-		b, err := scanBatch(rows)
-		if err != nil {
-			return nil, wrap("read", err)
-		}
-		out = b.appendRecords(out, after, limit)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("read", err)
-	}
-	return out, nil
+	return batchcodec.ReadRecords(rows, func() (*batchcodec.Stored, error) { return scanBatch(rows) }, after, limit)
 }
 
 // Head returns the highest Seq appended so far, 0 for an empty log.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -384,16 +385,8 @@ func (s *PrivacyStore) InstallationEvents(ctx context.Context, installationID st
 	if err != nil {
 		return nil, wrap("installation events", err)
 	}
-	defer rows.Close()
-	var out []provision.Record
-	for len(out) < limit && rows.Next() {
-		b, err := scanBatch(rows)
-		if err != nil {
-			return nil, wrap("installation events", err)
-		}
-		out = b.appendRecords(out, after, limit)
-	}
-	return out, wrap("installation events", rows.Err())
+	out, err := readBatches(rows, after, limit)
+	return out, wrap("installation events", err)
 }
 
 // Linked implements privacy.Store.
@@ -447,9 +440,9 @@ func (s *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before
 	cutoff := batchcodec.Day(before)
 	var removed int64
 	err := s.rewriteBatches(ctx, `day_min < ? AND instr(types, ?) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
-		func(b *storedBatch) (bool, bool) {
+		func(b *batchcodec.Stored) (bool, bool) {
 			var n int
-			b.entries, n = batchcodec.Purge(b.entries, eventType, cutoff)
+			b.Entries, n = batchcodec.Purge(b.Entries, eventType, cutoff)
 			removed += int64(n)
 			return n > 0, removed < int64(limit)
 		})
@@ -461,65 +454,41 @@ func (s *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before
 // writes back those it changed: rewritten, or deleted when empty. visit
 // returns whether it changed the batch and whether to go on. It runs in one
 // transaction.
-func (s *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, visit func(*storedBatch) (changed, more bool)) error {
+func (s *PrivacyStore) rewriteBatches(ctx context.Context, where string, args []any, visit func(*batchcodec.Stored) (changed, more bool)) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var after int64
-	for {
+	page := func(after int64) ([]*batchcodec.Stored, error) {
 		rows, err := tx.QueryContext(ctx, `SELECT `+batchColumns+` FROM log_batches WHERE seq_end > ? AND `+where+`
-			ORDER BY seq_end LIMIT 64`, append([]any{after}, args...)...)
+			ORDER BY seq_end LIMIT `+strconv.Itoa(batchcodec.RewritePage), append([]any{after}, args...)...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var page []*storedBatch
-		for rows.Next() {
-			b, err := scanBatch(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			page = append(page, b)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		for _, b := range page {
-			after = b.end
-			changed, more := visit(b)
-			if changed {
-				if err := writeBack(ctx, tx, b); err != nil {
-					return err
-				}
-			}
-			if !more {
-				return tx.Commit()
-			}
-		}
-		if len(page) < 64 {
-			return tx.Commit()
-		}
+		defer rows.Close()
+		return batchcodec.ScanAll(rows, func() (*batchcodec.Stored, error) { return scanBatch(rows) })
 	}
+	write := func(b *batchcodec.Stored) error { return writeBack(ctx, tx, b) }
+	if err := batchcodec.Rewrite(page, write, visit); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // writeBack stores a batch whose entries changed, or deletes it when none
 // is left. Its positions do not move.
-func writeBack(ctx context.Context, tx *sql.Tx, b *storedBatch) error {
-	if len(b.entries) == 0 {
-		_, err := tx.ExecContext(ctx, `DELETE FROM log_batches WHERE seq_end = ?`, b.end)
+func writeBack(ctx context.Context, tx *sql.Tx, b *batchcodec.Stored) error {
+	if len(b.Entries) == 0 {
+		_, err := tx.ExecContext(ctx, `DELETE FROM log_batches WHERE seq_end = ?`, b.End)
 		return err
 	}
-	payload, err := batchcodec.Encode(b.entries)
+	payload, sum, err := b.Rewritten()
 	if err != nil {
 		return err
 	}
-	sum := batchcodec.Summarize(b.entries)
 	_, err = tx.ExecContext(ctx, `UPDATE log_batches SET events = ?, day_min = ?, day_max = ?, types = ?, payload = ?
-		WHERE seq_end = ?`, len(b.entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.end)
+		WHERE seq_end = ?`, len(b.Entries), sum.DayMin, sum.DayMax, sum.Types, payload, b.End)
 	return err
 }
 
@@ -535,8 +504,8 @@ func (s *PrivacyStore) StripFields(ctx context.Context, eventType string, items 
 	pass := batchcodec.NewStrip(eventType, items, lo, batchcodec.Day(before), afterSeq, limit)
 	err := s.rewriteBatches(ctx, `seq_end > ? AND day_min < ? AND day_max >= ? AND instr(types, ?) > 0`,
 		[]any{afterSeq, pass.Hi, pass.Lo, batchcodec.TypeToken(eventType)},
-		func(b *storedBatch) (bool, bool) {
-			return pass.Visit(b.head.First, b.entries)
+		func(b *batchcodec.Stored) (bool, bool) {
+			return pass.Visit(b.Head.First, b.Entries)
 		})
 	if err != nil {
 		return afterSeq, 0, wrap("strip fields", err)
