@@ -161,29 +161,14 @@ func (p *PrivacyStore) CompleteErasure(ctx context.Context, r *privacy.Request, 
 
 // PendingErasures implements privacy.Store.
 func (p *PrivacyStore) PendingErasures(ctx context.Context, limit int) ([]privacy.Pending, error) {
-	rows, err := p.s.pool.Query(ctx, `SELECT request_id, id_hash, source, status, requested_at, pending_installation_id
+	rows, err := p.s.pool.Query(ctx, `SELECT `+privacy.PendingColumns+`
 		FROM privacy_requests WHERE status = $1 ORDER BY requested_at LIMIT $2`, privacy.StatusPending, limit)
 	if err != nil {
 		return nil, pgWrap("pending erasures", err)
 	}
 	defer rows.Close()
-	var out []privacy.Pending
-	for rows.Next() {
-		var (
-			pe        privacy.Pending
-			requested int64
-			id        *string
-		)
-		if err := rows.Scan(&pe.Request.ID, &pe.Request.IDHash, &pe.Request.Source, &pe.Request.Status, &requested, &id); err != nil {
-			return nil, pgWrap("pending erasures", err)
-		}
-		pe.Request.RequestedAt = time.Unix(0, requested).UTC()
-		if id != nil {
-			pe.InstallationID = *id
-		}
-		out = append(out, pe)
-	}
-	return out, pgWrap("pending erasures", rows.Err())
+	out, err := privacy.ReadPending(rows)
+	return out, pgWrap("pending erasures", err)
 }
 
 type pgQueryer interface {
@@ -191,31 +176,12 @@ type pgQueryer interface {
 }
 
 func pgRequest(ctx context.Context, q pgQueryer, id string) (*privacy.Request, error) {
-	var (
-		r                    privacy.Request
-		requested, completed int64
-		removed              string
-	)
-	err := q.QueryRow(ctx, `SELECT request_id, id_hash, source, status, requested_at, completed_at, removed
-		FROM privacy_requests WHERE request_id = $1`, id).
-		Scan(&r.ID, &r.IDHash, &r.Source, &r.Status, &requested, &completed, &removed)
+	r, err := privacy.ScanRequest(q.QueryRow(ctx, `SELECT `+privacy.RequestColumns+`
+		FROM privacy_requests WHERE request_id = $1`, id).Scan)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("erasure request %q: %w", id, provision.ErrNotFound)
 	}
-	if err != nil {
-		return nil, err
-	}
-	r.RequestedAt = time.Unix(0, requested).UTC()
-	if completed != 0 {
-		r.CompletedAt = time.Unix(0, completed).UTC()
-	}
-	if removed != "" {
-		r.Removed = new(privacy.Removed)
-		if err := json.Unmarshal([]byte(removed), r.Removed); err != nil {
-			return nil, fmt.Errorf("erasure request %q: receipt: %w", id, err)
-		}
-	}
-	return &r, nil
+	return r, err
 }
 
 // Request implements privacy.Store.
@@ -242,15 +208,8 @@ func (p *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 		return nil, pgWrap("audit", err)
 	}
 	defer rows.Close()
-	var out []privacy.AuditEntry
-	for rows.Next() {
-		e, err := privacy.ScanAuditEntry(rows.Scan)
-		if err != nil {
-			return nil, pgWrap("audit", err)
-		}
-		out = append(out, e)
-	}
-	return out, pgWrap("audit", rows.Err())
+	out, err := privacy.ReadAudit(rows)
+	return out, pgWrap("audit", err)
 }
 
 // InstallationEvents implements privacy.Store.

@@ -281,27 +281,14 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 
 // PendingErasures implements privacy.Store.
 func (s *PrivacyStore) PendingErasures(ctx context.Context, limit int) ([]privacy.Pending, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT request_id, id_hash, source, status, requested_at, pending_installation_id
+	rows, err := s.db.QueryContext(ctx, `SELECT `+privacy.PendingColumns+`
 		FROM privacy_requests WHERE status = ? ORDER BY requested_at LIMIT ?`, privacy.StatusPending, limit)
 	if err != nil {
 		return nil, wrap("pending erasures", err)
 	}
 	defer rows.Close()
-	var out []privacy.Pending
-	for rows.Next() {
-		var (
-			p         privacy.Pending
-			requested int64
-			id        sql.NullString
-		)
-		if err := rows.Scan(&p.Request.ID, &p.Request.IDHash, &p.Request.Source, &p.Request.Status, &requested, &id); err != nil {
-			return nil, wrap("pending erasures", err)
-		}
-		p.Request.RequestedAt = time.Unix(0, requested).UTC()
-		p.InstallationID = id.String
-		out = append(out, p)
-	}
-	return out, wrap("pending erasures", rows.Err())
+	out, err := privacy.ReadPending(rows)
+	return out, wrap("pending erasures", err)
 }
 
 type queryer interface {
@@ -309,31 +296,12 @@ type queryer interface {
 }
 
 func request(ctx context.Context, q queryer, id string) (*privacy.Request, error) {
-	var (
-		r                    privacy.Request
-		requested, completed int64
-		removed              string
-	)
-	err := q.QueryRowContext(ctx, `SELECT request_id, id_hash, source, status, requested_at, completed_at, removed
-		FROM privacy_requests WHERE request_id = ?`, id).
-		Scan(&r.ID, &r.IDHash, &r.Source, &r.Status, &requested, &completed, &removed)
+	r, err := privacy.ScanRequest(q.QueryRowContext(ctx, `SELECT `+privacy.RequestColumns+`
+		FROM privacy_requests WHERE request_id = ?`, id).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("erasure request %q: %w", id, provision.ErrNotFound)
 	}
-	if err != nil {
-		return nil, wrap("erasure request", err)
-	}
-	r.RequestedAt = time.Unix(0, requested).UTC()
-	if completed != 0 {
-		r.CompletedAt = time.Unix(0, completed).UTC()
-	}
-	if removed != "" {
-		r.Removed = new(privacy.Removed)
-		if err := json.Unmarshal([]byte(removed), r.Removed); err != nil {
-			return nil, fmt.Errorf("erasure request %q: receipt: %w", id, err)
-		}
-	}
-	return &r, nil
+	return r, wrap("erasure request", err)
 }
 
 // Request implements privacy.Store.
@@ -362,15 +330,8 @@ func (s *PrivacyStore) Audit(ctx context.Context, after int64, limit int) ([]pri
 		return nil, wrap("audit", err)
 	}
 	defer rows.Close()
-	var out []privacy.AuditEntry
-	for rows.Next() {
-		e, err := privacy.ScanAuditEntry(rows.Scan)
-		if err != nil {
-			return nil, wrap("audit", err)
-		}
-		out = append(out, e)
-	}
-	return out, wrap("audit", rows.Err())
+	out, err := privacy.ReadAudit(rows)
+	return out, wrap("audit", err)
 }
 
 // InstallationEvents implements privacy.Store: the installation's batches
