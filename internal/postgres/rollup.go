@@ -144,19 +144,12 @@ func applyTx(ctx context.Context, tx pgx.Tx, consumer string, from, to int64, ce
 
 		var upd, ins [][]any
 		for _, c := range cells {
-			merged := c
-			if old, ok := stored[c.Key]; ok {
-				if err := old.Merge(c); err != nil {
-					return err
-				}
-				merged = old
-			}
-			e, err := merged.Encode()
+			old, ok := stored[c.Key]
+			row, err := rollup.MergedValues(old, c)
 			if err != nil {
 				return err
 			}
-			row := []any{merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations}
-			if _, ok := stored[c.Key]; ok {
+			if ok {
 				upd = append(upd, row)
 			} else {
 				ins = append(ins, row)

@@ -241,3 +241,23 @@ func DecodeCell(k Key, events, weight, failures int64, e Encoded) (*Cell, error)
 	}
 	return c, nil
 }
+
+// MergedValues returns what a store writes for a cell of a delta: the
+// column values (day, view, dims, events, weight, failures, installs,
+// durations, sketches encoded) of the stored cell with the delta's merged
+// in, or of the delta's own when none is stored (stored nil). It merges
+// into stored.
+func MergedValues(stored, delta *Cell) ([]any, error) {
+	c := delta
+	if stored != nil {
+		if err := stored.Merge(delta); err != nil {
+			return nil, err
+		}
+		c = stored
+	}
+	e, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.Day, c.View, c.Dims, c.Events, c.Weight, c.Failures, e.Installs, e.Durations}, nil
+}

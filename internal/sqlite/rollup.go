@@ -106,30 +106,24 @@ func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
 	var inst, dur []byte
 	err := c.QueryRowContext(ctx, `SELECT events, weight, failures, installs, durations FROM rollup_cells WHERE day = ? AND view = ? AND dims = ?`,
 		cell.Day, cell.View, cell.Dims).Scan(&events, &weight, &failures, &inst, &dur)
-	merged := cell
+	var old *rollup.Cell
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return err
 	default:
-		old, err := rollup.DecodeCell(cell.Key, events, weight, failures, rollup.Encoded{Installs: inst, Durations: dur})
-		if err != nil {
+		if old, err = rollup.DecodeCell(cell.Key, events, weight, failures, rollup.Encoded{Installs: inst, Durations: dur}); err != nil {
 			return err
 		}
-		if err := old.Merge(cell); err != nil {
-			return err
-		}
-		merged = old
 	}
-	e, err := merged.Encode()
+	vals, err := rollup.MergedValues(old, cell)
 	if err != nil {
 		return err
 	}
 	_, err = c.ExecContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
-			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`,
-		merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations)
+			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`, vals...)
 	return err
 }
 
