@@ -5,11 +5,8 @@ package natstest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,29 +15,21 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/provisionhq/provision/internal/natslog"
+	"github.com/provisionhq/provision/internal/servicetest"
 )
 
 // URL returns the test server's URL. Without PROVISION_TEST_NATS the test is
 // skipped, unless PROVISION_REQUIRE_SERVICES=1 makes that a failure.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("PROVISION_TEST_NATS")
-	if url == "" {
-		if os.Getenv("PROVISION_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("PROVISION_TEST_NATS is not set and PROVISION_REQUIRE_SERVICES=1")
-		}
-		tb.Skip("PROVISION_TEST_NATS is not set")
-	}
-	return url
+	return servicetest.URL(tb, "PROVISION_TEST_NATS")
 }
 
 // Config returns a log configuration with stream and subject names no other
 // test uses; the streams are deleted when the test ends.
 func Config(tb testing.TB, url string) natslog.Config {
 	tb.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
+	id := servicetest.Name("")
 	cfg := natslog.DefaultConfig(url)
 	cfg.Name = "test-" + id
 	cfg.Stream = "T_" + strings.ToUpper(id)

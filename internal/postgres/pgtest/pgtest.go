@@ -5,36 +5,23 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/provisionhq/provision/internal/postgres"
+	"github.com/provisionhq/provision/internal/servicetest"
 )
 
 // URL returns the test database's URL. Without PROVISION_TEST_POSTGRES the
 // test is skipped, unless PROVISION_REQUIRE_SERVICES=1 makes that a failure.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("PROVISION_TEST_POSTGRES")
-	if url == "" {
-		if os.Getenv("PROVISION_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("PROVISION_TEST_POSTGRES is not set and PROVISION_REQUIRE_SERVICES=1")
-		}
-		tb.Skip("PROVISION_TEST_POSTGRES is not set")
-	}
-	return url
+	return servicetest.URL(tb, "PROVISION_TEST_POSTGRES")
 }
 
 // Name returns a random lower-case identifier starting with prefix.
-func Name(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
+func Name(prefix string) string { return servicetest.Name(prefix) }
 
 // Schema returns the name of a schema that the test may use and that is
 // dropped, with everything in it, when the test ends.
