@@ -93,39 +93,14 @@ func BuildThreats(ctx context.Context, s rollup.Store, o Options) (*Threats, err
 		}
 	}
 
-	for _, c := range issuers {
-		sr := set.get(rollup.ViewTLSIssuer, rollup.Dims("spki", c.ID))
-		if sr == nil {
-			continue
-		}
-		first, last, ok := o.seen(sr)
-		if !ok {
-			continue
-		}
-		m := sr.merged(o.From, o.To)
-		p, ok := o.publish(m.Distinct())
-		if !ok {
-			t.IssuersSuppressed++ // withheld whole: its identity is not published either
-			continue
-		}
-		t.Issuers = append(t.Issuers, o.issuerRow(p, c, sr, m, first, last, activeRange, t))
+	var seen []seenCert
+	seen, t.IssuersSuppressed = o.seenCerts(set, rollup.ViewTLSIssuer, "spki", issuers)
+	for _, s := range seen {
+		t.Issuers = append(t.Issuers, o.issuerRow(s, activeRange, t))
 	}
-	for _, c := range signers {
-		sr := set.get(rollup.ViewFileSigner, rollup.Dims("thumbprint", c.ID))
-		if sr == nil {
-			continue
-		}
-		first, last, ok := o.seen(sr)
-		if !ok {
-			continue
-		}
-		m := sr.merged(o.From, o.To)
-		p, ok := o.publish(m.Distinct())
-		if !ok {
-			t.SignersSuppressed++
-			continue
-		}
-		t.Signers = append(t.Signers, o.signerRow(p, c, sr, m, first, last, dataStart, dailyActive, t))
+	seen, t.SignersSuppressed = o.seenCerts(set, rollup.ViewFileSigner, "thumbprint", signers)
+	for _, s := range seen {
+		t.Signers = append(t.Signers, o.signerRow(s, dataStart, dailyActive, t))
 	}
 	sort.SliceStable(t.Issuers, func(i, j int) bool { return *t.Issuers[i].Installs > *t.Issuers[j].Installs })
 	sort.SliceStable(t.Signers, func(i, j int) bool { return *t.Signers[i].Installs > *t.Signers[j].Installs })
@@ -163,7 +138,43 @@ func (o Options) seen(sr *series) (first, last string, ok bool) {
 	return first, last, last >= o.From
 }
 
-func (o Options) issuerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, first, last string, activeRange int64, t *Threats) IssuerRow {
+// seenCert is a certificate seen in the period whose installations reach
+// k, with what its row is made from.
+type seenCert struct {
+	p           published
+	c           rollup.Cert
+	sr          *series      // its series, keyed by its id
+	m           *rollup.Cell // the series merged over the period
+	first, last string       // the first and last day it was seen, up to o.To
+}
+
+// seenCerts returns the certificates of the view (whose series are keyed
+// by dim and the certificate's id) seen in the period whose installations
+// reach k, and how many seen ones are withheld: whole, as their identity is
+// not published either.
+func (o Options) seenCerts(set *seriesSet, view, dim string, certs []rollup.Cert) (out []seenCert, withheld int) {
+	for _, c := range certs {
+		sr := set.get(view, rollup.Dims(dim, c.ID))
+		if sr == nil {
+			continue
+		}
+		first, last, ok := o.seen(sr)
+		if !ok {
+			continue
+		}
+		m := sr.merged(o.From, o.To)
+		p, ok := o.publish(m.Distinct())
+		if !ok {
+			withheld++
+			continue
+		}
+		out = append(out, seenCert{p: p, c: c, sr: sr, m: m, first: first, last: last})
+	}
+	return out, withheld
+}
+
+func (o Options) issuerRow(s seenCert, activeRange int64, t *Threats) IssuerRow {
+	p, c, sr, m, first, last := s.p, s.c, s.sr, s.m, s.first, s.last
 	n := p.installs
 	row := IssuerRow{CertFacts: factsOf(c), PublicRoot: o.chainsToPublicRoot(c), FirstSeen: first, LastSeen: last,
 		Installs: p.installations(), Connections: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
@@ -216,7 +227,8 @@ func (o Options) issuerRow(p published, c rollup.Cert, sr *series, m *rollup.Cel
 	return row
 }
 
-func (o Options) signerRow(p published, c rollup.Cert, sr *series, m *rollup.Cell, first, last string, dataStart string, dailyActive map[string]int64, t *Threats) SignerRow {
+func (o Options) signerRow(s seenCert, dataStart string, dailyActive map[string]int64, t *Threats) SignerRow {
+	p, c, sr, m, first, last := s.p, s.c, s.sr, s.m, s.first, s.last
 	row := SignerRow{CertFacts: factsOf(c), FirstSeen: first, LastSeen: last,
 		Installs: p.installations(), Files: o.figure(p, m.Weight, o.ContributionCap), Flags: []string{}}
 	row.Daily = o.dailyPoints(sr)
