@@ -255,28 +255,15 @@ func (m *Manifest) MaxRetention(eventType string) time.Duration {
 	return longest
 }
 
-func regionBit(region string) uint8 {
-	switch region {
-	case provision.RegionEU:
-		return 1
-	case provision.RegionUK:
-		return 2
-	case provision.RegionBrazil:
-		return 4
-	case provision.RegionCalifornia:
-		return 8
-	}
-	return 0
-}
+// regionBit and recipientBit are the bits of a known id in an item's masks,
+// by its place in Regions or Recipients; 0 for an unknown id.
+func regionBit(region string) uint8 { return bitOf(Regions, region) }
 
-func recipientBit(recipient string) uint8 {
-	switch recipient {
-	case provision.RecipientVendor:
-		return 1
-	case provision.RecipientGoogleAnalytics:
-		return 2
-	case provision.RecipientThirdParty:
-		return 4
+func recipientBit(recipient string) uint8 { return bitOf(Recipients, recipient) }
+
+func bitOf(known []string, id string) uint8 {
+	if i := slices.Index(known, id); i >= 0 {
+		return 1 << i
 	}
 	return 0
 }
