@@ -134,6 +134,22 @@ func (p *parser) text(n *yaml.Node, path string) string {
 	return s
 }
 
+// bounded reads the integer f[key], which must be between lo and hi; unit,
+// when given, follows the bounds in the message.
+func (p *parser) bounded(f map[string]*yaml.Node, path, key string, lo, hi int64, unit string) int {
+	v := p.integer(f[key], path+"."+key)
+	if v < lo || v > hi {
+		p.fail(f[key], path+"."+key, "must be between %d and %d%s", lo, hi, unit)
+	}
+	return int(v)
+}
+
+// retentionDays reads f["retention_days"]: an item's or a recipient's
+// retention, 1 to 3650 days.
+func (p *parser) retentionDays(f map[string]*yaml.Node, path string) int {
+	return p.bounded(f, path, "retention_days", 1, 3650, " days")
+}
+
 func (p *parser) integer(n *yaml.Node, path string) int64 {
 	if n == nil {
 		return 0
@@ -406,11 +422,7 @@ func (p *parser) item(n *yaml.Node, path string, m *Manifest, purposes, categori
 		}
 	}
 
-	days := p.integer(f["retention_days"], path+".retention_days")
-	if days < 1 || days > 3650 {
-		p.fail(f["retention_days"], path+".retention_days", "must be between 1 and 3650 days")
-	}
-	it.RetentionDays = int(days)
+	it.RetentionDays = p.retentionDays(f, path)
 
 	if f["source"] != nil {
 		it.Source = p.str(f["source"], path+".source")
@@ -446,10 +458,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 	case KindString:
 		f := p.mapping(n, path, "kind", "max_length")
 		if p.require(f, n, path, "max_length") {
-			t.MaxLength = int(p.integer(f["max_length"], path+".max_length"))
-			if t.MaxLength < 1 || t.MaxLength > maxStringLength {
-				p.fail(f["max_length"], path+".max_length", "must be between 1 and %d", maxStringLength)
-			}
+			t.MaxLength = p.bounded(f, path, "max_length", 1, maxStringLength, "")
 		}
 	case KindInteger:
 		f := p.mapping(n, path, "kind", "min", "max")
@@ -502,10 +511,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 					p.fail(f["schemes"].Content[i], fmt.Sprintf("%s.schemes[%d]", path, i), "%q is not a URL scheme", s)
 				}
 			}
-			t.MaxLength = int(p.integer(f["max_length"], path+".max_length"))
-			if t.MaxLength < 8 || t.MaxLength > 8192 {
-				p.fail(f["max_length"], path+".max_length", "must be between 8 and 8192")
-			}
+			t.MaxLength = p.bounded(f, path, "max_length", 8, 8192, "")
 			t.OriginOnly = p.boolean(f["origin_only"], path+".origin_only")
 		}
 	case KindDigest:
@@ -526,10 +532,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 	case KindCertificate:
 		f := p.mapping(n, path, "kind", "max_bytes")
 		if p.require(f, n, path, "max_bytes") {
-			t.MaxBytes = int(p.integer(f["max_bytes"], path+".max_bytes"))
-			if t.MaxBytes < 64 || t.MaxBytes > maxCertBytes {
-				p.fail(f["max_bytes"], path+".max_bytes", "must be between 64 and %d", maxCertBytes)
-			}
+			t.MaxBytes = p.bounded(f, path, "max_bytes", 64, maxCertBytes, "")
 		}
 	case KindList:
 		f := p.mapping(n, path, "kind", "of", "max_items")
@@ -539,10 +542,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 		if p.require(f, n, path, "of", "max_items") {
 			of := p.typ(f["of"], path+".of", true)
 			t.Of = &of
-			t.MaxItems = int(p.integer(f["max_items"], path+".max_items"))
-			if t.MaxItems < 1 || t.MaxItems > maxListItems {
-				p.fail(f["max_items"], path+".max_items", "must be between 1 and %d", maxListItems)
-			}
+			t.MaxItems = p.bounded(f, path, "max_items", 1, maxListItems, "")
 		}
 	case "":
 		p.fail(n, path+".kind", "missing")

@@ -94,11 +94,7 @@ func (p *parser) recipients(n *yaml.Node) []Recipient {
 		// other recipient states one period for what it receives.
 		switch {
 		case f["retention_days"] != nil:
-			days := p.integer(f["retention_days"], path+".retention_days")
-			if days < 1 || days > 3650 {
-				p.fail(f["retention_days"], path+".retention_days", "must be between 1 and 3650 days")
-			}
-			r.RetentionDays = int(days)
+			r.RetentionDays = p.retentionDays(f, path)
 		case r.ID != "vendor":
 			p.fail(e, path+".retention_days", "missing: say how many days %s keeps the data", r.ID)
 		}
