@@ -144,6 +144,16 @@ func (p *parser) bounded(f map[string]*yaml.Node, path, key string, lo, hi int64
 	return int(v)
 }
 
+// sized reads a type whose one parameter (beside its kind) is the size
+// key, between lo and hi; 0 when it is missing.
+func (p *parser) sized(n *yaml.Node, path, key string, lo, hi int64) int {
+	f := p.mapping(n, path, "kind", key)
+	if !p.require(f, n, path, key) {
+		return 0
+	}
+	return p.bounded(f, path, key, lo, hi, "")
+}
+
 // retentionDays reads f["retention_days"]: an item's or a recipient's
 // retention, 1 to 3650 days.
 func (p *parser) retentionDays(f map[string]*yaml.Node, path string) int {
@@ -456,10 +466,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 	t := Type{Kind: kind}
 	switch kind {
 	case KindString:
-		f := p.mapping(n, path, "kind", "max_length")
-		if p.require(f, n, path, "max_length") {
-			t.MaxLength = p.bounded(f, path, "max_length", 1, maxStringLength, "")
-		}
+		t.MaxLength = p.sized(n, path, "max_length", 1, maxStringLength)
 	case KindInteger:
 		f := p.mapping(n, path, "kind", "min", "max")
 		if p.require(f, n, path, "min", "max") {
@@ -530,10 +537,7 @@ func (p *parser) typ(n *yaml.Node, path string, inList bool) Type {
 			}
 		}
 	case KindCertificate:
-		f := p.mapping(n, path, "kind", "max_bytes")
-		if p.require(f, n, path, "max_bytes") {
-			t.MaxBytes = p.bounded(f, path, "max_bytes", 64, maxCertBytes, "")
-		}
+		t.MaxBytes = p.sized(n, path, "max_bytes", 64, maxCertBytes)
 	case KindList:
 		f := p.mapping(n, path, "kind", "of", "max_items")
 		if inList {
