@@ -69,7 +69,7 @@ const (
 // returns it. A valid event appends nothing and allocates nothing, so the
 // server can call it on every event of every batch.
 func (m *Manifest) CheckEvent(dst []Violation, index int, ev *provision.Event, region string) []Violation {
-	if !validID(ev.ID) {
+	if !ValidID(ev.ID) {
 		dst = append(dst, Violation{index, "id", CodeBadEvent, "event id must be 1 to 64 letters, digits, - or _"})
 	}
 	if ev.Time.IsZero() {
@@ -120,7 +120,7 @@ func (m *Manifest) CheckValue(dst []Violation, index int, it *Item, v any) []Vio
 // is wrong and the events are not examined.
 func (m *Manifest) CheckBatch(b *provision.Batch) []Violation {
 	var out []Violation
-	if !validID(b.ID) {
+	if !ValidID(b.ID) {
 		out = append(out, Violation{-1, "batch_id", CodeBadEvent, "batch id must be 1 to 64 letters, digits, - or _"})
 	}
 	if regionBit(b.Region) == 0 {
@@ -163,7 +163,10 @@ func (m *Manifest) CheckRecipient(dst []Violation, index int, fields map[string]
 	return dst
 }
 
-func validID(s string) bool {
+// ValidID reports whether s is an id a client may choose (an event's, a
+// batch's or an erasure request's): 1 to MaxEventIDLength letters, digits,
+// - or _.
+func ValidID(s string) bool {
 	if s == "" || len(s) > MaxEventIDLength {
 		return false
 	}

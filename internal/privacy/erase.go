@@ -97,19 +97,9 @@ func (s *Service) CheckInstallationID(id string) error {
 	return nil
 }
 
-// ValidRequestID reports whether id is 1 to 64 letters, digits, - or _.
-func ValidRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ValidRequestID reports whether id is 1 to 64 letters, digits, - or _:
+// the rule of every id a client chooses.
+func ValidRequestID(id string) bool { return manifest.ValidID(id) }
 
 // NewRequestID returns a random request id for an operator's request.
 func NewRequestID() string {
