@@ -96,12 +96,7 @@ func (f *Refresher) Refresh(ctx context.Context) (int, error) {
 }
 
 func (f *Refresher) refresh(ctx context.Context, days []string) error {
-	consumer := cmp(f.Consumer, DefaultConsumer)
-	batch := f.Batch
-	if batch <= 0 {
-		batch = DefaultBatch
-	}
-	key, err := f.Store.HashKey(ctx)
+	consumer, batch, key, err := begin(ctx, f.Store, f.Consumer, f.Batch)
 	if err != nil {
 		return fmt.Errorf("rollup refresh: hash key: %w", err)
 	}

@@ -55,12 +55,7 @@ func (u *Updater) logger() *slog.Logger {
 // it was when Update started, and returns what it did.
 func (u *Updater) Update(ctx context.Context) (Stats, error) {
 	var st Stats
-	consumer := cmp(u.Consumer, DefaultConsumer)
-	batch := u.Batch
-	if batch <= 0 {
-		batch = DefaultBatch
-	}
-	key, err := u.Store.HashKey(ctx)
+	consumer, batch, key, err := begin(ctx, u.Store, u.Consumer, u.Batch)
 	if err != nil {
 		return st, fmt.Errorf("rollup: hash key: %w", err)
 	}
@@ -124,6 +119,16 @@ func (a *aggregator) delta() Delta {
 	}
 	slices.SortFunc(d.Certs, func(x, y Cert) int { return strings.Compare(x.View+"/"+x.ID, y.View+"/"+y.ID) })
 	return d
+}
+
+// begin resolves what a pass over the log (an update or a refresh) starts
+// from: its consumer and batch size, defaulted, and the store's hash key.
+func begin(ctx context.Context, s Store, consumer string, batch int) (string, int, []byte, error) {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	key, err := s.HashKey(ctx)
+	return cmp(consumer, DefaultConsumer), batch, key, err
 }
 
 func cmp(s, def string) string {
