@@ -201,7 +201,7 @@ func checkValue(dst []Violation, index int, prefix, name string, t *Type, v any)
 		}
 		return checkString(dst, index, prefix, name, t, s)
 	case KindInteger:
-		n, ok := integer(v)
+		n, ok := Integer(v)
 		if !ok {
 			return bad(CodeWrongType, "must be a whole number, not %s", jsonKind(v))
 		}
@@ -209,7 +209,7 @@ func checkValue(dst []Violation, index int, prefix, name string, t *Type, v any)
 			return bad(CodeOutOfBounds, "%d is outside %d to %d", n, t.Min, t.Max)
 		}
 	case KindDuration:
-		n, ok := integer(v)
+		n, ok := Integer(v)
 		if !ok {
 			return bad(CodeWrongType, "must be a whole number of milliseconds, not %s", jsonKind(v))
 		}
@@ -411,9 +411,10 @@ func validUUID4(s string) bool {
 	return true
 }
 
-// integer accepts the numeric forms a JSON decoder or a host application
-// produces, and only whole numbers.
-func integer(v any) (int64, bool) {
+// Integer reads a field value of an integer or duration item: it accepts
+// the numeric forms a JSON decoder or a host application produces (ingest
+// and every store keep json.Number), and only whole numbers.
+func Integer(v any) (int64, bool) {
 	switch n := v.(type) {
 	case json.Number:
 		i, err := strconv.ParseInt(string(n), 10, 64)

@@ -15,6 +15,7 @@ import (
 
 	provision "github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/certs"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // Cert describes an issuer or signer certificate that a cell's dims name.
@@ -113,18 +114,11 @@ func str(f map[string]any, key string) string {
 	return s
 }
 
+// num reads a whole-number field (a count, a duration) in any of the forms
+// validation accepts, json.Number included: the form records come in.
 func num(f map[string]any, key string) (float64, bool) {
-	switch v := f[key].(type) {
-	case float64:
-		return v, true
-	case int:
-		return float64(v), true
-	case int64:
-		return float64(v), true
-	case uint64:
-		return float64(v), true
-	}
-	return 0, false
+	n, ok := manifest.Integer(f[key])
+	return float64(n), ok
 }
 
 func orUnknown(s string) string {
