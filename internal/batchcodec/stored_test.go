@@ -1,7 +1,9 @@
 package batchcodec
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -122,5 +124,18 @@ func TestSetPayloadNamesTheBatch(t *testing.T) {
 	}
 	if err := b.SetPayload(payload); err != nil || len(b.Entries) != len(sample()) || sum.Last != 5 {
 		t.Errorf("round trip: %d entries, last %d, %v", len(b.Entries), sum.Last, err)
+	}
+}
+
+func TestReaderVarintIsBinaryVarint(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 63, -64, 64, -65, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64} {
+		r := &reader{b: binary.AppendVarint(nil, v)}
+		if got := r.varint(); got != v || r.err != nil || len(r.b) != 0 {
+			t.Errorf("varint of %d: got %d, err %v, %d bytes left", v, got, r.err, len(r.b))
+		}
+	}
+	r := &reader{b: []byte{0x80}}
+	if r.varint(); r.err != errShort {
+		t.Errorf("truncated varint: err %v", r.err)
 	}
 }
