@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,15 +75,23 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 // Checkpoint implements provision.Checkpoints: the consumer's position, 0
 // when it has none yet.
 func (s *Store) Checkpoint(ctx context.Context, consumer string) (int64, error) {
-	var seq int64
-	err := s.pool.QueryRow(ctx, `SELECT seq FROM checkpoints WHERE consumer = $1`, consumer).Scan(&seq)
-	if err == pgx.ErrNoRows {
-		return 0, nil
-	}
+	seq, err := readCheckpoint(ctx, s.pool, "checkpoints", consumer)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: checkpoint: %w", classify(err))
 	}
 	return seq, nil
+}
+
+// readCheckpoint returns the consumer's position in the table of
+// checkpoints (of the log's consumers, or of the rollups), 0 when it has
+// none yet.
+func readCheckpoint(ctx context.Context, q pgQueryer, table, consumer string) (int64, error) {
+	var seq int64
+	err := q.QueryRow(ctx, `SELECT seq FROM `+table+` WHERE consumer = $1`, consumer).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, err
 }
 
 // SetCheckpoint implements provision.Checkpoints.
@@ -122,13 +131,18 @@ var (
 
 // Consumers lists the consumers that have a checkpoint, for the lag metric.
 func (s *Store) Consumers(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT consumer FROM checkpoints ORDER BY consumer`)
+	return s.names(ctx, "consumers", `SELECT consumer FROM checkpoints ORDER BY consumer`)
+}
+
+// names runs a query of one text column and returns its rows.
+func (s *Store) names(ctx context.Context, op, query string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+		return nil, fmt.Errorf("postgres: %s: %w", op, classify(err))
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("postgres: consumers: %w", classify(err))
+		return nil, fmt.Errorf("postgres: %s: %w", op, classify(err))
 	}
 	return names, nil
 }

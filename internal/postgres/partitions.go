@@ -93,19 +93,11 @@ func (s *Store) ensurePartitions(ctx context.Context, times []time.Time) error {
 // Partitions lists the existing day partitions of the log_batches table, oldest
 // first.
 func (s *Store) Partitions(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `
+	return s.names(ctx, "partitions", `
 		SELECT c.relname FROM pg_inherits i
 		JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'log_batches'::regclass
 		ORDER BY c.relname`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: partitions: %w", classify(err))
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("postgres: partitions: %w", classify(err))
-	}
-	return names, nil
 }
 
 // DropBefore removes what was received before the UTC day of cutoff: whole

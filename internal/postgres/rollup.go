@@ -35,11 +35,7 @@ var errCellRace = errors.New("rollup cell created concurrently")
 const maxApplyAttempts = 20
 
 func (r *RollupStore) Checkpoint(ctx context.Context, consumer string) (int64, error) {
-	var seq int64
-	err := r.s.pool.QueryRow(ctx, `SELECT seq FROM rollup_checkpoints WHERE consumer = $1`, consumer).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+	seq, err := readCheckpoint(ctx, r.s.pool, "rollup_checkpoints", consumer)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: rollup checkpoint: %w", classify(err))
 	}
@@ -79,13 +75,16 @@ func (r *RollupStore) Apply(ctx context.Context, consumer string, from, to int64
 		}
 		break
 	}
-	if errors.Is(err, rollup.ErrConflict) {
+	return rollupErr("apply", err)
+}
+
+// rollupErr names the operation in err; a lost race (rollup.ErrConflict)
+// is returned as it is, for the caller to retry.
+func rollupErr(op string, err error) error {
+	if err == nil || errors.Is(err, rollup.ErrConflict) {
 		return err
 	}
-	if err != nil {
-		return fmt.Errorf("postgres: rollup apply: %w", classify(err))
-	}
-	return nil
+	return fmt.Errorf("postgres: rollup %s: %w", op, classify(err))
 }
 
 func isDeadlock(err error) bool {

@@ -35,11 +35,8 @@ func (r *RollupStore) ReplaceDays(ctx context.Context, consumer string, through 
 		}
 		return applyTx(ctx, tx, consumer, through, through, cells, nil)
 	})
-	if errors.Is(err, rollup.ErrConflict) {
-		return err
-	}
 	if err != nil {
-		return fmt.Errorf("postgres: rollup replace days: %w", classify(err))
+		return rollupErr("replace days", err)
 	}
 	// The old cells held the erased installation's dimension values.
 	r.s.requestVacuum()

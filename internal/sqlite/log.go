@@ -229,15 +229,20 @@ func (s *Store) Head(ctx context.Context) (int64, error) { return head(ctx, s.db
 
 // Checkpoint returns the consumer's position, 0 when it has none yet.
 func (s *Store) Checkpoint(ctx context.Context, consumer string) (int64, error) {
+	seq, err := readCheckpoint(ctx, s.db, "checkpoints", consumer)
+	return seq, wrap("checkpoint", err)
+}
+
+// readCheckpoint returns the consumer's position in the table of
+// checkpoints (of the log's consumers, or of the rollups), 0 when it has
+// none yet.
+func readCheckpoint(ctx context.Context, q queryer, table, consumer string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE consumer = ?`, consumer).Scan(&seq)
+	err := q.QueryRowContext(ctx, `SELECT seq FROM `+table+` WHERE consumer = ?`, consumer).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
-	if err != nil {
-		return 0, wrap("checkpoint", err)
-	}
-	return seq, nil
+	return seq, err
 }
 
 // SetCheckpoint records the consumer's position durably.

@@ -26,15 +26,20 @@ var _ rollup.Store = (*RollupStore)(nil)
 func NewRollupStore(db *sql.DB) *RollupStore { return &RollupStore{db: db} }
 
 func (s *RollupStore) Checkpoint(ctx context.Context, consumer string) (int64, error) {
-	var seq int64
-	err := s.db.QueryRowContext(ctx, `SELECT seq FROM rollup_checkpoints WHERE consumer = ?`, consumer).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	seq, err := readCheckpoint(ctx, s.db, "rollup_checkpoints", consumer)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: rollup checkpoint: %w", err)
 	}
 	return seq, nil
+}
+
+// rollupErr names the operation in err; a lost race (rollup.ErrConflict)
+// is returned as it is, for the caller to retry.
+func rollupErr(op string, err error) error {
+	if err == nil || errors.Is(err, rollup.ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("sqlite: rollup %s: %w", op, err)
 }
 
 // immediate runs fn in a transaction that holds the write lock from its start.
@@ -64,18 +69,8 @@ func (s *RollupStore) immediate(ctx context.Context, fn func(c *sql.Conn) error)
 
 func (s *RollupStore) Apply(ctx context.Context, consumer string, from, to int64, d rollup.Delta) error {
 	err := s.immediate(ctx, func(c *sql.Conn) error {
-		var cur int64
-		err := c.QueryRowContext(ctx, `SELECT seq FROM rollup_checkpoints WHERE consumer = ?`, consumer).Scan(&cur)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := mergeAt(ctx, c, consumer, from, d.Cells); err != nil {
 			return err
-		}
-		if cur != from {
-			return rollup.ErrConflict
-		}
-		for _, cell := range d.Cells {
-			if err := mergeCell(ctx, c, cell); err != nil {
-				return err
-			}
 		}
 		for _, ct := range d.Certs {
 			if _, err := c.ExecContext(ctx, `INSERT INTO rollup_certs (view, id, subject, issuer, not_before, not_after, self_signed, der)
@@ -88,15 +83,28 @@ func (s *RollupStore) Apply(ctx context.Context, consumer string, from, to int64
 				return err
 			}
 		}
-		_, err = c.ExecContext(ctx, `INSERT INTO rollup_checkpoints (consumer, seq) VALUES (?, ?)
+		_, err := c.ExecContext(ctx, `INSERT INTO rollup_checkpoints (consumer, seq) VALUES (?, ?)
 			ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq`, consumer, to)
 		return err
 	})
-	if errors.Is(err, rollup.ErrConflict) {
+	return rollupErr("apply", err)
+}
+
+// mergeAt merges the cells into the stored ones, inside the write
+// transaction, provided the consumer's checkpoint is still at want:
+// otherwise another writer moved it, and it returns rollup.ErrConflict.
+func mergeAt(ctx context.Context, c *sql.Conn, consumer string, want int64, cells []*rollup.Cell) error {
+	cur, err := readCheckpoint(ctx, c, "rollup_checkpoints", consumer)
+	if err != nil {
 		return err
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: rollup apply: %w", err)
+	if cur != want {
+		return rollup.ErrConflict
+	}
+	for _, cell := range cells {
+		if err := mergeCell(ctx, c, cell); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,33 +14,16 @@ var _ rollup.DayStore = (*RollupStore)(nil)
 // ReplaceDays implements rollup.DayStore: the refresh after erasures.
 func (s *RollupStore) ReplaceDays(ctx context.Context, consumer string, through int64, days []string, d rollup.Delta) error {
 	err := s.immediate(ctx, func(c *sql.Conn) error {
-		var cur int64
-		err := c.QueryRowContext(ctx, `SELECT seq FROM rollup_checkpoints WHERE consumer = ?`, consumer).Scan(&cur)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if cur != through {
-			return rollup.ErrConflict
-		}
+		// The write lock is held from the start: the checkpoint mergeAt
+		// checks is the one the deletes ran under.
 		for _, day := range days {
 			if _, err := c.ExecContext(ctx, `DELETE FROM rollup_cells WHERE day = ?`, day); err != nil {
 				return err
 			}
 		}
-		for _, cell := range d.Cells {
-			if err := mergeCell(ctx, c, cell); err != nil {
-				return err
-			}
-		}
-		return nil
+		return mergeAt(ctx, c, consumer, through, d.Cells)
 	})
-	if errors.Is(err, rollup.ErrConflict) {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: rollup replace days: %w", err)
-	}
-	return nil
+	return rollupErr("replace days", err)
 }
 
 // DropBefore implements rollup.DayStore: the retention of derived data.
