@@ -186,9 +186,28 @@ func (o Options) active(set *seriesSet) (a Active, versions []string, withheld i
 // Share is left for the caller, which knows the base.
 func (o Options) shareRows(set *seriesSet, view, dim string) (rows []ShareRow, withheld int) {
 	rows = []ShareRow{}
+	cells, withheld := o.publishedCells(set, view, nil)
+	for _, pc := range cells {
+		rows = append(rows, ShareRow{Value: dimsOf(pc.sr.dims)[dim], Installs: pc.p.installations()})
+	}
+	return rows, withheld
+}
+
+// publishedCell is a series with events in the period whose installations
+// reach k: its cell merged over the period and what may be published of it.
+type publishedCell struct {
+	sr *series
+	c  *rollup.Cell
+	p  published
+}
+
+// publishedCells returns the published cells of the view's series, in
+// order, and how many were withheld below k. keep, when given, passes over
+// series before they count either way.
+func (o Options) publishedCells(set *seriesSet, view string, keep func(*series) bool) (out []publishedCell, withheld int) {
 	for _, sr := range set.view(view) {
 		c := sr.merged(o.From, o.To)
-		if c.Events == 0 {
+		if c.Events == 0 || keep != nil && !keep(sr) {
 			continue
 		}
 		p, ok := o.publish(c.Distinct())
@@ -196,9 +215,9 @@ func (o Options) shareRows(set *seriesSet, view, dim string) (rows []ShareRow, w
 			withheld++
 			continue
 		}
-		rows = append(rows, ShareRow{Value: dimsOf(sr.dims)[dim], Installs: p.installations()})
+		out = append(out, publishedCell{sr: sr, c: c, p: p})
 	}
-	return rows, withheld
+	return out, withheld
 }
 
 // coverage is each update package's share of the installations that
@@ -234,16 +253,9 @@ func (o Options) licenses(set *seriesSet) ([]ShareRow, int) {
 
 func (o Options) errors(set *seriesSet) (rows []ErrorRow, withheld int) {
 	rows = []ErrorRow{}
-	for _, sr := range set.view(rollup.ViewUIError) {
-		c := sr.merged(o.From, o.To)
-		if c.Events == 0 {
-			continue
-		}
-		p, ok := o.publish(c.Distinct())
-		if !ok {
-			withheld++
-			continue
-		}
+	cells, withheld := o.publishedCells(set, rollup.ViewUIError, nil)
+	for _, pc := range cells {
+		sr, c, p := pc.sr, pc.c, pc.p
 		d := dimsOf(sr.dims)
 		first, _ := sr.firstLast()
 		rows = append(rows, ErrorRow{Type: d["type"], Code: d["code"], Control: d["control"], FirstSeen: first,
@@ -274,18 +286,11 @@ func taskDim(d map[string]string) (by, value string) {
 func (o Options) tasks(set *seriesSet, q *Quality) (rows []TaskRow, withheld, withheldErrors int) {
 	rows = []TaskRow{}
 	errs := map[string][]TaskErrorRow{}
-	for _, sr := range set.view(rollup.ViewTaskError) {
-		c := sr.merged(o.From, o.To)
-		if c.Events == 0 {
-			continue
-		}
-		d := dimsOf(sr.dims)
+	errCells, withheldErrors := o.publishedCells(set, rollup.ViewTaskError, nil)
+	for _, pc := range errCells {
+		c, p := pc.c, pc.p
+		d := dimsOf(pc.sr.dims)
 		by, val := taskDim(d)
-		p, ok := o.publish(c.Distinct())
-		if !ok {
-			withheldErrors++
-			continue
-		}
 		e := TaskErrorRow{ErrorType: d["error_type"], ErrorCode: d["error_code"], Installs: p.installations(), Tasks: o.figure(p, c.Events, 1)}
 		k := d["type"] + "\x00" + by + "\x00" + val
 		errs[k] = append(errs[k], e)
@@ -296,21 +301,16 @@ func (o Options) tasks(set *seriesSet, q *Quality) (rows []TaskRow, withheld, wi
 		row            int
 		events, failed int64
 	}
-	for _, sr := range set.view(rollup.ViewTask) {
-		c := sr.merged(o.From, o.To)
-		if c.Events == 0 {
-			continue
-		}
-		d := dimsOf(sr.dims)
+	// Rows of other versions than the one asked for are left out, not
+	// withheld.
+	cells, withheld := o.publishedCells(set, rollup.ViewTask, func(sr *series) bool {
+		by, val := taskDim(dimsOf(sr.dims))
+		return by != "version" || o.Version == "" || val == o.Version
+	})
+	for _, pc := range cells {
+		c, p := pc.c, pc.p
+		d := dimsOf(pc.sr.dims)
 		by, val := taskDim(d)
-		if by == "version" && o.Version != "" && val != o.Version {
-			continue
-		}
-		p, ok := o.publish(c.Distinct())
-		if !ok {
-			withheld++
-			continue
-		}
 		row := TaskRow{Type: d["type"], By: by, Value: val, Installs: p.installations(),
 			Tasks: o.figure(p, c.Events, 1), Failures: o.figure(p, c.Failures, 1),
 			P50ms: quantileMs(p, c, 0.5), P95ms: quantileMs(p, c, 0.95), P99ms: quantileMs(p, c, 0.99),
