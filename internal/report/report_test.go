@@ -391,3 +391,39 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// A version filter leaves the task rows of other versions out; it does not
+// count them as withheld below k.
+func TestVersionFilterLeavesOtherVersionsOutNotWithheld(t *testing.T) {
+	f, _, store := fleet(t)
+	o := opts(f)
+	all, err := report.BuildQuality(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Versions) == 0 {
+		t.Fatal("the fleet publishes no version")
+	}
+	o.Version = all.Versions[0]
+	one, err := report.BuildQuality(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := 0
+	for _, r := range one.Tasks {
+		if r.By == "version" && r.Value != o.Version {
+			t.Errorf("task row of version %s with the filter on %s", r.Value, o.Version)
+		}
+		if r.By != "version" {
+			others++
+		}
+	}
+	if others == 0 {
+		t.Error("the filter removed the campaign and country rows too")
+	}
+	// The planted rare version is withheld without the filter; with it,
+	// its row is not there to withhold.
+	if one.Withheld.Tasks >= all.Withheld.Tasks {
+		t.Errorf("withheld task rows: %d with the filter, %d without", one.Withheld.Tasks, all.Withheld.Tasks)
+	}
+}
