@@ -131,24 +131,17 @@ func (p *PrivacyStore) CompleteErasure(ctx context.Context, r *privacy.Request, 
 		if _, err := tx.Exec(ctx, `LOCK TABLE privacy_audit IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		var (
-			last int64
-			prev string
-		)
-		err = tx.QueryRow(ctx, `SELECT seq, hash FROM privacy_audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return privacy.AppendAudit(e, string(removed), func() (seq int64, hash string, err error) {
+			err = tx.QueryRow(ctx, `SELECT seq, hash FROM privacy_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, "", nil
+			}
+			return seq, hash, err
+		}, func(row ...any) error {
+			_, err := tx.Exec(ctx, `INSERT INTO privacy_audit (`+privacy.AuditColumns+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, row...)
 			return err
-		}
-		e.Seq = last + 1
-		if err := privacy.Seal(prev, e); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO privacy_audit
-			(seq, request_id, id_hash, source, requested_at, completed_at, removed, prev, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			e.Seq, e.RequestID, e.IDHash, e.Source, e.RequestedAt.UnixNano(), e.CompletedAt.UnixNano(),
-			string(removed), e.Prev, e.Hash)
-		return err
+		})
 	})
 	if err != nil {
 		return pgWrap("complete erasure", err)

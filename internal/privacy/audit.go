@@ -21,6 +21,27 @@ func Seal(prev string, e *AuditEntry) error {
 	return nil
 }
 
+// AppendAudit appends e to the audit log, inside the transaction of
+// CompleteErasure: it numbers e after the last entry, seals it and writes
+// it. last reads the last entry's Seq and Hash (0 and "" when the log is
+// empty); insert writes one row of AuditColumns, in their order. removed
+// is the receipt's JSON, as it is hashed and stored.
+func AppendAudit(e *AuditEntry, removed string, last func() (int64, string, error), insert func(row ...any) error) error {
+	seq, prev, err := last()
+	if err != nil {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	e.Seq = seq + 1
+	if err := Seal(prev, e); err != nil {
+		return err
+	}
+	if err := insert(e.Seq, e.RequestID, e.IDHash, e.Source, e.RequestedAt.UnixNano(), e.CompletedAt.UnixNano(),
+		removed, e.Prev, e.Hash); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
 func entryHash(e *AuditEntry) (string, error) {
 	c := *e
 	c.Hash = ""

@@ -80,3 +80,27 @@ func TestReadPendingAndAudit(t *testing.T) {
 		t.Errorf("audit scan error: %v", err)
 	}
 }
+
+func TestAppendAudit(t *testing.T) {
+	e := &AuditEntry{RequestID: "r", IDHash: "h", Source: SourceDevice, Removed: newRemoved()}
+	var row []any
+	err := AppendAudit(e, `{"events":{}}`, func() (int64, string, error) { return 6, "prevhash", nil },
+		func(r ...any) error { row = r; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq != 7 || e.Prev != "prevhash" || e.Hash == "" || len(row) != 9 || row[0] != int64(7) || row[6] != `{"events":{}}` || row[8] != e.Hash {
+		t.Errorf("entry %+v, row %v", e, row)
+	}
+	if h, _ := entryHash(e); h != e.Hash {
+		t.Error("the stored hash is not the entry's")
+	}
+	boom := errors.New("boom")
+	if err := AppendAudit(&AuditEntry{}, "", func() (int64, string, error) { return 0, "", boom }, nil); !errors.Is(err, boom) {
+		t.Errorf("head error: %v", err)
+	}
+	err = AppendAudit(&AuditEntry{}, "", func() (int64, string, error) { return 0, "", nil }, func(...any) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("insert error: %v", err)
+	}
+}

@@ -227,24 +227,19 @@ func (s *PrivacyStore) CompleteErasure(ctx context.Context, r *privacy.Request, 
 		// Completed concurrently by another caller: one audit entry only.
 		return tx.Commit()
 	}
-	var (
-		last int64
-		prev string
-	)
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM privacy_audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return wrap("complete erasure: audit head", err)
-	}
-	e.Seq = last + 1
-	if err := privacy.Seal(prev, e); err != nil {
+	err = privacy.AppendAudit(e, string(removed), func() (seq int64, hash string, err error) {
+		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM privacy_audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, "", nil
+		}
+		return seq, hash, err
+	}, func(row ...any) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO privacy_audit (`+privacy.AuditColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, row...)
 		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_audit
-		(seq, request_id, id_hash, source, requested_at, completed_at, removed, prev, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.RequestID, e.IDHash, e.Source, e.RequestedAt.UnixNano(), e.CompletedAt.UnixNano(),
-		string(removed), e.Prev, e.Hash); err != nil {
-		return wrap("complete erasure: audit", err)
+	})
+	if err != nil {
+		return wrap("complete erasure", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap("complete erasure: commit", err)
