@@ -182,13 +182,7 @@ func applyTx(ctx context.Context, tx pgx.Tx, consumer string, from, to int64, ce
 	}
 
 	for _, c := range certs {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO rollup_certs (view, id, subject, issuer, not_before, not_after, self_signed, der)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (view, id) DO UPDATE SET subject = excluded.subject, issuer = excluded.issuer,
-				not_before = excluded.not_before, not_after = excluded.not_after,
-				self_signed = excluded.self_signed, der = excluded.der
-			WHERE rollup_certs.der IS NULL AND excluded.der IS NOT NULL`,
+		if _, err := tx.Exec(ctx, rollup.UpsertCertSQL,
 			c.View, c.ID, c.Subject, c.Issuer, nullTime(c.NotBefore), nullTime(c.NotAfter), c.SelfSigned, c.DER); err != nil {
 			return err
 		}

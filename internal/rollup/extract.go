@@ -32,6 +32,19 @@ type Cert struct {
 	DER        []byte // nil when the certificate itself was not sent
 }
 
+// UpsertCertSQL stores a certificate in rollup_certs, the same table on
+// every SQL store; both engines bind $1 to $8 by position. The values are
+// view, id, subject, issuer, not_before, not_after (in the store's own time
+// form, empty when unknown), self_signed and der. A row first stored from
+// its name alone takes the certificate once it is sent, and is never
+// overwritten after that.
+const UpsertCertSQL = `INSERT INTO rollup_certs (view, id, subject, issuer, not_before, not_after, self_signed, der)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	ON CONFLICT (view, id) DO UPDATE SET subject = excluded.subject, issuer = excluded.issuer,
+		not_before = excluded.not_before, not_after = excluded.not_after,
+		self_signed = excluded.self_signed, der = excluded.der
+	WHERE rollup_certs.der IS NULL AND excluded.der IS NOT NULL`
+
 // DefaultWeightCap caps one record's event.count so that one installation's
 // repeats cannot dominate a cell's occurrence figure.
 const DefaultWeightCap = 1000

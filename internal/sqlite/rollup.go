@@ -73,12 +73,7 @@ func (s *RollupStore) Apply(ctx context.Context, consumer string, from, to int64
 			return err
 		}
 		for _, ct := range d.Certs {
-			if _, err := c.ExecContext(ctx, `INSERT INTO rollup_certs (view, id, subject, issuer, not_before, not_after, self_signed, der)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (view, id) DO UPDATE SET subject = excluded.subject, issuer = excluded.issuer,
-					not_before = excluded.not_before, not_after = excluded.not_after,
-					self_signed = excluded.self_signed, der = excluded.der
-				WHERE rollup_certs.der IS NULL AND excluded.der IS NOT NULL`,
+			if _, err := c.ExecContext(ctx, rollup.UpsertCertSQL,
 				ct.View, ct.ID, ct.Subject, ct.Issuer, timeText(ct.NotBefore), timeText(ct.NotAfter), ct.SelfSigned, ct.DER); err != nil {
 				return err
 			}
