@@ -80,6 +80,7 @@ type Server struct {
 	// after a success, so /readyz reports a failing log at once; the
 	// store's own probe clears it.
 	appendFailed atomic.Int64
+	probe        readyProbe
 }
 
 // NewServer builds the handler.

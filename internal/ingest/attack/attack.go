@@ -167,7 +167,12 @@ func Post(ctx context.Context, c *http.Client, base, path, addr string, body []b
 		return Answer{Err: err}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		// Cut off while reading (the attack's end cancels ctx): the
+		// answer's code is unknown, so it is not counted as any.
+		return Answer{Err: err}
+	}
 	a := Answer{Status: resp.StatusCode}
 	var eb struct {
 		Error    struct{ Code string } `json:"error"`
