@@ -100,6 +100,7 @@ type Server struct {
 	ln       net.Listener
 	srv      *http.Server
 	ingest   *ingest.Server
+	routes   routes
 	geo      *geo.DB
 	jobs     []job
 	forwards forward.Group
@@ -245,6 +246,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 	}
 	s.jobs = s.backgroundJobs(m, svc, owners, dash)
 
+	s.routes = rt
 	s.srv = &http.Server{
 		Handler:           rt.mux(),
 		TLSConfig:         tlsConfig,
