@@ -80,7 +80,9 @@ func (s *Server) probeStore(ctx context.Context) error {
 	if !p.passed.IsZero() && time.Since(p.passed) < readyProbeTTL && failed < p.passed.UnixNano() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Others may wait for this answer: a caller that hangs up does not
+	// cut the probe short for them.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	err := s.deps.Ready(ctx)
 	p.at, p.err = time.Now(), err
