@@ -38,8 +38,8 @@ func (c docCommand) String() string { return c.where + ": " + strings.Join(c.wor
 // only parsed: <!-- docs-test: parse-only REASON -->.
 var docsMarker = regexp.MustCompile(`^<!-- docs-test: parse-only (.+) -->$`)
 
-// inlineCommand is a provision command in a code span of the text.
-var inlineCommand = regexp.MustCompile("`((?:provision|go run ./cmd/provision) [^`]*)`")
+// inlineCommand is a provision or go command in a code span of the text.
+var inlineCommand = regexp.MustCompile("`((?:provision|go run|go test|go build) [^`]*)`")
 
 // shellLangs are the fences whose every line is a command; in a fence
 // without a language only lines that start with a command are.
@@ -415,10 +415,23 @@ type runError struct {
 
 func (e *runError) Error() string { return e.err.Error() + ":\n" + string(e.out) }
 
+// goTestFlags are go test's own flags that take a value; other flags
+// before the packages' -args go to the test binary, which must define them.
+var goTestFlags = map[string]bool{"run": true, "bench": true, "fuzz": true, "fuzztime": true, "fuzzminimizetime": true,
+	"benchtime": true, "count": true, "timeout": true, "cpu": true, "p": true, "skip": true, "tags": true, "o": true, "ldflags": true, "buildmode": true}
+
+// goTestBools are go test's own flags without a value.
+var goTestBools = map[string]bool{"v": true, "race": true, "short": true, "trimpath": true, "json": true, "cover": true, "failfast": true}
+
+// testFunc is a test, benchmark or fuzz target's declaration.
+var testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)\w*)\(`)
+
 // checkOtherCommand checks what can be checked of a command other than
 // provision's without running it: go test/run/build name packages that
-// exist, and the tests, fuzz targets, benchmarks and flags they name are
-// there. Other programs (nats-server, a C compiler) are not Provision's.
+// exist, the -run/-bench/-fuzz patterns match a test, benchmark or fuzz
+// target there, and the flags given to the program or the test binary are
+// defined there. Other programs (nats-server, a C compiler) are not
+// Provision's.
 func checkOtherCommand(words []string) error {
 	for len(words) > 0 && strings.Contains(words[0], "=") {
 		words = words[1:] // VAR=value before the command
@@ -426,54 +439,97 @@ func checkOtherCommand(words []string) error {
 	if len(words) < 2 || words[0] != "go" {
 		return nil
 	}
-	var pkgs, funcs, flags []string
+	var pkgs, flags []string
+	patterns := map[string]string{} // -run/-bench/-fuzz → pattern
 	for i := 2; i < len(words); i++ {
 		w := words[i]
+		name, isFlag := strings.CutPrefix(w, "-")
+		name = strings.TrimPrefix(name, "-")
+		name, value, hasValue := strings.Cut(name, "=")
 		switch {
 		case strings.HasPrefix(w, "./"):
 			pkgs = append(pkgs, w)
 			if words[1] == "run" {
-				// The rest are the program's own flags.
-				for _, f := range words[i+1:] {
-					if name, ok := strings.CutPrefix(f, "-"); ok {
-						flags = append(flags, strings.TrimPrefix(name, "-"))
-					}
-				}
+				flags = append(flags, programFlags(words[i+1:])...)
 				i = len(words)
 			}
-		case (w == "-run" || w == "-fuzz" || w == "-bench") && i+1 < len(words):
-			if v := words[i+1]; v != "XXX" && v != "." && v != "^$" {
-				funcs = append(funcs, v)
+		case words[1] == "test" && w == "-args":
+			flags = append(flags, programFlags(words[i+1:])...)
+			i = len(words)
+		case !isFlag:
+		case goTestFlags[name]:
+			if !hasValue && i+1 < len(words) {
+				i++
+				value = words[i]
 			}
-			i++
+			if name == "run" || name == "bench" || name == "fuzz" {
+				patterns[name] = value
+			}
+		case goTestBools[name]:
+		case words[1] == "test":
+			flags = append(flags, name)
 		}
 	}
 	var errs []string
 	var sources bytes.Buffer
 	for _, p := range pkgs {
-		dir := filepath.Join("../..", strings.TrimSuffix(strings.TrimSuffix(p, "..."), "/"))
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		root := filepath.Join("../..", strings.TrimSuffix(strings.TrimSuffix(p, "..."), "/"))
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
 			errs = append(errs, "no package "+p)
 			continue
 		}
-		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		files, _ := filepath.Glob(filepath.Join(root, "*.go"))
+		if strings.HasSuffix(p, "...") {
+			files = nil // only flags and names are looked up: not for trees
+		}
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
 			sources.Write(b)
 		}
 	}
-	for _, f := range funcs {
-		if !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(f)).Match(sources.Bytes()) {
-			errs = append(errs, "no "+f+" in "+strings.Join(pkgs, " "))
+	if sources.Len() > 0 {
+		var names []string
+		for _, m := range testFunc.FindAllSubmatch(sources.Bytes(), -1) {
+			names = append(names, string(m[1]))
 		}
-	}
-	for _, f := range flags {
-		if !bytes.Contains(sources.Bytes(), []byte(`"`+f+`"`)) {
-			errs = append(errs, "no flag -"+f+" in "+strings.Join(pkgs, " "))
+		for kind, pat := range patterns {
+			if pat == "^$" || pat == "XXX" {
+				continue // run nothing of that kind
+			}
+			re, err := regexp.Compile(pat)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("-%s %q: %v", kind, pat, err))
+				continue
+			}
+			prefix := map[string]string{"run": "Test", "bench": "Benchmark", "fuzz": "Fuzz"}[kind]
+			found := false
+			for _, n := range names {
+				found = found || (strings.HasPrefix(n, prefix) && re.MatchString(n))
+			}
+			if !found {
+				errs = append(errs, fmt.Sprintf("-%s %s matches nothing in %s", kind, pat, strings.Join(pkgs, " ")))
+			}
+		}
+		for _, f := range flags {
+			if !bytes.Contains(sources.Bytes(), []byte(`"`+f+`"`)) {
+				errs = append(errs, "no flag -"+f+" in "+strings.Join(pkgs, " "))
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// programFlags are the names of the flags in a program's arguments.
+func programFlags(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if name, ok := strings.CutPrefix(a, "-"); ok && name != "" {
+			name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
+			out = append(out, name)
+		}
+	}
+	return out
 }
