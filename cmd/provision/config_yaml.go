@@ -80,6 +80,8 @@ func kindOf(t reflect.Type) string {
 		return "true or false"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		return "a whole number"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
 	case t.Kind() == reflect.String:
 		return "text"
 	}

@@ -26,7 +26,8 @@ func newServeCmd(e *env) *cobra.Command {
 			"TLS is on by default: give --tls-cert and --tls-key, or a self-signed certificate\n" +
 			"is generated into DIR on first start and its SPKI SHA-256 pin printed for agents to pin.\n" +
 			"Settings come from flags, PROVISION_* environment variables and a YAML file (--config),\n" +
-			"flags first.",
+			"flags first. The ingest limits (body and batch sizes, slots, memory budget, body rate,\n" +
+			"per-client rates) are keys under limits: in the YAML file (README, Ingest).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := defaultServeConfig()

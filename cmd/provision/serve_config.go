@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/provisionhq/provision/internal/ingest"
 )
@@ -30,16 +33,28 @@ type serveConfig struct {
 	Limits             limitsConfig  `yaml:"limits"`
 }
 
-// limitsConfig is the YAML form of ingest.Limits; zero keeps the default.
+// limitsConfig is the YAML form of ingest.Limits; zero (or an absent key)
+// keeps the default. Sizes are bytes, rates requests per second per
+// client address (.inf: no limit).
 type limitsConfig struct {
 	MaxBodyBytes         int64         `yaml:"max_body_bytes"`
 	MaxDecompressedBytes int64         `yaml:"max_decompressed_bytes"`
 	MaxCompressionRatio  int64         `yaml:"max_compression_ratio"`
 	MaxDepth             int           `yaml:"max_depth"`
 	MaxEvents            int           `yaml:"max_events"`
+	MaxEventAge          time.Duration `yaml:"max_event_age"`
+	MaxClockSkew         time.Duration `yaml:"max_clock_skew"`
+	MaxSentAtSkew        time.Duration `yaml:"max_sent_at_skew"`
 	MaxInFlight          int           `yaml:"max_in_flight"`
 	QueueTimeout         time.Duration `yaml:"queue_timeout"`
 	MemoryBudget         int64         `yaml:"memory_budget"`
+	MinBodyRate          int64         `yaml:"min_body_rate"`
+	BodyGrace            time.Duration `yaml:"body_grace"`
+	SubmitRate           float64       `yaml:"submit_rate"`
+	SubmitBurst          int           `yaml:"submit_burst"`
+	DeletionRate         float64       `yaml:"deletion_rate"`
+	DeletionBurst        int           `yaml:"deletion_burst"`
+	MaxClients           int           `yaml:"max_clients"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -51,30 +66,45 @@ func defaultServeConfig() serveConfig {
 	}
 }
 
+// setIfGiven overwrites dst with v unless v is zero, the value of a key
+// left out.
+func setIfGiven[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
+}
+
+// perSecond is a rate from YAML, where .inf means no limit.
+func perSecond(v float64) rate.Limit {
+	if math.IsInf(v, 1) {
+		return rate.Inf
+	}
+	return rate.Limit(v)
+}
+
 // ingestLimits merges the configured limits over the defaults.
 func (c *serveConfig) ingestLimits() ingest.Limits {
 	l := ingest.DefaultLimits()
-	set := func(dst *int64, v int64) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	set(&l.MaxBodyBytes, c.Limits.MaxBodyBytes)
-	set(&l.MaxDecompressedBytes, c.Limits.MaxDecompressedBytes)
-	set(&l.MaxCompressionRatio, c.Limits.MaxCompressionRatio)
-	set(&l.MemoryBudget, c.Limits.MemoryBudget)
-	if c.Limits.MaxDepth != 0 {
-		l.MaxDepth = c.Limits.MaxDepth
-	}
-	if c.Limits.MaxEvents != 0 {
-		l.MaxEvents = c.Limits.MaxEvents
-	}
-	if c.Limits.MaxInFlight != 0 {
-		l.MaxInFlight = c.Limits.MaxInFlight
-	}
-	if c.Limits.QueueTimeout != 0 {
-		l.QueueTimeout = c.Limits.QueueTimeout
-	}
+	y := &c.Limits
+	setIfGiven(&l.MaxBodyBytes, y.MaxBodyBytes)
+	setIfGiven(&l.MaxDecompressedBytes, y.MaxDecompressedBytes)
+	setIfGiven(&l.MaxCompressionRatio, y.MaxCompressionRatio)
+	setIfGiven(&l.MaxDepth, y.MaxDepth)
+	setIfGiven(&l.MaxEvents, y.MaxEvents)
+	setIfGiven(&l.MaxEventAge, y.MaxEventAge)
+	setIfGiven(&l.MaxClockSkew, y.MaxClockSkew)
+	setIfGiven(&l.MaxSentAtSkew, y.MaxSentAtSkew)
+	setIfGiven(&l.MaxInFlight, y.MaxInFlight)
+	setIfGiven(&l.QueueTimeout, y.QueueTimeout)
+	setIfGiven(&l.MemoryBudget, y.MemoryBudget)
+	setIfGiven(&l.MinBodyRate, y.MinBodyRate)
+	setIfGiven(&l.BodyGrace, y.BodyGrace)
+	setIfGiven(&l.SubmitRate, perSecond(y.SubmitRate))
+	setIfGiven(&l.SubmitBurst, y.SubmitBurst)
+	setIfGiven(&l.DeletionRate, perSecond(y.DeletionRate))
+	setIfGiven(&l.DeletionBurst, y.DeletionBurst)
+	setIfGiven(&l.MaxClients, y.MaxClients)
 	return l
 }
 

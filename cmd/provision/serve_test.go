@@ -13,12 +13,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
 )
 
@@ -259,5 +264,98 @@ func TestServeConfigErrorsNameKeys(t *testing.T) {
 	}
 	if strings.Contains(stderr, "main.") || strings.Contains(stderr, "time.Duration") || strings.Contains(stderr, "!!str") {
 		t.Errorf("stderr names Go or YAML types: %s", stderr)
+	}
+}
+
+// Every ingest limit has a key under limits:, named as the field's
+// validation message names it.
+func TestServeConfigCoversEveryLimit(t *testing.T) {
+	lt, ct := reflect.TypeFor[ingest.Limits](), reflect.TypeFor[limitsConfig]()
+	for i := range lt.NumField() {
+		name := lt.Field(i).Name
+		f, ok := ct.FieldByName(name)
+		if !ok {
+			t.Errorf("ingest.Limits.%s has no key in serve's limits:", name)
+			continue
+		}
+		if tag := f.Tag.Get("yaml"); tag == "" {
+			t.Errorf("limits key for %s has no yaml name", name)
+		}
+	}
+	if lt.NumField() != ct.NumField() {
+		t.Errorf("ingest.Limits has %d fields, serve's limits: %d keys", lt.NumField(), ct.NumField())
+	}
+}
+
+// The limits in the YAML file are the server's: a batch over max_events is
+// refused, a client over submit_burst waits; a bad value names its key.
+func TestServeConfigLimitsApply(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(file, []byte("limits:\n  max_events: 5\n  submit_rate: 0.001\n  submit_burst: 2\n  min_body_rate: 1024\n  body_grace: 2s\n  deletion_rate: .inf\n"), 0o600)
+	c := defaultServeConfig()
+	if err := c.loadYAML(file); err != nil {
+		t.Fatal(err)
+	}
+	l := c.ingestLimits()
+	if l.MaxEvents != 5 || l.SubmitRate != 0.001 || l.SubmitBurst != 2 || l.MinBodyRate != 1024 || l.BodyGrace != 2*time.Second ||
+		l.DeletionRate != rate.Inf || l.DeletionBurst != ingest.DefaultLimits().DeletionBurst {
+		t.Errorf("limits from YAML = %+v", l)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", file, "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0",
+			"--insecure-http", "--trusted-proxy-header", "X-Forwarded-For"},
+			func(string) string { return "" }, strings.NewReader(""), out, errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, errOut)
+		}
+	}()
+	addr := waitListening(t, out.String)
+	rng := rand.New(rand.NewPCG(2, 18))
+	post := func(b provision.Batch) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/submit", bytes.NewReader(ingesttest.JSON(b)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "192.0.2.7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := post(ingesttest.Batch(rng, "six", 6, time.Now())); status != 400 || !strings.Contains(body, "too_many_events") {
+		t.Errorf("6 events with max_events 5 = %d %s", status, body)
+	}
+	if status, body := post(ingesttest.Batch(rng, "five", 5, time.Now())); status != 200 {
+		t.Errorf("5 events = %d %s", status, body)
+	}
+	// The two requests above took the burst of 2.
+	if status, body := post(ingesttest.Batch(rng, "third", 1, time.Now())); status != 429 || !strings.Contains(body, "rate_limited") {
+		t.Errorf("third request with submit_burst 2 = %d %s", status, body)
+	}
+
+	os.WriteFile(file, []byte("limits:\n  submit_rate: fast\n  deletion_burst: 0\n  max_in_flight: -1\n"), 0o600)
+	code, _, stderr := runCmd(t, "", "serve", "--config", file, "--data", filepath.Join(dir, "other"))
+	if code != exitError {
+		t.Fatalf("bad limits: exit %d", code)
+	}
+	if want := `limits.submit_rate (line 2): "fast" is not a number`; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q: %s", want, stderr)
+	}
+	os.WriteFile(file, []byte("limits:\n  deletion_burst: -3\n  max_in_flight: -1\n"), 0o600)
+	code, _, stderr = runCmd(t, "", "serve", "--config", file, "--data", filepath.Join(dir, "other"))
+	for _, want := range []string{"limits.deletion_burst: must be at least 1, is -3", "limits.max_in_flight: must be positive, is -1"} {
+		if code != exitError || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr lacks %q: %s", code, want, stderr)
+		}
 	}
 }

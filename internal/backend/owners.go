@@ -53,6 +53,7 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 			Via: "privacy store DeleteEvents", Retention: "with the batch's events"},
 		{Name: "checkpoints", Holds: "consumer positions", Retention: none},
 		{Name: "schema_migrations", Holds: "applied migrations", Retention: none},
+		{Name: "health_probe", Holds: "the readiness probe's last write: a time and random padding", Retention: none},
 		{Name: "rollup_checkpoints", Holds: "rollup consumer positions", Retention: none},
 		{Name: "rollup_key", Holds: "the key of the sketches' hashes", Retention: none},
 		{Name: "rollup_cells", Holds: "per-day counters, dimension values and keyed-hash sketches", Names: true,

@@ -230,3 +230,54 @@ func TestConnectionsAreReused(t *testing.T) {
 		}
 	}
 }
+
+// TestReadinessProbeIsShared: /readyz does not turn into a synced write per
+// request. A passing probe is reused (the calls below come far closer
+// together than its second), an append failure forces a fresh probe, and a
+// failing probe is retried on every request so that recovery shows at once.
+func TestReadinessProbeIsShared(t *testing.T) {
+	var probes atomic.Int64
+	var failing atomic.Bool
+	var fs *fullStore
+	e := newEnv(t, func(d *ingest.Deps) {
+		fs = &fullStore{Log: d.Log}
+		d.Log = fs
+		ping := d.Ready
+		d.Ready = func(ctx context.Context) error {
+			probes.Add(1)
+			if failing.Load() {
+				return errFull
+			}
+			return ping(ctx)
+		}
+	})
+	before := probes.Load()
+	for i := 0; i < 20; i++ {
+		if r := e.get("/readyz"); r.status != 200 {
+			t.Fatalf("/readyz = %d %s", r.status, r.body)
+		}
+	}
+	if n := probes.Load() - before; n >= 20 {
+		t.Errorf("20 /readyz ran %d probes", n)
+	}
+
+	fs.full.Store(true)
+	failing.Store(true)
+	if r := e.post(ingesttest.Gzip(ingesttest.JSON(e.batch(2))), "gzip"); r.status != 503 {
+		t.Fatalf("append to a full store = %d", r.status)
+	}
+	before = probes.Load()
+	for i := 0; i < 3; i++ {
+		if r := e.get("/readyz"); r.status != 503 {
+			t.Errorf("/readyz after a failed append = %d", r.status)
+		}
+	}
+	if n := probes.Load() - before; n != 3 {
+		t.Errorf("3 /readyz on a failing store ran %d probes, want 3", n)
+	}
+	fs.full.Store(false)
+	failing.Store(false)
+	if r := e.get("/readyz"); r.status != 200 {
+		t.Errorf("/readyz after recovery = %d %s", r.status, r.body)
+	}
+}

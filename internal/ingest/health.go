@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/provisionhq/provision/internal/wire"
@@ -40,21 +41,59 @@ func (s *Server) handleReadyz() http.Handler {
 				notReady("appends to the log are failing")
 				return
 			}
-		} else {
-			// The store itself decides, so that a node whose disk was
-			// full becomes ready again when space returns, without
-			// waiting for an upload a load balancer would not send it.
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := s.deps.Ready(ctx); err != nil {
-				s.log.Warn("store not ready", "err", err)
-				notReady("store not writable")
-				return
-			}
-			s.appendFailed.CompareAndSwap(failed, 0)
+		} else if err := s.probeStore(r.Context()); err != nil {
+			notReady("store not writable")
+			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// readyProbeTTL is how long a passing store probe answers /readyz. The
+// probe is a synced write: a load balancer polling every second, or a
+// flood of /readyz, must not become a flood of fsyncs.
+const readyProbeTTL = time.Second
+
+// readyProbe runs the store's probe for /readyz, one at a time.
+type readyProbe struct {
+	mu     sync.Mutex // held while probing, so concurrent callers share one probe
+	at     time.Time  // when the last probe finished
+	err    error      // and its result
+	passed time.Time  // when a probe last passed; zero after a failure
+}
+
+// probeStore reports whether the store takes writes now. The store itself
+// decides, so that a node whose disk was full becomes ready again when
+// space returns, without waiting for an upload a load balancer would not
+// send it. A pass is reused for readyProbeTTL unless an append has failed
+// since; a failure is not reused, so recovery shows at the next request,
+// but callers that waited for a probe in progress share its answer.
+func (s *Server) probeStore(ctx context.Context) error {
+	p := &s.probe
+	arrived := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at.After(arrived) {
+		return p.err
+	}
+	failed := s.appendFailed.Load()
+	if !p.passed.IsZero() && time.Since(p.passed) < readyProbeTTL && failed < p.passed.UnixNano() {
+		return nil
+	}
+	// Others may wait for this answer: a caller that hangs up does not
+	// cut the probe short for them.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := s.deps.Ready(ctx)
+	p.at, p.err = time.Now(), err
+	if err != nil {
+		p.passed = time.Time{}
+		s.log.Warn("store not ready", "err", err)
+		return err
+	}
+	p.passed = p.at
+	s.appendFailed.CompareAndSwap(failed, 0)
+	return nil
 }
 
 // handleDeletion serves erasure requests when a handler is plugged in.

@@ -620,6 +620,15 @@ func TestLimitsValidateNamesField(t *testing.T) {
 		"limits.memory_budget":          func(l *ingest.Limits) { l.MemoryBudget = 1 << 20 },
 		"limits.max_decompressed_bytes": func(l *ingest.Limits) { l.MaxDecompressedBytes = l.MaxBodyBytes - 1 },
 		"limits.queue_timeout":          func(l *ingest.Limits) { l.QueueTimeout = -1 },
+		"limits.max_clock_skew":         func(l *ingest.Limits) { l.MaxClockSkew = -1 },
+		"limits.max_sent_at_skew":       func(l *ingest.Limits) { l.MaxSentAtSkew = -1 },
+		"limits.min_body_rate":          func(l *ingest.Limits) { l.MinBodyRate = -1 },
+		"limits.body_grace":             func(l *ingest.Limits) { l.BodyGrace = -1 },
+		"limits.submit_rate":            func(l *ingest.Limits) { l.SubmitRate = -1 },
+		"limits.submit_burst":           func(l *ingest.Limits) { l.SubmitBurst = 0 },
+		"limits.deletion_rate":          func(l *ingest.Limits) { l.DeletionRate = 0 },
+		"limits.deletion_burst":         func(l *ingest.Limits) { l.DeletionBurst = -1 },
+		"limits.max_clients":            func(l *ingest.Limits) { l.MaxClients = 0 },
 	} {
 		l := ingest.DefaultLimits()
 		f(&l)

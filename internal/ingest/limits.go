@@ -112,16 +112,22 @@ func (l Limits) Validate() error {
 	pos("max_sent_at_skew", int64(l.MaxSentAtSkew))
 	pos("min_body_rate", l.MinBodyRate)
 	pos("max_clients", int64(l.MaxClients))
-	for name, r := range map[string]rate.Limit{"submit_rate": l.SubmitRate, "deletion_rate": l.DeletionRate} {
-		if !(r > 0) {
-			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %v", name, float64(r)))
+	for _, r := range []struct {
+		name string
+		v    rate.Limit
+	}{{"submit_rate", l.SubmitRate}, {"deletion_rate", l.DeletionRate}} {
+		if !(r.v > 0) {
+			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %v", r.name, float64(r.v)))
 		}
 	}
 	if l.BodyGrace < 0 {
 		errs = append(errs, fmt.Errorf("limits.body_grace: must not be negative, is %s", l.BodyGrace))
 	}
-	if l.SubmitBurst < 1 || l.DeletionBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.submit_burst and deletion_burst: must be at least 1, are %d and %d", l.SubmitBurst, l.DeletionBurst))
+	if l.SubmitBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits.submit_burst: must be at least 1, is %d", l.SubmitBurst))
+	}
+	if l.DeletionBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits.deletion_burst: must be at least 1, is %d", l.DeletionBurst))
 	}
 	if l.MaxClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("limits.max_clock_skew: must not be negative, is %s", l.MaxClockSkew))

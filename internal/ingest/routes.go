@@ -5,12 +5,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/provisionhq/provision/internal/routemux"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
 // routes is the whole API surface, documented in api/openapi.yaml.
 func (s *Server) routes() {
-	mux := http.NewServeMux()
+	mux := routemux.New()
 	mux.Handle("POST /v1/submit", s.instrument("submit", s.handleSubmit()))
 	mux.Handle("POST /v1/deletion", s.instrument("deletion", s.limitClients(s.deletionLimit, s.handleDeletion())))
 	mux.Handle("GET /healthz", s.instrument("healthz", s.handleHealthz()))
@@ -23,6 +24,9 @@ func (s *Server) routes() {
 	}))
 	s.mux = mux
 }
+
+// Patterns lists the routes the server serves, as http.ServeMux patterns.
+func (s *Server) Patterns() []string { return s.mux.Patterns() }
 
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -22,6 +22,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/geo"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/routemux"
 )
 
 // Deps is what the server needs. Log and Manifest are required.
@@ -67,7 +68,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	admit   *admission
-	mux     *http.ServeMux
+	mux     *routemux.Mux
 
 	versions    map[string]struct{}
 	versionList string
@@ -80,6 +81,7 @@ type Server struct {
 	// after a success, so /readyz reports a failing log at once; the
 	// store's own probe clears it.
 	appendFailed atomic.Int64
+	probe        readyProbe
 }
 
 // NewServer builds the handler.

@@ -147,9 +147,13 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database takes a write now: it rewrites the
+// probe's row, and the commit waits for its WAL record to be flushed, so
+// a full disk or a read-only database fails it. Readiness probes use it;
+// callers rate-limit it.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO health_probe (id, probed_at) VALUES (1, now())
+		ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`); err != nil {
 		return fmt.Errorf("postgres: ping: %w", classify(err))
 	}
 	return nil

@@ -392,3 +392,47 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Ping writes: it fails while its row cannot be written, which a ping of
+// the connection alone would not notice, and passes again afterwards.
+func TestPingWrites(t *testing.T) {
+	t.Parallel()
+	cfg := pgtest.Config(t)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var probed time.Time
+	if err := conn.QueryRow(ctx, `SELECT probed_at FROM `+cfg.Schema+`.health_probe`).Scan(&probed); err != nil {
+		t.Fatalf("no probe row: %v", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+cfg.Schema+`.health_probe IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = s.Ping(short)
+	cancel()
+	if err == nil {
+		t.Error("Ping passed while its row could not be written")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after the lock was released: %v", err)
+	}
+}

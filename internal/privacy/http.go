@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/routemux"
 	"github.com/provisionhq/provision/internal/throttle"
 	"github.com/provisionhq/provision/internal/wire"
 )
@@ -167,7 +168,7 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte, clientAddr func(*h
 		clientAddr = peerAddr
 	}
 	guard := throttle.New(throttle.DefaultPerClient, throttle.DefaultGlobal, nil)
-	mux := http.NewServeMux()
+	mux := routemux.New()
 	mux.HandleFunc("POST /v1/admin/erase", func(w http.ResponseWriter, r *http.Request) {
 		var req wire.DeletionRequest
 		if !decodeRequest(w, r, &req) {
@@ -209,7 +210,7 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte, clientAddr func(*h
 			wire.WriteJSON(w, http.StatusOK, rec)
 		}
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return &listed{mux: mux, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refund, wait := guard.Take(clientAddr(r))
 		if wait > 0 {
 			throttle.SetRetryAfter(w, wait)
@@ -223,8 +224,17 @@ func NewAdminHandler(s *Service, tokenHash [sha256.Size]byte, clientAddr func(*h
 		}
 		refund()
 		mux.ServeHTTP(w, r)
-	})
+	})}
 }
+
+// listed is a handler in front of a mux that lists the mux's routes.
+type listed struct {
+	http.Handler
+	mux *routemux.Mux
+}
+
+// Patterns lists the routes served, as http.ServeMux patterns.
+func (l *listed) Patterns() []string { return l.mux.Patterns() }
 
 func authorized(r *http.Request, want [sha256.Size]byte) bool {
 	h := r.Header.Get("Authorization")

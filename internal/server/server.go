@@ -100,6 +100,7 @@ type Server struct {
 	ln       net.Listener
 	srv      *http.Server
 	ingest   *ingest.Server
+	routes   routes
 	geo      *geo.DB
 	jobs     []job
 	forwards forward.Group
@@ -245,6 +246,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 	}
 	s.jobs = s.backgroundJobs(m, svc, owners, dash)
 
+	s.routes = rt
 	s.srv = &http.Server{
 		Handler:           rt.mux(),
 		TLSConfig:         tlsConfig,
@@ -280,13 +282,16 @@ func (s *Server) run(ctx context.Context) error {
 		}
 	}()
 	s.srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	// Read before Serve starts: serving plain HTTP fills TLSConfig in for
+	// HTTP/2.
+	overTLS := s.srv.TLSConfig != nil
 	g, gctx := newGroup(ctx, s.logger)
 	// The jobs outlive the requests: they stop once the server drained.
 	jctx, stopJobs := context.WithCancel(context.WithoutCancel(gctx))
 	defer stopJobs()
 	g.Go("http", func() error {
 		var err error
-		if s.srv.TLSConfig != nil {
+		if overTLS {
 			err = s.srv.ServeTLS(s.ln, "", "")
 		} else {
 			err = s.srv.Serve(s.ln)
@@ -308,7 +313,7 @@ func (s *Server) run(ctx context.Context) error {
 	for _, j := range s.jobs {
 		g.Go(j.name, func() error { return j.run(jctx) })
 	}
-	s.logger.Info("serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil,
+	s.logger.Info("serving", "addr", s.ln.Addr().String(), "tls", overTLS,
 		"geoip", s.geo != nil, "backend", s.backend.Describe())
 	return g.Wait()
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"time"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -115,20 +116,21 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Ping checks that the database answers and can take a write; readiness
-// probes use it.
+// probePad is the size of the random padding the probe writes: more than
+// a page, so each probe allocates an overflow page and appends several
+// frames to the WAL, as an append does.
+const probePad = 4096 + 512
+
+// Ping checks that the store takes a write now: it rewrites the probe's row
+// in a transaction whose commit appends to the WAL and fsyncs it
+// (synchronous=FULL), so a full disk or an unwritable file fails it with
+// provision.ErrUnavailable, and it passes again once space returns.
+// Readiness probes use it; callers rate-limit it.
 func (s *Store) Ping(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap("ping", err)
-	}
-	defer tx.Rollback()
-	// BEGIN IMMEDIATE has taken the write lock: the store is writable.
-	var one int
-	if err := tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return wrap("ping", err)
-	}
-	return nil
+	_, err := s.db.ExecContext(ctx, `INSERT INTO health_probe (id, probed_at, pad) VALUES (1, ?, randomblob(?))
+		ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at, pad = excluded.pad`,
+		time.Now().UnixNano(), probePad)
+	return wrap("ping", err)
 }
 
 // wrap adds the operation and marks transient engine errors as

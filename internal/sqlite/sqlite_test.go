@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -102,5 +103,46 @@ func TestAppendWithOneConnection(t *testing.T) {
 	}
 	if h, _ := s.Head(t.Context()); h != 70 {
 		t.Errorf("Head = %d, want 70", h)
+	}
+}
+
+// Ping is a synced write of the probe's row, not a read: it fails while
+// another writer holds the database and while the file is closed.
+// (cmd/provision's TestServeReadinessHealsAfterFullDisk fills a disk.)
+func TestPingWrites(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "provision.db"))
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var first, second int64
+	if err := s.DB().QueryRowContext(ctx, `SELECT probed_at FROM health_probe WHERE id = 1`).Scan(&first); err != nil {
+		t.Fatalf("no probe row: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().QueryRowContext(ctx, `SELECT probed_at FROM health_probe WHERE id = 1`).Scan(&second); err != nil || second <= first {
+		t.Errorf("the second Ping did not rewrite the row: %d then %d, %v", first, second, err)
+	}
+
+	tx, err := s.DB().BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = s.Ping(short)
+	cancel()
+	if err == nil {
+		t.Error("Ping passed while another writer held the database")
+	}
+	tx.Rollback()
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping after the writer finished: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping passed on a closed store")
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/provisionhq/provision/internal/report"
 	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/routemux"
 	"github.com/provisionhq/provision/internal/throttle"
 	"github.com/provisionhq/provision/internal/wire"
 )
@@ -103,11 +104,15 @@ type server struct {
 
 // Dashboard serves /dashboard and /v1/reports.
 type Dashboard struct {
-	s *server
-	h http.Handler
+	s        *server
+	h        http.Handler
+	patterns []string
 }
 
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.h.ServeHTTP(w, r) }
+
+// Patterns lists the routes served, as http.ServeMux patterns.
+func (d *Dashboard) Patterns() []string { return slices.Clone(d.patterns) }
 
 // Warm materialises the report views (the default period — the days the
 // data covers, at most the last 30 — of both reports,
@@ -156,11 +161,12 @@ func New(cfg Config) (*Dashboard, error) {
 	s := &server{cfg: cfg, log: cfg.Logger, cache: newSectionCache(cfg.CacheTTL, cfg.Now),
 		sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now),
 		throttle: throttle.New(cfg.PerClient, cfg.Global, cfg.Now)}
-	return &Dashboard{s: s, h: s.routes()}, nil
+	mux := s.routes()
+	return &Dashboard{s: s, h: securityHeaders(mux), patterns: mux.Patterns()}, nil
 }
 
-func (s *server) routes() http.Handler {
-	mux := http.NewServeMux()
+func (s *server) routes() *routemux.Mux {
+	mux := routemux.New()
 	assets, _ := fs.Sub(files, "assets")
 	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", noListing(http.FileServerFS(assets))))
 	mux.HandleFunc("GET /dashboard/assets/report.css", handleReportCSS)
@@ -174,7 +180,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /dashboard", s.requireSession(http.RedirectHandler("/dashboard/quality", http.StatusSeeOther)))
 	mux.Handle("GET /dashboard/{kind}", s.requireSession(http.HandlerFunc(s.handlePage)))
 	mux.Handle("GET /v1/reports/{kind}", s.requireBearer(http.HandlerFunc(s.handleReportAPI)))
-	return securityHeaders(mux)
+	return mux
 }
 
 // noListing serves files but never a directory's listing.

@@ -167,7 +167,12 @@ func Post(ctx context.Context, c *http.Client, base, path, addr string, body []b
 		return Answer{Err: err}
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		// Cut off while reading (the attack's end cancels ctx): the
+		// answer's code is unknown, so it is not counted as any.
+		return Answer{Err: err}
+	}
 	a := Answer{Status: resp.StatusCode}
 	var eb struct {
 		Error    struct{ Code string } `json:"error"`
@@ -331,8 +336,10 @@ type NormalResult struct {
 }
 
 // Normal has workers clients upload n batches each (batches made by
-// batch(i), gzip), back to back, as different addresses; every answer is
-// counted.
+// batch(i), gzip), back to back; every answer is counted. Each upload
+// comes from an address of its own (in 198.18.0.0/15), as a fleet's
+// installations upload a few times a day each: one address uploading back
+// to back would measure the per-client limit, not admission.
 func Normal(ctx context.Context, r *Rig, workers, n int, batch func(i int) []byte) *NormalResult {
 	res := &NormalResult{Codes: map[string]int{}}
 	var next atomic.Int64
@@ -340,12 +347,13 @@ func Normal(ctx context.Context, r *Rig, workers, n int, batch func(i int) []byt
 	for w := range workers {
 		client := r.Client(w%2 == 0)
 		wg.Go(func() {
-			addr := fmt.Sprintf("192.0.2.%d", w+1)
 			for range n {
 				if ctx.Err() != nil {
 					return
 				}
-				body := batch(int(next.Add(1)))
+				i := next.Add(1)
+				addr := fmt.Sprintf("198.%d.%d.%d", 18+(i>>16)&1, (i>>8)&0xff, i&0xff)
+				body := batch(int(i))
 				start := time.Now()
 				a := Post(ctx, client, r.HTTP.URL, "/v1/submit", addr, body, "gzip")
 				took := time.Since(start)
