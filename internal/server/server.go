@@ -87,6 +87,13 @@ type Config struct {
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// Now is ingest's clock: receipt times, the accepted time window and
+	// the correction of devices' clock skew are read from it. Nil means
+	// the wall clock, as `provision serve` runs; a simulation that replays
+	// past days gives the clock its fleet uploads by, so that a replayed
+	// batch is not taken for one from a device whose clock is wrong.
+	Now func() time.Time
+
 	Logger   *slog.Logger         // nil discards
 	Registry *prometheus.Registry // nil: a new one with the Go and process collectors
 }
@@ -209,6 +216,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		Deletion:    privacy.NewDeletionHandler(svc),
 		Logger:      cfg.Logger,
 		Registry:    cfg.Registry,
+		Now:         cfg.Now,
 	}
 	deps.ClientAddr = ingest.RemoteAddr
 	if cfg.TrustedProxyHeader != "" {
