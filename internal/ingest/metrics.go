@@ -84,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) observeSkew(sentAt, now time.Time) {
 	d := sentAt.Sub(now)
 	dir := "ahead"
-	if d < 0 {
+	if d <= 0 {
 		dir, d = "behind", -d
 	}
 	m.clockSkew.WithLabelValues(dir).Observe(d.Seconds())
