@@ -163,11 +163,13 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
+	// A failure returns a nil s: the deferred cleanup keeps its own.
+	built := s
 	defer func() {
 		if err != nil {
-			s.ln.Close()
-			if s.geo != nil {
-				s.geo.Close()
+			built.ln.Close()
+			if built.geo != nil {
+				built.geo.Close()
 			}
 		}
 	}()
