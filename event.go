@@ -11,6 +11,12 @@ type Event struct {
 	Type   string         `json:"type"`
 	Time   time.Time      `json:"time"`
 	Fields map[string]any `json:"fields"`
+
+	// ClockSkew is set by the server, never sent: how far the server
+	// found the device's clock behind (positive) or ahead (negative) of
+	// its own when the batch arrived, already added to Time. Zero when the
+	// clock was within the server's tolerance.
+	ClockSkew time.Duration `json:"-"`
 }
 
 // Batch is what an agent uploads at once. Its ID makes resends idempotent.

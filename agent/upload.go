@@ -192,17 +192,32 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 			return rep, errors.Join(deletionErr, err)
 		}
 		var size int
+		sent := in.Body
 		res, err := retry(ctx, a, up, func() (wire.SubmitAnswer, error) {
-			res, n, err := client.Submit(ctx, in.Body)
-			size = n
+			body, err := withSentAt(in.Body, a.now())
+			if err != nil {
+				// Not a batch this agent wrote: sent as it is, the
+				// server's answer decides what becomes of it.
+				body = in.Body
+			}
+			res, n, err := client.Submit(ctx, body)
+			sent, size = body, n
 			return res, err
 		})
 		perm := refusal(err)
+		if perm != nil && perm.Code == wire.CodeBadSentAt {
+			// The device's clock is further off than the server corrects
+			// (or the batch's stamp is damaged): the events are not at
+			// fault, so they wait for a clock the server can correct
+			// instead of being dropped.
+			a.log.Warn("server refused the batch's sent_at; the device clock is too far off to correct, batch kept", "code", perm.Code)
+			return rep, errors.Join(deletionErr, fmt.Errorf("agent: batch kept for the next upload: %w", err))
+		}
 		if err != nil && perm == nil {
 			return rep, errors.Join(deletionErr, fmt.Errorf("agent: batch not delivered, kept for the next upload: %w", err))
 		}
 		entry := SentEntry{Kind: "batch", BatchID: in.BatchID, Server: up.Server, SentAt: a.now().UTC(),
-			Encoding: client.Encoding(), RawBytes: len(in.Body), WireBytes: size, Events: len(in.Seqs), Batch: in.Body}
+			Encoding: client.Encoding(), RawBytes: len(sent), WireBytes: size, Events: len(in.Seqs), Batch: sent}
 		rep.Batches++
 		rep.WireBytes += size
 		if perm != nil {
@@ -267,6 +282,31 @@ func recordedUnder(c Consent, region string) string {
 		return c.Region
 	}
 	return region
+}
+
+// withSentAt returns the batch body with sent_at set to now, the moment
+// this attempt is made: the server compares sent_at with its own clock to
+// correct a device clock that is off, so it must be read from the same
+// clock as the events' times, at the time of sending, not when the batch
+// was cut (a batch can wait days in flight). Only the envelope is
+// rewritten: the events keep their bytes and the batch its id, so a
+// resend is still the same batch.
+func withSentAt(body []byte, now time.Time) ([]byte, error) {
+	// The envelope's fields in provision.Batch's order, events verbatim:
+	// encoding/json writes a RawMessage back as it was (it is compact).
+	var env struct {
+		ID              string          `json:"batch_id"`
+		InstallationID  string          `json:"installation_id"`
+		Region          string          `json:"region"`
+		ManifestVersion string          `json:"manifest_version"`
+		SentAt          time.Time       `json:"sent_at"`
+		Events          json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, err
+	}
+	env.SentAt = now.UTC().Truncate(time.Millisecond)
+	return json.Marshal(&env)
 }
 
 func (a *Agent) newBatch(c Consent, region string, events []provision.Event) provision.Batch {

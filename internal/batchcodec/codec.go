@@ -32,7 +32,13 @@ type Entry struct {
 }
 
 // format is the first byte of every payload; a new layout takes a new one.
-const format = 1
+// Format 2 adds the clock skew of corrected events (flagClockSkew); a
+// batch with none is still written as format 1, so logs of batches that
+// needed no correction stay readable by earlier versions.
+const (
+	format          = 1
+	formatClockSkew = 2
+)
 
 // Limits on what Decode accepts, whatever the payload says. Ingest admits
 // at most a few thousand events of bounded size in one batch; these bounds
@@ -43,8 +49,11 @@ const (
 	maxEntries = 1 << 20
 )
 
-// flagZeroTime marks an event without a time (none is written for it).
-const flagZeroTime = 1
+// Entry flags.
+const (
+	flagZeroTime  = 1 // an event without a time (none is written for it)
+	flagClockSkew = 2 // a clock skew (varint nanoseconds) follows the time
+)
 
 var (
 	encoder = sync.OnceValue(func() *zstd.Encoder {
@@ -73,6 +82,7 @@ func Encode(entries []Entry) ([]byte, error) {
 	raw := (*bp)[:0]
 	defer func() { *bp = raw[:0]; rawPool.Put(bp) }()
 	raw = binary.AppendUvarint(raw, uint64(len(entries)))
+	f := byte(format)
 	for i := range entries {
 		e := &entries[i]
 		if e.Offset < 0 {
@@ -82,12 +92,19 @@ func Encode(entries []Entry) ([]byte, error) {
 		if e.Event.Time.IsZero() {
 			flags |= flagZeroTime
 		}
+		if e.Event.ClockSkew != 0 {
+			flags |= flagClockSkew
+			f = formatClockSkew
+		}
 		raw = binary.AppendUvarint(raw, uint64(e.Offset))
 		raw = append(raw, flags)
 		raw = appendLenString(raw, e.Event.ID)
 		raw = appendLenString(raw, e.Event.Type)
 		if flags&flagZeroTime == 0 {
 			raw = binary.AppendVarint(raw, e.Event.Time.UnixNano())
+		}
+		if flags&flagClockSkew != 0 {
+			raw = binary.AppendVarint(raw, int64(e.Event.ClockSkew))
 		}
 		var err error
 		start := len(raw)
@@ -99,7 +116,7 @@ func Encode(entries []Entry) ([]byte, error) {
 		raw = fixLength(raw, start)
 	}
 	out := make([]byte, 1, len(raw)/3+16)
-	out[0] = format
+	out[0] = f
 	return encoder().EncodeAll(raw, out), nil
 }
 
@@ -137,7 +154,7 @@ var ErrCorrupt = errors.New("batchcodec: corrupt payload")
 
 // Decode returns the entries of a payload written by Encode.
 func Decode(payload []byte) ([]Entry, error) {
-	if len(payload) == 0 || payload[0] != format {
+	if len(payload) == 0 || payload[0] != format && payload[0] != formatClockSkew {
 		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)
 	}
 	raw, err := decoder().DecodeAll(payload[1:], nil)
@@ -162,10 +179,16 @@ func Decode(payload []byte) ([]Entry, error) {
 		}
 		e.Offset = int64(off)
 		flags := r.byte()
+		if flags&flagClockSkew != 0 && payload[0] != formatClockSkew {
+			return nil, fmt.Errorf("%w: entry %d: clock skew in a format %d payload", ErrCorrupt, i, payload[0])
+		}
 		e.Event.ID = string(r.bytes())
 		e.Event.Type = string(r.bytes())
 		if flags&flagZeroTime == 0 {
 			e.Event.Time = time.Unix(0, r.varint()).UTC()
+		}
+		if flags&flagClockSkew != 0 {
+			e.Event.ClockSkew = time.Duration(r.varint())
 		}
 		fields := r.bytes()
 		if r.err != nil {

@@ -81,3 +81,37 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A corrected event keeps its clock skew through the stored form, and only
+// a batch that holds one is written in the format that carries it: a log
+// of batches that needed no correction stays readable by earlier versions.
+func TestClockSkewRoundTrip(t *testing.T) {
+	plain, err := Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain[0] != format {
+		t.Errorf("a batch without clock skew is written as format %d, want %d", plain[0], format)
+	}
+	in := sample()
+	in[0].Event.ClockSkew = 30 * time.Hour
+	in[1].Event.ClockSkew = -31 * 24 * time.Hour
+	payload, err := Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload[0] != formatClockSkew {
+		t.Errorf("a batch with clock skew is written as format %d, want %d", payload[0], formatClockSkew)
+	}
+	out, err := Decode(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", out, in)
+	}
+	// The skew flag in a format 1 payload is damage, not a skew.
+	if _, err := Decode(append([]byte{format}, payload[1:]...)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("skew in a format 1 payload: err = %v, want ErrCorrupt", err)
+	}
+}

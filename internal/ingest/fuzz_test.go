@@ -84,6 +84,10 @@ func FuzzStrictDecode(f *testing.F) {
 	for _, seed := range strictSeeds() {
 		f.Add(seed)
 	}
+	// A device a month ahead, one of its events too old even corrected.
+	skewed := ingesttest.Batch(rand.New(rand.NewPCG(3, 4)), "skewed", 4, fuzzNow.Add(31*24*time.Hour))
+	skewed.Events[2].Time = fuzzNow.Add(-500 * 24 * time.Hour)
+	f.Add(ingesttest.JSON(skewed))
 	l := DefaultLimits()
 	l.MaxDecompressedBytes = 1 << 20
 	l.MemoryBudget = 16 << 20
@@ -96,9 +100,20 @@ func FuzzStrictDecode(f *testing.F) {
 		if err == nil {
 			err = s.checkEnvelope(got, fuzzNow)
 		}
+		// The clock correction and the time window, as submit applies them.
+		skew := time.Duration(0)
+		if err == nil {
+			skew = s.limits.clockSkew(got.SentAt, fuzzNow)
+			err = s.limits.placeInTime(got, skew, fuzzNow, res)
+		}
 		if err != nil {
 			documented(t, err)
 			return
+		}
+		for i := 1; i < len(got.Rejected); i++ {
+			if got.Rejected[i].Index <= got.Rejected[i-1].Index {
+				t.Fatalf("rejections out of order or repeated: %+v", got.Rejected)
+			}
 		}
 		var want provision.Batch
 		d := json.NewDecoder(bytes.NewReader(body))
@@ -143,7 +158,7 @@ func FuzzStrictDecode(f *testing.F) {
 				t.Fatalf("event %d neither accepted nor rejected", i)
 			}
 			g, w := got.Events[k], want.Events[i]
-			if g.ID != w.ID || g.Type != w.Type || !g.Time.Equal(w.Time) || !sameFields(g.Fields, w.Fields) {
+			if g.ID != w.ID || g.Type != w.Type || !g.Time.Equal(w.Time.Add(skew)) || g.ClockSkew != skew || !sameFields(g.Fields, w.Fields) {
 				t.Fatalf("event %d differs:\nstrict        %#v\nencoding/json %#v", i, g, w)
 			}
 			if vs := m.CheckEvent(nil, i, &g, got.Region); len(vs) > 0 {

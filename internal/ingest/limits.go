@@ -19,6 +19,10 @@ type Limits struct {
 	MaxEvents            int           // events per batch (400 too_many_events)
 	MaxEventAge          time.Duration // older events are rejected (bad_time)
 	MaxClockSkew         time.Duration // events further in the future are rejected (bad_time)
+	// ClockSkewTolerance is how far receipt time minus sent_at may be
+	// before the batch's event times are corrected by it: what the
+	// upload itself takes (a slow body, a queue) is not a wrong clock.
+	ClockSkewTolerance time.Duration
 
 	MaxInFlight  int           // submissions being processed at once; more wait QueueTimeout, then 429
 	QueueTimeout time.Duration // how long a submission waits for a free slot
@@ -58,6 +62,12 @@ func DefaultLimits() Limits {
 		MaxEvents:            1000,
 		MaxEventAge:          400 * 24 * time.Hour,
 		MaxClockSkew:         24 * time.Hour,
+		// The slowest body an agent's batch makes (about 100 KB
+		// compressed at the 4 KiB/s minimum rate) takes under a minute,
+		// the queue 100 ms; clocks kept by NTP are within a second. Five
+		// minutes leaves room for both and moves no event off its day
+		// unless it was recorded within minutes of midnight.
+		ClockSkewTolerance: 5 * time.Minute,
 		// Decoding and validation are CPU-bound: a few submissions per CPU
 		// keep the cores and the group commit busy; more would only add
 		// latency and memory.
@@ -131,6 +141,9 @@ func (l Limits) Validate() error {
 	}
 	if l.MaxClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("limits.max_clock_skew: must not be negative, is %s", l.MaxClockSkew))
+	}
+	if l.ClockSkewTolerance < 0 {
+		errs = append(errs, fmt.Errorf("limits.clock_skew_tolerance: must not be negative, is %s", l.ClockSkewTolerance))
 	}
 	if l.QueueTimeout < 0 {
 		errs = append(errs, fmt.Errorf("limits.queue_timeout: must not be negative, is %s", l.QueueTimeout))

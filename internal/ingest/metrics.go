@@ -24,6 +24,7 @@ type metrics struct {
 	shed           *prometheus.CounterVec // code
 	inFlight       prometheus.Gauge
 	appendDuration prometheus.Histogram
+	clockSkew      *prometheus.HistogramVec // direction
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,10 +67,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "provision_log_append_duration_seconds", Help: "Time to make one batch durable.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 		}),
+		clockSkew: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "provision_batch_clock_skew_seconds",
+			Help: "How far a batch's sent_at was from the server's clock at receipt, by direction: ahead (the device's clock is ahead) or behind.",
+			Buckets: []float64{1, 10, 60, 300, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400, 90 * 86400,
+				365 * 86400, 3 * 365 * 86400},
+		}, []string{"direction"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.accepted, m.rejected, m.batchEvents, m.bodyBytes,
-		m.decompressed, m.duplicates, m.shed, m.inFlight, m.appendDuration)
+		m.decompressed, m.duplicates, m.shed, m.inFlight, m.appendDuration, m.clockSkew)
 	return m
+}
+
+// observeSkew records how far the device's clock was from the server's
+// when a batch arrived.
+func (m *metrics) observeSkew(sentAt, now time.Time) {
+	d := sentAt.Sub(now)
+	dir := "ahead"
+	if d <= 0 {
+		dir, d = "behind", -d
+	}
+	m.clockSkew.WithLabelValues(dir).Observe(d.Seconds())
 }
 
 // logCollector reports the log head and, for each named consumer, how far

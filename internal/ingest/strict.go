@@ -808,8 +808,9 @@ func (bd *batchDecoder) accept(i int, ev provision.Event, fields span) error {
 	return bd.charge(seenEntrySize)
 }
 
-// check applies the manifest's validator, the time window and the
-// uniqueness of event ids in the batch.
+// check applies the manifest's validator and the uniqueness of event ids
+// in the batch. The time window is checked once the batch's clock skew is
+// known (placeInTime).
 func (bd *batchDecoder) check(i int, ev *provision.Event) *wire.Rejection {
 	had := cap(bd.vs)
 	bd.vs = bd.c.manifest.CheckEvent(bd.vs[:0], i, ev, bd.out.Region)
@@ -824,10 +825,6 @@ func (bd *batchDecoder) check(i int, ev *provision.Event) *wire.Rejection {
 	if len(bd.vs) > 0 {
 		v := bd.vs[0]
 		return &wire.Rejection{Index: i, Code: string(v.Code), Path: v.Path, Message: v.Message}
-	}
-	l := bd.c.limits
-	if ev.Time.Before(bd.c.now.Add(-l.MaxEventAge)) || ev.Time.After(bd.c.now.Add(l.MaxClockSkew)) {
-		return &wire.Rejection{Index: i, Code: wire.RejectBadTime, Path: "time", Message: "event time is outside the accepted window"}
 	}
 	if bd.seen == nil {
 		bd.seen = make(map[string]struct{}, 64)

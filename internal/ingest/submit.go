@@ -86,6 +86,11 @@ func (s *Server) submit(r *http.Request, body []byte, res *reservation) ([]byte,
 	if err := s.checkEnvelope(batch, now); err != nil {
 		return nil, err
 	}
+	s.metrics.observeSkew(batch.SentAt, now)
+	skew := s.limits.clockSkew(batch.SentAt, now)
+	if err := s.limits.placeInTime(batch, skew, now, res); err != nil {
+		return nil, err
+	}
 
 	sub := &provision.Submission{
 		BatchID:         batch.ID,
@@ -143,7 +148,7 @@ func (s *Server) submit(r *http.Request, body []byte, res *reservation) ([]byte,
 		return wire.MarkDuplicate(stored), nil
 	}
 	s.log.Debug("submission stored", "batch_id", batch.ID, "accepted", resp.Accepted, "rejected", len(resp.Rejected),
-		"country", loc.Country)
+		"country", loc.Country, "clock_skew", skew)
 	s.metrics.accepted.Add(float64(resp.Accepted))
 	for _, rej := range resp.Rejected {
 		s.metrics.rejected.WithLabelValues(rej.Code).Inc()

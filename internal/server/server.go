@@ -87,6 +87,13 @@ type Config struct {
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// Now is ingest's clock: receipt times, the accepted time window and
+	// the correction of devices' clock skew are read from it. Nil means
+	// the wall clock, as `provision serve` runs; a simulation that replays
+	// past days gives the clock its fleet uploads by, so that a replayed
+	// batch is not taken for one from a device whose clock is wrong.
+	Now func() time.Time
+
 	Logger   *slog.Logger         // nil discards
 	Registry *prometheus.Registry // nil: a new one with the Go and process collectors
 }
@@ -157,11 +164,13 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	}
+	// A failure returns a nil s: the deferred cleanup keeps its own.
+	built := s
 	defer func() {
 		if err != nil {
-			s.ln.Close()
-			if s.geo != nil {
-				s.geo.Close()
+			built.ln.Close()
+			if built.geo != nil {
+				built.geo.Close()
 			}
 		}
 	}()
@@ -210,6 +219,7 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		Deletion:    privacy.NewDeletionHandler(svc),
 		Logger:      cfg.Logger,
 		Registry:    cfg.Registry,
+		Now:         cfg.Now,
 	}
 	deps.ClientAddr = ingest.RemoteAddr
 	if cfg.TrustedProxyHeader != "" {

@@ -258,3 +258,23 @@ func TestGroupReportsAJobsError(t *testing.T) {
 		t.Fatalf("panic: err = %v", err)
 	}
 }
+
+// A configuration that fails after the listener is open is an error, not
+// a panic, and the port is free again.
+func TestNewFailsCleanlyAfterListening(t *testing.T) {
+	b := sqliteBackend(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	s, err := New(Config{Listener: ln, TLSCert: filepath.Join(t.TempDir(), "missing.crt"), TLSKey: filepath.Join(t.TempDir(), "missing.key")}, b, testManifest(t))
+	if err == nil || s != nil {
+		t.Fatalf("New = %v, %v; want an error", s, err)
+	}
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the listener was not closed: %v", err)
+	}
+	again.Close()
+}

@@ -36,20 +36,38 @@ type AgentFleet struct {
 	// Retry is how long to wait before flushing again an outbox whose
 	// upload failed; the events stay in it meanwhile. Default 100 ms.
 	Retry time.Duration
+	// Now is the agents' clock when they upload; nil means the wall
+	// clock. An agent records an installation-day's events on the
+	// simulated clock of that day, then its clock reads Now, as a device
+	// that uploads its backlog: sent_at and the server's clock agree and
+	// the events stay on their days. (Uploading with the day's clock
+	// would make every replayed batch look like one from a device whose
+	// clock is days behind.)
+	Now func() time.Time
 
 	mu  sync.Mutex
 	ids map[int]string // installation index → the agent's installation id
 }
 
 type simClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	live func() time.Time // when set, the clock reads it instead of t
 }
 
 func (c *simClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.live != nil {
+		return c.live()
+	}
 	return c.t
+}
+
+func (c *simClock) follow(live func() time.Time) {
+	c.mu.Lock()
+	c.live = live
+	c.mu.Unlock()
 }
 
 func (c *simClock) set(t time.Time) {
@@ -112,6 +130,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 		}
 	}
 
+	if af.Now != nil {
+		clock.follow(af.Now)
+	} else {
+		clock.follow(time.Now)
+	}
 	res := &Result{Delivered: []string{}}
 	batches := 0
 	up := agent.Upload{Server: AgentServerURL(af.Server, in), CAFile: af.CAFile, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond}
@@ -143,7 +166,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	if len(files) > 0 && af.Wire != nil {
 		fb := &Upload{Installation: in, Day: u.Day, Batch: provision.Batch{
 			ID: u.Batch.ID, InstallationID: c.InstallationID, Region: c.Region,
-			ManifestVersion: a.ManifestVersion(), SentAt: u.Batch.SentAt, Events: files,
+			ManifestVersion: a.ManifestVersion(), Events: files,
 		}}
 		fr, err := af.Wire.Send(ctx, fb)
 		if err != nil {

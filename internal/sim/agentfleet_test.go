@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/provisionhq/provision/internal/manifest"
 )
@@ -15,9 +16,14 @@ import (
 // server that follows the wire contract: every event the agents' sent logs
 // show as accepted is stored once, every installation reaches the server
 // with its own simulated address, and each day's user counts equal the
-// truth.
+// truth. The fleet uploads by a clock of its own, the server's: every
+// batch, the agents' and the wire's, is stamped by it when sent, so none
+// looks like one from a device whose clock is off although the events are
+// of past days.
 func TestAgentFleetThroughGateway(t *testing.T) {
 	s := newContractServer()
+	uploadClock := func() time.Time { return time.Now().Add(-90 * 24 * time.Hour) }
+	s.now = uploadClock
 	ts := httptest.NewTLSServer(s)
 	defer ts.Close()
 	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
@@ -37,8 +43,8 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 	}
 	defer wireHTTP.CloseIdleConnections()
 	f := mustFleet(t, 40, 5, 21)
-	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile,
-		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For"}}
+	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile, Now: uploadClock,
+		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For", Now: uploadClock}}
 	truth := NewTruth(f, true)
 	s.refuse.Store(3) // agents meet an overloaded server first
 	if err := Run(context.Background(), f, truth, RunOptions{ManifestVersion: manifest.Reference().Version, Send: af.Send, Workers: 4}); err != nil {
@@ -55,6 +61,9 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 	}
 	if truth.Sent.Rejected != 0 || truth.Sent.DroppedBatches != 0 {
 		t.Errorf("rejections: %+v", truth.Sent)
+	}
+	if n := s.skewed.Load(); n != 0 || s.requests.Load() == 0 {
+		t.Errorf("%d of %d requests carried a sent_at off the upload clock", n, s.requests.Load())
 	}
 	want := map[string]bool{}
 	for _, in := range f.Installations {

@@ -47,6 +47,12 @@ type Client struct {
 	MaxBackoff    time.Duration // default 2s
 	GiveUp        time.Duration // default 2 min
 	Logger        *slog.Logger  // nil discards
+	// Now is the clock each attempt's sent_at is read from, as an agent
+	// stamps it; nil means the wall clock. The fleet's events keep their
+	// simulated days and are uploaded now, by a right clock, like an
+	// offline backlog: the server, on the same clock, finds no skew to
+	// correct and places them on their days.
+	Now func() time.Time
 }
 
 // NewHTTPClient returns a client for HTTPS to a server whose certificate
@@ -72,10 +78,6 @@ func NewHTTPClient(caPEM []byte, conns int) (*http.Client, error) {
 
 // Send delivers one upload and returns the server's final answer.
 func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
-	body, err := encodeBatch(u)
-	if err != nil {
-		return nil, err
-	}
 	res := &Result{}
 	p := wire.Policy{
 		Initial:    25 * time.Millisecond,
@@ -94,7 +96,13 @@ func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
 	if p.MaxElapsed <= 0 {
 		p.MaxElapsed = 2 * time.Minute
 	}
-	ans, err := wire.Retry(ctx, p, func() (wire.SubmitAnswer, error) { return c.attempt(ctx, u, body) })
+	ans, err := wire.Retry(ctx, p, func() (wire.SubmitAnswer, error) {
+		body, err := encodeBatch(u, c.now())
+		if err != nil {
+			return wire.SubmitAnswer{}, wire.Permanent(err)
+		}
+		return c.attempt(ctx, u, body)
+	})
 	var refused *wire.Error
 	switch {
 	case err == nil:
@@ -109,10 +117,20 @@ func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
 	}
 }
 
-func encodeBatch(u *Upload) ([]byte, error) {
+func (c *Client) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// encodeBatch encodes the upload's batch sent at now.
+func encodeBatch(u *Upload, now time.Time) ([]byte, error) {
+	b := u.Batch
+	b.SentAt = now.UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err := json.NewEncoder(zw).Encode(&u.Batch); err != nil {
+	if err := json.NewEncoder(zw).Encode(&b); err != nil {
 		return nil, fmt.Errorf("encoding batch: %w", err)
 	}
 	if err := zw.Close(); err != nil {

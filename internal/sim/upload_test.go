@@ -40,6 +40,11 @@ type contractServer struct {
 	users    map[string]map[string]bool // day → installation ids with a user_count
 	refuse   atomic.Int32
 	requests atomic.Int32
+	// now, when set, is the server's clock: a batch whose sent_at is more
+	// than a minute off it is counted in skewed, as a server would take
+	// its device's clock for wrong.
+	now    func() time.Time
+	skewed atomic.Int32
 }
 
 func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +63,9 @@ func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(zr).Decode(&b); err != nil {
 		http.Error(w, `{"error":{"code":"bad_json","message":"bad"}}`, http.StatusBadRequest)
 		return
+	}
+	if s.now != nil && s.now().Sub(b.SentAt).Abs() > time.Minute {
+		s.skewed.Add(1)
 	}
 	m := manifest.Reference()
 	s.mu.Lock()

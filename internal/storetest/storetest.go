@@ -57,6 +57,7 @@ func RunLog(t *testing.T, open func(t *testing.T) Log, gaps ...Gap) {
 	}{
 		{"EmptyLog", testEmptyLog},
 		{"AppendThenRead", testAppendThenRead},
+		{"ClockSkewKept", testClockSkewKept},
 		{"DuplicateBatch", testDuplicateBatch},
 		{"IDsScopedToInstallation", testIDsScopedToInstallation},
 		{"BatchWithoutEvents", testBatchWithoutEvents},
@@ -222,6 +223,24 @@ func testAppendThenRead(t *testing.T, s Log) {
 	}
 	if recs[1].Country != "" || recs[1].Subdivision != "" {
 		t.Errorf("user_count record has location %q %q", recs[1].Country, recs[1].Subdivision)
+	}
+}
+
+// testClockSkewKept: the correction ingest applied to a device's clock
+// travels with each event, and an event without one reads back without.
+func testClockSkewKept(t *testing.T, s Log) {
+	sub := Submission("skew", "k", 3)
+	sub.Events[0].ClockSkew = -30 * time.Hour
+	sub.Events[2].ClockSkew = 3 * 24 * time.Hour
+	mustAppend(t, s, sub)
+	recs := readAll(t, s)
+	if len(recs) != 3 {
+		t.Fatalf("read %d records, want 3", len(recs))
+	}
+	for i, r := range recs {
+		if r.Event.ClockSkew != sub.Events[i].ClockSkew || !r.Event.Time.Equal(sub.Events[i].Time) {
+			t.Errorf("record %d: time %s, clock skew %s; want %s, %s", i, r.Event.Time, r.Event.ClockSkew, sub.Events[i].Time, sub.Events[i].ClockSkew)
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ const (
 	CodeKeyCase            = "key_case"                 // 400: a key differs from a defined one only in letter case
 	CodeNonCanonicalNumber = "non_canonical_number"     // 400: -0, or an integer written with a fraction or an exponent
 	CodeUnknownManifest    = "unknown_manifest_version" // 400: manifest_version is not one this server accepts
-	CodeBadSentAt          = "bad_sent_at"              // 400: sent_at missing, malformed, or decades away from the server's clock
+	CodeBadSentAt          = "bad_sent_at"              // 400: sent_at missing, malformed, or further from the server's clock than clock correction trusts (three years)
 	CodeDecodedTooLarge    = "decoded_too_large"        // 413: decoding would allocate more than one request's share
 	CodeTooSlow            = "too_slow"                 // 408: the body arrived slower than the minimum transfer rate
 	CodeRateLimited        = "rate_limited"             // 429: this client sent more requests than its rate allows
