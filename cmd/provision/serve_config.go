@@ -45,6 +45,7 @@ type limitsConfig struct {
 	MaxEventAge          time.Duration `yaml:"max_event_age"`
 	MaxClockSkew         time.Duration `yaml:"max_clock_skew"`
 	MaxSentAtSkew        time.Duration `yaml:"max_sent_at_skew"`
+	ClockSkewTolerance   time.Duration `yaml:"clock_skew_tolerance"`
 	MaxInFlight          int           `yaml:"max_in_flight"`
 	QueueTimeout         time.Duration `yaml:"queue_timeout"`
 	MemoryBudget         int64         `yaml:"memory_budget"`
@@ -94,6 +95,7 @@ func (c *serveConfig) ingestLimits() ingest.Limits {
 	setIfGiven(&l.MaxEvents, y.MaxEvents)
 	setIfGiven(&l.MaxEventAge, y.MaxEventAge)
 	setIfGiven(&l.MaxClockSkew, y.MaxClockSkew)
+	setIfGiven(&l.ClockSkewTolerance, y.ClockSkewTolerance)
 	setIfGiven(&l.MaxSentAtSkew, y.MaxSentAtSkew)
 	setIfGiven(&l.MaxInFlight, y.MaxInFlight)
 	setIfGiven(&l.QueueTimeout, y.QueueTimeout)
