@@ -36,9 +36,94 @@ type AgentFleet struct {
 	// Retry is how long to wait before flushing again an outbox whose
 	// upload failed; the events stay in it meanwhile. Default 100 ms.
 	Retry time.Duration
+	// SkipDelivered leaves each Result's Delivered empty instead of
+	// listing the ids of the events the agents' sent logs show as
+	// accepted, which saves decoding every batch again; for a Truth that
+	// does not record them.
+	SkipDelivered bool
 
-	mu  sync.Mutex
-	ids map[int]string // installation index → the agent's installation id
+	mu     sync.Mutex
+	ids    map[int]string      // installation index → the agent's installation id
+	agents map[int]*fleetAgent // open agents by installation index
+	closed bool
+}
+
+// fleetAgent is one installation's agent, open from its first day to
+// Close, as a host application keeps it open while it runs: the outbox
+// is not reopened every simulated day.
+type fleetAgent struct {
+	*agent.Agent
+	clock *simClock
+	os    *osFacts
+}
+
+// osFacts is what the installation's operating system reports today; the
+// agent's ReadOS reads it.
+type osFacts struct {
+	mu   sync.Mutex
+	info agent.OSInfo
+}
+
+func (o *osFacts) set(info agent.OSInfo) {
+	o.mu.Lock()
+	o.info = info
+	o.mu.Unlock()
+}
+
+func (o *osFacts) read(context.Context) (agent.OSInfo, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.info, nil
+}
+
+// agentFor returns the open agent of installation in, opening it on its
+// first day. Days run in order and an installation-day is sent once, so
+// no two goroutines use one agent at a time.
+func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent.OSInfo, t time.Time) (*fleetAgent, error) {
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	if af.closed {
+		return nil, agent.ErrClosed
+	}
+	if fa := af.agents[in.Index]; fa != nil {
+		fa.clock.set(t)
+		fa.os.set(osInfo)
+		if err := fa.SetSoftware(sw); err != nil {
+			return nil, err
+		}
+		return fa, nil
+	}
+	fa := &fleetAgent{clock: &simClock{t: t}, os: &osFacts{info: osInfo}}
+	a, err := agent.Open(agent.Config{
+		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
+		Software:            sw,
+		LicenseProviderSite: in.Shop,
+		Now:                 fa.clock.now,
+		ReadOS:              fa.os.read,
+		Limits:              agent.Limits{SentEntries: 1000},
+	})
+	if err != nil {
+		return nil, err
+	}
+	fa.Agent = a
+	if af.agents == nil {
+		af.agents = map[int]*fleetAgent{}
+	}
+	af.agents[in.Index] = fa
+	return fa, nil
+}
+
+// Close closes every open agent; Send fails after it.
+func (af *AgentFleet) Close() error {
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	af.closed = true
+	var errs []error
+	for i, fa := range af.agents {
+		errs = append(errs, fa.Close())
+		delete(af.agents, i)
+	}
+	return errors.Join(errs...)
 }
 
 type simClock struct {
@@ -63,7 +148,6 @@ func (c *simClock) set(t time.Time) {
 // sent log shows them.
 func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	in := u.Installation
-	clock := &simClock{t: u.Batch.Events[0].Time}
 	var osInfo agent.OSInfo
 	var sw agent.Software
 	for _, ev := range u.Batch.Events {
@@ -76,18 +160,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			osInfo.UpdatePackages, _ = ev.Fields["os.update_packages"].([]string)
 		}
 	}
-	a, err := agent.Open(agent.Config{
-		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
-		Software:            sw,
-		LicenseProviderSite: in.Shop,
-		Now:                 clock.now,
-		ReadOS:              func(context.Context) (agent.OSInfo, error) { return osInfo, nil },
-		Limits:              agent.Limits{SentEntries: 1000},
-	})
+	fa, err := af.agentFor(in, sw, osInfo, u.Batch.Events[0].Time)
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
+	a, clock := fa.Agent, fa.clock
 	c, err := a.Consent()
 	if err != nil {
 		return nil, err
@@ -137,7 +214,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			collectDelivered(e, res)
+			collectDelivered(e, res, !af.SkipDelivered)
 		}
 	}
 	if len(files) > 0 && af.Wire != nil {
@@ -156,7 +233,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 		for _, r := range fr.Rejected {
 			rejected[r.Index] = true
 		}
-		if fr.Dropped == "" {
+		if fr.Dropped == "" && !af.SkipDelivered {
 			for i, ev := range files {
 				if !rejected[i] {
 					res.Delivered = append(res.Delivered, ev.ID)
@@ -182,13 +259,23 @@ func cmp(d, def time.Duration) time.Duration {
 	return def
 }
 
-// collectDelivered adds the events of one sent-log entry that the server
-// accepted.
-func collectDelivered(e agent.SentEntry, res *Result) {
+// collectDelivered adds the outcome of one sent-log entry to res, and
+// with ids the ids of the events the server accepted.
+func collectDelivered(e agent.SentEntry, res *Result, ids bool) {
 	if e.Kind != "batch" || e.Status != "accepted" {
 		if e.Kind == "batch" && e.Error != nil {
 			res.Dropped = e.Error.Code
 		}
+		return
+	}
+	rejected := map[int]bool{}
+	for _, r := range e.Rejected {
+		rejected[r.Index] = true
+		res.Rejected = append(res.Rejected, wire.Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
+	}
+	res.Accepted += e.Accepted
+	res.Duplicate = res.Duplicate || e.Duplicate
+	if !ids {
 		return
 	}
 	var b struct {
@@ -199,13 +286,6 @@ func collectDelivered(e agent.SentEntry, res *Result) {
 	if err := json.Unmarshal(e.Batch, &b); err != nil {
 		return
 	}
-	rejected := map[int]bool{}
-	for _, r := range e.Rejected {
-		rejected[r.Index] = true
-		res.Rejected = append(res.Rejected, wire.Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
-	}
-	res.Accepted += e.Accepted
-	res.Duplicate = res.Duplicate || e.Duplicate
 	for i, ev := range b.Events {
 		if !rejected[i] {
 			res.Delivered = append(res.Delivered, ev.ID)

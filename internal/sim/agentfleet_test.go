@@ -39,6 +39,7 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 	f := mustFleet(t, 40, 5, 21)
 	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile,
 		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For"}}
+	defer af.Close()
 	truth := NewTruth(f, true)
 	s.refuse.Store(3) // agents meet an overloaded server first
 	if err := Run(context.Background(), f, truth, RunOptions{ManifestVersion: manifest.Reference().Version, Send: af.Send, Workers: 4}); err != nil {

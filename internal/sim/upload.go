@@ -111,7 +111,9 @@ func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
 
 func encodeBatch(u *Upload) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	if err := json.NewEncoder(zw).Encode(&u.Batch); err != nil {
 		return nil, fmt.Errorf("encoding batch: %w", err)
 	}
@@ -120,6 +122,13 @@ func encodeBatch(u *Upload) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// gzipWriters are reused between batches: a new writer's tables cost
+// more than compressing a small batch.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid constant level
+	return zw
+}}
 
 // attempt makes one request and returns the answer or an error that
 // wire.IsRetryable sorts.
