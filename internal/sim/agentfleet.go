@@ -41,6 +41,15 @@ type AgentFleet struct {
 	// accepted, which saves decoding every batch again; for a Truth that
 	// does not record them.
 	SkipDelivered bool
+	// MaxUploads bounds the uploads to the server at once (the agents'
+	// flushes and Wire's batches); installations past it wait their turn
+	// while the others record. A server answers more than it admits with
+	// 429 and a Retry-After of a second or more, which a fleet on one
+	// machine would otherwise spend waiting. 0 means no bound.
+	MaxUploads int
+
+	slotsOnce sync.Once
+	slots     chan struct{}
 
 	mu     sync.Mutex
 	ids    map[int]string      // installation index → the agent's installation id
@@ -111,6 +120,21 @@ func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent
 	}
 	af.agents[in.Index] = fa
 	return fa, nil
+}
+
+// upload runs f in one of the MaxUploads slots.
+func (af *AgentFleet) upload(ctx context.Context, f func() error) error {
+	if af.MaxUploads <= 0 {
+		return f()
+	}
+	af.slotsOnce.Do(func() { af.slots = make(chan struct{}, af.MaxUploads) })
+	select {
+	case af.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-af.slots }()
+	return f()
 }
 
 // Close closes every open agent; Send fails after it.
@@ -193,7 +217,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	batches := 0
 	up := agent.Upload{Server: AgentServerURL(af.Server, in), CAFile: af.CAFile, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond}
 	for {
-		rep, err := a.Flush(ctx, up)
+		var rep agent.FlushReport
+		err := af.upload(ctx, func() (err error) {
+			rep, err = a.Flush(ctx, up)
+			return err
+		})
 		batches += rep.Batches
 		if err == nil {
 			break
@@ -222,7 +250,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			ID: u.Batch.ID, InstallationID: c.InstallationID, Region: c.Region,
 			ManifestVersion: a.ManifestVersion(), SentAt: u.Batch.SentAt, Events: files,
 		}}
-		fr, err := af.Wire.Send(ctx, fb)
+		var fr *Result
+		err := af.upload(ctx, func() (err error) {
+			fr, err = af.Wire.Send(ctx, fb)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
