@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/provisionhq/provision/internal/manifest"
 )
@@ -14,10 +15,12 @@ import (
 // The fleet driven through the real agent library, via the gateway, to a
 // server that follows the wire contract: every event the agents' sent logs
 // show as accepted is stored once, every installation reaches the server
-// with its own simulated address, and each day's user counts equal the
-// truth.
+// with its own simulated address, each day's user counts equal the
+// truth, and no more uploads reach the server at once than MaxUploads
+// although more installations run at once.
 func TestAgentFleetThroughGateway(t *testing.T) {
 	s := newContractServer()
+	s.delay = 5 * time.Millisecond
 	ts := httptest.NewTLSServer(s)
 	defer ts.Close()
 	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
@@ -38,7 +41,7 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 	defer wireHTTP.CloseIdleConnections()
 	f := mustFleet(t, 40, 5, 21)
 	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile,
-		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For"}}
+		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For"}, MaxUploads: 1}
 	defer af.Close()
 	truth := NewTruth(f, true)
 	s.refuse.Store(3) // agents meet an overloaded server first
@@ -53,6 +56,9 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 		if s.events[id] != 1 {
 			t.Fatalf("event stored %d times", s.events[id])
 		}
+	}
+	if n := s.maxInFlight.Load(); n != 1 {
+		t.Errorf("%d uploads reached the server at once, MaxUploads is 1", n)
 	}
 	if truth.Sent.Rejected != 0 || truth.Sent.DroppedBatches != 0 {
 		t.Errorf("rejections: %+v", truth.Sent)
