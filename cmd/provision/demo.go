@@ -118,7 +118,11 @@ func runDemo(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifes
 				err = errors.Join(err, fmt.Errorf("removing %s: %w", dataDir, rmErr))
 				return
 			}
-			fmt.Fprintf(w, "\nRemoved %s; nothing is left to open. `provision demo --exit --keep` keeps the data and the reports, `provision demo` keeps the dashboard up.\n", dataDir)
+			if d.exit {
+				fmt.Fprintf(w, "\nRemoved %s; nothing is left to open. `provision demo --exit --keep` keeps the data and the reports, `provision demo` keeps the dashboard up.\n", dataDir)
+			} else {
+				fmt.Fprintf(w, "\nRemoved %s; nothing is left to open. `provision demo --keep` keeps the data and the reports.\n", dataDir)
+			}
 			return
 		}
 		if len(next) == 0 {

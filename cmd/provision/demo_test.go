@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,7 +126,7 @@ func TestDemoRefusesADataDirWithData(t *testing.T) {
 // at the end, after an interruption too, unless --keep.
 func TestDemoRemovesItsTemporaryDirectoryUnlessKept(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the demo three times")
+		t.Skip("runs the demo four times")
 	}
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
@@ -153,6 +154,18 @@ func TestDemoRemovesItsTemporaryDirectoryUnlessKept(t *testing.T) {
 	code = run(ctx, []string{"demo", "--exit", "--installs", "20", "--days", "3"}, func(string) string { return "" }, strings.NewReader(""), &so, se)
 	if code != exitError || len(demoDirs()) != 0 || !strings.Contains(so.String(), "\nRemoved ") {
 		t.Fatalf("interrupted: exit %d, left %v\n%s\n%s", code, demoDirs(), so.String(), se.String())
+	}
+
+	// The dashboard until Ctrl-C: its address while it runs, then the
+	// directory removed and no address any more.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	dash := &cancelOn{after: "Press Ctrl-C to stop.", cancel: cancel}
+	code = run(ctx, []string{"demo", "--installs", "20", "--days", "2"}, func(string) string { return "" }, strings.NewReader(""), dash, io.Discard)
+	before, after, _ := strings.Cut(dash.String(), "Press Ctrl-C to stop.")
+	if code != exitOK || len(demoDirs()) != 0 || !strings.Contains(before, "/dashboard (operator token ") ||
+		!strings.HasPrefix(strings.TrimSpace(after), "Removed ") || strings.Contains(after, "https://") {
+		t.Fatalf("dashboard stopped: exit %d, left %v\n%s", code, demoDirs(), dash.String())
 	}
 
 	code, out, stderr = runCmd(t, "", "demo", "--exit", "--keep", "--installs", "20", "--days", "2")
