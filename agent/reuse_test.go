@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,5 +97,51 @@ func TestFlushReusesItsConnectionUntilTheCAChanges(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A new installation id (withdrawal, then acceptance) never travels on
+// the connection kept from the old one: that would link the two ids.
+func TestNewInstallationIDGetsANewConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.HasSuffix(r.URL.Path, "/v1/deletion") {
+			wire.WriteJSON(w, http.StatusAccepted, wire.DeletionAnswer{RequestID: "r", Status: "pending"})
+			return
+		}
+		wire.WriteJSON(w, http.StatusOK, wire.SubmitAnswer{BatchID: "b", Accepted: 1, Rejected: []wire.Rejection{}})
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := openAgent(t, t.TempDir())
+	ctx := context.Background()
+	up := Upload{Server: srv.URL, CAFile: ca, MaxAttempts: 1}
+	for round := 1; round <= 2; round++ {
+		if _, err := a.Accept("eu"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.RecordError(ctx, UIError{Type: "crash", Code: "E1"}); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := a.Flush(ctx, up); err != nil || rep.Batches != 1 {
+			t.Fatalf("round %d: %+v, %v", round, rep, err)
+		}
+		if n := conns.Load(); n != int32(round) {
+			t.Fatalf("round %d: %d connections, want one per installation id", round, n)
+		}
+		if _, err := a.Withdraw(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
