@@ -79,11 +79,14 @@ func bench(ctx context.Context, target time.Duration, keep bool, args []string) 
 	if err != nil {
 		return err
 	}
-	progress, last := 0, ""
+	progress, last, findings := 0, "", "none reported"
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "day ") {
 			progress++
+		}
+		if strings.HasPrefix(sc.Text(), "Every planted finding") || strings.HasPrefix(sc.Text(), "Planted findings the reports do not show") {
+			findings = sc.Text()
 		}
 		if strings.TrimSpace(sc.Text()) != "" {
 			last = sc.Text()
@@ -93,6 +96,7 @@ func bench(ctx context.Context, target time.Duration, keep bool, args []string) 
 	fmt.Printf("wall time:     %.1f s (target %.0f s)\n", wall.Seconds(), target.Seconds())
 	fmt.Printf("CPU time:      %.1f s (user %.1f s, system %.1f s) on %d CPUs\n", (user + sys).Seconds(), user.Seconds(), sys.Seconds(), runtime.NumCPU())
 	fmt.Printf("load average:  %s before, %s after (1, 5, 15 min)\n", loadBefore, loadAfter)
+	fmt.Printf("findings:      %s\n", findings)
 	fmt.Printf("progress:      %d per-day lines; last line: %s\n", progress, last)
 	if keep {
 		fmt.Printf("output:        %s\n", outPath)
