@@ -90,11 +90,12 @@ func (o *osFacts) read(context.Context) (agent.OSInfo, error) {
 // no two goroutines use one agent at a time.
 func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent.OSInfo, t time.Time) (*fleetAgent, error) {
 	af.mu.Lock()
-	defer af.mu.Unlock()
-	if af.closed {
+	fa, closed := af.agents[in.Index], af.closed
+	af.mu.Unlock()
+	if closed {
 		return nil, agent.ErrClosed
 	}
-	if fa := af.agents[in.Index]; fa != nil {
+	if fa != nil {
 		fa.clock.set(t)
 		fa.os.set(osInfo)
 		if err := fa.SetSoftware(sw); err != nil {
@@ -102,7 +103,9 @@ func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent
 		}
 		return fa, nil
 	}
-	fa := &fleetAgent{clock: &simClock{t: t}, os: &osFacts{info: osInfo}}
+	// Opened without the lock, which other installations' agents need
+	// meanwhile: opening creates and syncs the outbox.
+	fa = &fleetAgent{clock: &simClock{t: t}, os: &osFacts{info: osInfo}}
 	a, err := agent.Open(agent.Config{
 		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
 		Software:            sw,
@@ -115,6 +118,11 @@ func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent
 		return nil, err
 	}
 	fa.Agent = a
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	if af.closed {
+		return nil, errors.Join(agent.ErrClosed, a.Close())
+	}
 	if af.agents == nil {
 		af.agents = map[int]*fleetAgent{}
 	}
