@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,11 +138,85 @@ func TestNewInstallationIDGetsANewConnection(t *testing.T) {
 		if rep, err := a.Flush(ctx, up); err != nil || rep.Batches != 1 {
 			t.Fatalf("round %d: %+v, %v", round, rep, err)
 		}
-		if n := conns.Load(); n != int32(round) {
-			t.Fatalf("round %d: %d connections, want one per installation id", round, n)
+		// The second round adds the old id's deletion request, on a
+		// connection of its own, and the new id's.
+		if n, want := conns.Load(), int32(2*round-1); n != want {
+			t.Fatalf("round %d: %d connections, want %d", round, n, want)
 		}
 		if _, err := a.Withdraw(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The deletion request of a withdrawn id and the first batch of the new
+// id, sent by one flush, share neither a connection nor a TLS session.
+func TestDeletionAndNewIDTravelApart(t *testing.T) {
+	type request struct {
+		path, conn string
+		resumed    bool
+	}
+	var mu sync.Mutex
+	var reqs []request
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		reqs = append(reqs, request{r.URL.Path, r.RemoteAddr, r.TLS.DidResume})
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/v1/deletion") {
+			wire.WriteJSON(w, http.StatusAccepted, wire.DeletionAnswer{RequestID: "r", Status: "pending"})
+			return
+		}
+		wire.WriteJSON(w, http.StatusOK, wire.SubmitAnswer{BatchID: "b", Accepted: 1, Rejected: []wire.Rejection{}})
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := openAgent(t, t.TempDir())
+	ctx := context.Background()
+	up := Upload{Server: srv.URL, CAFile: ca, MaxAttempts: 1}
+	record := func() {
+		t.Helper()
+		if _, err := a.Accept("eu"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.RecordError(ctx, UIError{Type: "crash", Code: "E1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record()
+	if _, err := a.Flush(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	// A second flush of the same id resumes: the server issues tickets.
+	if err := a.RecordError(ctx, UIError{Type: "crash", Code: "E2"}); err != nil {
+		t.Fatal(err)
+	}
+	a.closeTransport()
+	if _, err := a.Flush(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Withdraw(); err != nil {
+		t.Fatal(err)
+	}
+	record() // a new installation id
+	if rep, err := a.Flush(ctx, up); err != nil || rep.Deletions != 1 || rep.Batches != 1 {
+		t.Fatalf("flush: %+v, %v", rep, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reqs) != 4 || !reqs[1].resumed || !strings.HasSuffix(reqs[2].path, "/v1/deletion") {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	del, batch := reqs[2], reqs[3]
+	if del.conn == batch.conn || batch.resumed {
+		t.Errorf("the new id's batch shares the deletion's connection (%v) or resumed a session (%v)", del.conn == batch.conn, batch.resumed)
+	}
+	if batch.conn == reqs[1].conn {
+		t.Error("the new id's batch went on the old id's connection")
 	}
 }

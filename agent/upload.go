@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,33 +152,46 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 		return rep, err
 	}
 	var deletionErr error
-	for _, d := range dels {
-		res, err := retry(ctx, a, up, func() (wire.DeletionAnswer, error) {
-			return client.Delete(ctx, d.InstallationID, d.RequestID)
-		})
-		perm := refusal(err)
-		if err != nil && perm == nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
+	if len(dels) > 0 {
+		// Deletion requests name a withdrawn installation id; the batches
+		// after them carry the new one. They travel on a connection of
+		// their own, which keeps no TLS session ticket for the batches to
+		// resume: sharing either would tell the server the two ids are one
+		// installation.
+		dc, err := transport.New(transport.Options{Server: up.Server, CAFile: up.CAFile, Pin: up.Pin, Encoding: up.Encoding,
+			Sessions: readOnlySessions{&transport.FileSessionCache{Path: filepath.Join(a.cfg.StateDir, sessionFile)}}})
+		if err != nil {
+			return rep, fmt.Errorf("agent: %w", err)
+		}
+		defer dc.Close()
+		for _, d := range dels {
+			res, err := retry(ctx, a, up, func() (wire.DeletionAnswer, error) {
+				return dc.Delete(ctx, d.InstallationID, d.RequestID)
+			})
+			perm := refusal(err)
+			if err != nil && perm == nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				// Kept for the next flush; the events of the new installation
+				// id, if any, need not wait for it.
+				deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
+				break
 			}
-			// Kept for the next flush; the events of the new installation
-			// id, if any, need not wait for it.
-			deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
-			break
-		}
-		// The entry names the request, not the withdrawn id: the sent log
-		// outlives the erasure and must not keep what it erased.
-		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID}
-		if perm != nil {
-			// The server will never take this request; keeping it would
-			// block every later upload. Record why.
-			entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
-		} else {
-			entry.Status = "deletion_" + res.Status
-			rep.Deletions++
-		}
-		if err := a.store.CompleteDeletion(d.RequestID, entry.marshal()); err != nil {
-			return rep, err
+			// The entry names the request, not the withdrawn id: the sent log
+			// outlives the erasure and must not keep what it erased.
+			entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID}
+			if perm != nil {
+				// The server will never take this request; keeping it would
+				// block every later upload. Record why.
+				entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
+			} else {
+				entry.Status = "deletion_" + res.Status
+				rep.Deletions++
+			}
+			if err := a.store.CompleteDeletion(d.RequestID, entry.marshal()); err != nil {
+				return rep, err
+			}
 		}
 	}
 
@@ -271,6 +285,12 @@ func (a *Agent) transport(up Upload) (*transport.Client, error) {
 	a.client, a.clientKey = client, key
 	return client, nil
 }
+
+// readOnlySessions offers the kept TLS session but keeps none of the
+// tickets a connection receives.
+type readOnlySessions struct{ tls.ClientSessionCache }
+
+func (readOnlySessions) Put(string, *tls.ClientSessionState) {}
 
 // closeTransport releases the kept client's connection.
 func (a *Agent) closeTransport() {
