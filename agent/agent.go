@@ -30,6 +30,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/provisionhq/provision/agent/internal/outbox"
+	"github.com/provisionhq/provision/agent/internal/transport"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
@@ -96,6 +97,10 @@ type Agent struct {
 	license  string
 	osInfo   *OSInfo // read once, on first use
 	closed   bool
+
+	clientMu  sync.Mutex
+	client    *transport.Client // kept between flushes; see transport
+	clientKey clientKey
 }
 
 // Open opens the state directory, creating it if needed. Opening collects
@@ -158,6 +163,7 @@ func (a *Agent) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.closeTransport()
 	return a.store.Close()
 }
 

@@ -75,8 +75,10 @@ func (a *Agent) Accept(region string) (Consent, error) {
 			return Consent{}, fmt.Errorf("agent: installation id: %w", err)
 		}
 		c = Consent{InstallationID: id.String()}
-		// A TLS session resumed under the new id would tell the server
-		// it is the old installation's.
+		// A TLS session resumed under the new id, or a connection kept
+		// from the old one, would tell the server it is the old
+		// installation's.
+		a.closeTransport()
 		if err := os.Remove(filepath.Join(a.cfg.StateDir, sessionFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return Consent{}, fmt.Errorf("agent: forget the TLS session: %w", err)
 		}

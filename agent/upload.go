@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -140,45 +142,56 @@ const maxBatchesPerFlush = 100
 func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 	up = up.withDefaults()
 	var rep FlushReport
-	client, err := transport.New(transport.Options{Server: up.Server, CAFile: up.CAFile, Pin: up.Pin, Encoding: up.Encoding,
-		Sessions: &transport.FileSessionCache{Path: filepath.Join(a.cfg.StateDir, sessionFile)}})
+	client, err := a.transport(up)
 	if err != nil {
-		return rep, fmt.Errorf("agent: %w", err)
+		return rep, err
 	}
-	defer client.Close()
 
 	dels, err := a.store.Deletions()
 	if err != nil {
 		return rep, err
 	}
 	var deletionErr error
-	for _, d := range dels {
-		res, err := retry(ctx, a, up, func() (wire.DeletionAnswer, error) {
-			return client.Delete(ctx, d.InstallationID, d.RequestID)
-		})
-		perm := refusal(err)
-		if err != nil && perm == nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
+	if len(dels) > 0 {
+		// Deletion requests name a withdrawn installation id; the batches
+		// after them carry the new one. They travel on a connection of
+		// their own, which keeps no TLS session ticket for the batches to
+		// resume: sharing either would tell the server the two ids are one
+		// installation.
+		dc, err := transport.New(transport.Options{Server: up.Server, CAFile: up.CAFile, Pin: up.Pin, Encoding: up.Encoding,
+			Sessions: readOnlySessions{&transport.FileSessionCache{Path: filepath.Join(a.cfg.StateDir, sessionFile)}}})
+		if err != nil {
+			return rep, fmt.Errorf("agent: %w", err)
+		}
+		defer dc.Close()
+		for _, d := range dels {
+			res, err := retry(ctx, a, up, func() (wire.DeletionAnswer, error) {
+				return dc.Delete(ctx, d.InstallationID, d.RequestID)
+			})
+			perm := refusal(err)
+			if err != nil && perm == nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				// Kept for the next flush; the events of the new installation
+				// id, if any, need not wait for it.
+				deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
+				break
 			}
-			// Kept for the next flush; the events of the new installation
-			// id, if any, need not wait for it.
-			deletionErr = fmt.Errorf("agent: deletion request kept for the next upload: %w", err)
-			break
-		}
-		// The entry names the request, not the withdrawn id: the sent log
-		// outlives the erasure and must not keep what it erased.
-		entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID}
-		if perm != nil {
-			// The server will never take this request; keeping it would
-			// block every later upload. Record why.
-			entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
-		} else {
-			entry.Status = "deletion_" + res.Status
-			rep.Deletions++
-		}
-		if err := a.store.CompleteDeletion(d.RequestID, entry.marshal()); err != nil {
-			return rep, err
+			// The entry names the request, not the withdrawn id: the sent log
+			// outlives the erasure and must not keep what it erased.
+			entry := SentEntry{Kind: "deletion", Server: up.Server, SentAt: a.now().UTC(), RequestID: d.RequestID}
+			if perm != nil {
+				// The server will never take this request; keeping it would
+				// block every later upload. Record why.
+				entry.Status, entry.Error = "refused", &SentError{perm.Code, perm.Message}
+			} else {
+				entry.Status = "deletion_" + res.Status
+				rep.Deletions++
+			}
+			if err := a.store.CompleteDeletion(d.RequestID, entry.marshal()); err != nil {
+				return rep, err
+			}
 		}
 	}
 
@@ -226,7 +239,10 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 			a.log.Warn("server refused a batch; dropped", "code", perm.Code, "status", perm.Status)
 		} else {
 			entry.Status, entry.Accepted, entry.Duplicate = "accepted", res.Accepted, res.Duplicate
-			types := eventTypes(in.Body)
+			var types []string
+			if len(res.Rejected) > 0 {
+				types = eventTypes(in.Body)
+			}
 			for _, r := range res.Rejected {
 				sr := SentRejection{Index: r.Index, Code: r.Code, Message: r.Message}
 				if r.Index >= 0 && r.Index < len(types) {
@@ -245,6 +261,60 @@ func (a *Agent) Flush(ctx context.Context, up Upload) (FlushReport, error) {
 		}
 	}
 	return rep, deletionErr
+}
+
+// clientKey is what a transport client is built from: the upload
+// settings and the CA file's content, so that a changed file is read anew.
+type clientKey struct {
+	server, caFile, pin, encoding string
+	ca                            string
+}
+
+// transport returns the client for up. One client is kept between
+// flushes, with its TLS settings and its connection (until the
+// connection's idle timeout), and replaced when the settings or the CA
+// file change: a host that flushes again soon after, or a test that
+// flushes day after day, pays for neither again.
+func (a *Agent) transport(up Upload) (*transport.Client, error) {
+	key := clientKey{server: up.Server, caFile: up.CAFile, pin: up.Pin, encoding: up.Encoding}
+	cacheable := true
+	if up.CAFile != "" {
+		pem, err := os.ReadFile(up.CAFile)
+		// An unreadable file is transport.New's error to report.
+		cacheable = err == nil
+		key.ca = string(pem)
+	}
+	a.clientMu.Lock()
+	defer a.clientMu.Unlock()
+	if cacheable && a.client != nil && a.clientKey == key {
+		return a.client, nil
+	}
+	client, err := transport.New(transport.Options{Server: up.Server, CAFile: up.CAFile, Pin: up.Pin, Encoding: up.Encoding,
+		Sessions: &transport.FileSessionCache{Path: filepath.Join(a.cfg.StateDir, sessionFile)}})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if a.client != nil {
+		a.client.Close()
+	}
+	a.client, a.clientKey = client, key
+	return client, nil
+}
+
+// readOnlySessions offers the kept TLS session but keeps none of the
+// tickets a connection receives.
+type readOnlySessions struct{ tls.ClientSessionCache }
+
+func (readOnlySessions) Put(string, *tls.ClientSessionState) {}
+
+// closeTransport releases the kept client's connection.
+func (a *Agent) closeTransport() {
+	a.clientMu.Lock()
+	defer a.clientMu.Unlock()
+	if a.client != nil {
+		a.client.Close()
+		a.client = nil
+	}
 }
 
 // nextInflight returns the batch in flight, or cuts the next one from the

@@ -1,26 +1,40 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/report"
 	"github.com/provisionhq/provision/internal/sim"
 )
 
+// demoOptions are the demo's own flags.
+type demoOptions struct {
+	dataDir string
+	exit    bool
+	keep    bool
+}
+
 func newDemoCmd(e *env) *cobra.Command {
 	o := simulateOptions{addressHeader: "X-Forwarded-For"}
-	var dataDir, listen string
-	var exit, serverOnly bool
+	var d demoOptions
+	var listen string
+	var serverOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole system on this machine: a server, a simulated fleet, reports and the dashboard",
@@ -29,6 +43,7 @@ self-signed certificate and a fresh data directory, drives a simulated
 fleet through the real agent library against it, prints what the server
 counted and flagged next to the fleet's ground truth, writes the HTML
 reports, and keeps the dashboard up until Ctrl-C (or exits with --exit).
+The data directory is removed at the end unless --keep or --data is given.
 It needs no set-up and contacts nothing but 127.0.0.1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -37,19 +52,20 @@ It needs no set-up and contacts nothing but 127.0.0.1.`,
 				return err
 			}
 			if serverOnly {
-				return runDemoServer(cmd.Context(), e, m, dataDir, listen)
+				return runDemoServer(cmd.Context(), e, m, d.dataDir, listen)
 			}
-			return runDemo(cmd.Context(), e, o, m, dataDir, exit)
+			return runDemo(cmd.Context(), e, o, m, d)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.installs, "installs", 2000, "number of installations")
-	f.IntVar(&o.days, "days", 21, "number of simulated days")
+	f.IntVar(&o.installs, "installs", demoInstalls, "number of installations")
+	f.IntVar(&o.days, "days", demoDays, "number of simulated days")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the fleet")
 	f.IntVar(&o.workers, "workers", 32, "installations uploading at once")
 	f.StringVar(&o.via, "via", "agent", "how installations upload: agent or wire (see simulate --help)")
-	f.StringVar(&dataDir, "data", "", "`DIR` for the server's data and the reports (default: a new temporary directory, kept)")
-	f.BoolVar(&exit, "exit", false, "exit after the summary instead of keeping the dashboard up")
+	f.StringVar(&d.dataDir, "data", "", "`DIR` for the server's data and the reports, new or empty, kept afterwards (default: a new temporary directory, removed afterwards unless --keep)")
+	f.BoolVar(&d.keep, "keep", false, "keep the temporary data directory and the reports after the demo ends")
+	f.BoolVar(&d.exit, "exit", false, "exit after the summary instead of keeping the dashboard up")
 	// Only the demo's embedded server, with the fleet's GeoIP database,
 	// for the chaos test to kill and restart as a child process.
 	f.BoolVar(&serverOnly, "server-only", false, "run only the demo's server on --listen until interrupted")
@@ -59,26 +75,123 @@ It needs no set-up and contacts nothing but 127.0.0.1.`,
 	return cmd
 }
 
-func runDemo(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifest, dataDir string, exit bool) error {
-	began := time.Now()
-	if dataDir == "" {
-		var err error
-		if dataDir, err = os.MkdirTemp("", "provision-demo-"); err != nil {
-			return err
-		}
-	} else if err := os.MkdirAll(dataDir, 0o700); err != nil {
+// The default fleet: large enough to flag every planted finding the demo
+// checks (the interception root needs enough installations in its first
+// days to pass the publication threshold; 150 × 10 is not), small enough
+// to run in under a minute on two cores shared with other work
+// (docs/demo.md).
+const (
+	demoInstalls = 300
+	demoDays     = 14
+)
+
+// prepareDemoDir returns the data directory and whether to keep it: a
+// new temporary one, removed at the end unless keep, or dir, which must
+// be new or empty (old data would mix into the check) and is kept.
+func prepareDemoDir(dir string, keep bool) (string, bool, error) {
+	if dir == "" {
+		dir, err := os.MkdirTemp("", "provision-demo-")
+		return dir, keep, err
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return dir, true, os.MkdirAll(dir, 0o700)
+	case err != nil:
+		return "", false, fmt.Errorf("--data: %w", err)
+	case len(entries) > 0:
+		return "", false, fmt.Errorf("--data %s already holds data (%s and %d more): the demo's check compares the server with this run's fleet only; name a new or empty directory, or leave --data out for a temporary one", dir, entries[0].Name(), len(entries)-1)
+	}
+	return dir, true, nil
+}
+
+// demoGCPercent is the garbage collector's target while the demo runs,
+// unless GOGC is set: the process holds a whole fleet's agents and the
+// gateway besides the server, and at 200 the collector takes about an
+// eighth less CPU for about a third more memory (docs/demo.md).
+const demoGCPercent = 200
+
+func runDemo(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifest, d demoOptions) (err error) {
+	dataDir, keep, err := prepareDemoDir(d.dataDir, d.keep)
+	if err != nil {
 		return err
 	}
+	if e.getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(demoGCPercent))
+	}
+	w := e.stdout
+	// The server is closed before this runs: the last lines say what is
+	// left, true when they are printed, on success, error or Ctrl-C.
+	var next []string
+	defer func() {
+		if !keep {
+			if rmErr := os.RemoveAll(dataDir); rmErr != nil {
+				err = errors.Join(err, fmt.Errorf("removing %s: %w", dataDir, rmErr))
+				return
+			}
+			if d.exit {
+				fmt.Fprintf(w, "\nRemoved %s; nothing is left to open. `provision demo --exit --keep` keeps the data and the reports, `provision demo` keeps the dashboard up.\n", dataDir)
+			} else {
+				fmt.Fprintf(w, "\nRemoved %s; nothing is left to open. `provision demo --keep` keeps the data and the reports.\n", dataDir)
+			}
+			return
+		}
+		if len(next) == 0 {
+			fmt.Fprintf(w, "\nKept %s (remove it when done).\n", dataDir)
+			return
+		}
+		fmt.Fprintf(w, "\nKept %s (remove it when done). Next:\n", dataDir)
+		for _, l := range next {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}()
+	srv, fleet, problems, err := runDemoFleet(ctx, e, o, m, dataDir)
+	if srv == nil {
+		return err
+	}
+	if err == nil {
+		from, to := fleet.ReportOptions().From, fleet.ReportOptions().To
+		next = []string{
+			"open " + filepath.Join(dataDir, "quality.html") + " and " + filepath.Join(dataDir, "threats.html"),
+			fmt.Sprintf("provision report threats --data %s --roots %s --from %s --to %s --format md",
+				dataDir, filepath.Join(dataDir, demoRootsFile), from, to),
+		}
+	}
+	if err == nil && len(problems) > 0 {
+		err = &findingError{msg: fmt.Sprintf("the server's daily active installations differ from the fleet's ground truth on %d days", len(problems))}
+	}
+	if err == nil && !d.exit {
+		fmt.Fprintf(w, "\nReports: %s, %s\n", filepath.Join(dataDir, "quality.html"), filepath.Join(dataDir, "threats.html"))
+		fmt.Fprintf(w, "Dashboard: %s/dashboard (operator token %s; the certificate is %s)\n", srv.URL, srv.Token, filepath.Join(dataDir, "server.crt"))
+		fmt.Fprintln(w, "Press Ctrl-C to stop.")
+		<-ctx.Done()
+	}
+	return errors.Join(err, srv.Close())
+}
+
+// demoRootsFile, in the data directory, holds the simulated internet's
+// public roots, which the threat report needs to tell them from
+// interception.
+const demoRootsFile = "public-roots.pem"
+
+// runDemoFleet starts the server in dataDir, drives the fleet against it
+// and prints the summary; it returns the running server (nil when it did
+// not start), the fleet and the days whose counts differ from the truth.
+func runDemoFleet(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifest, dataDir string) (*demoServer, *sim.Fleet, []string, error) {
+	began := time.Now()
 	geoPath := filepath.Join(dataDir, "fleet.mmdb")
 	if err := writeGeoIP(geoPath); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	// The fleet's public CAs are the simulated internet's; the server's
 	// reports must know them to tell them from interception.
 	o.start = sim.DefaultStart(time.Now(), o.days).Format(time.DateOnly)
 	fleet, err := sim.New(sim.Config{Installs: o.installs, Days: o.days, Seed: o.seed, Start: sim.DefaultStart(time.Now(), o.days)})
 	if err != nil {
-		return err
+		return nil, nil, nil, err
+	}
+	if err := writeRoots(filepath.Join(dataDir, demoRootsFile), fleet); err != nil {
+		return nil, nil, nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := startDemoServer(ctx, demoServerConfig{
@@ -86,53 +199,57 @@ func runDemo(ctx context.Context, e *env, o simulateOptions, m *manifest.Manifes
 		PublicRoots: fleet.PublicRoots(), Manifest: m, Logger: logger,
 	})
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer srv.Close()
+	fail := func(err error) (*demoServer, *sim.Fleet, []string, error) { return srv, fleet, nil, err }
 	caFile := filepath.Join(dataDir, "server.crt")
 	w := e.stdout
 	fmt.Fprintf(w, "Provision demo: server %s, data in %s\n", srv.URL, dataDir)
 	fmt.Fprintf(w, "Simulating %d installations over %d days through the %s...\n", o.installs, o.days, map[string]string{"agent": "agent library", "wire": "wire protocol"}[o.via])
 	o.server, o.caFile = srv.URL, caFile
+	// No more uploads at once than the server admits: the rest would be
+	// answered 429 and wait a second each, which is not the product's
+	// cost but the fleet's crowding on one machine.
+	o.uploads = ingest.DefaultLimits().MaxInFlight
 	fleet, truth, err := simulate(ctx, o, m, e.stderr)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	simulated := time.Since(began)
 	if err := srv.UpdateRollups(ctx); err != nil {
-		return err
+		return fail(err)
 	}
 	q, err := report.BuildQuality(ctx, srv.Backend.Rollups, fleet.ReportOptions())
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	th, err := report.BuildThreats(ctx, srv.Backend.Rollups, fleet.ReportOptions())
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	head, err := srv.Backend.Stored.Head(ctx)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	problems := truth.CompareCounts(q)
 	printDemoSummary(w, simulated, truth, head, q, th, problems, truth.CompareFlags(q, th))
 	for name, doc := range map[string]report.Document{"quality.html": q, "threats.html": th} {
-		path := filepath.Join(dataDir, name)
-		if err := writeReport(path, doc); err != nil {
+		if err := writeReport(filepath.Join(dataDir, name), doc); err != nil {
+			return fail(err)
+		}
+	}
+	return srv, fleet, problems, nil
+}
+
+// writeRoots writes the fleet's public roots as PEM.
+func writeRoots(path string, f *sim.Fleet) error {
+	var buf bytes.Buffer
+	for _, r := range f.PKI.PublicRoots {
+		if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: r.Cert.Raw}); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "\nReports: %s, %s\n", filepath.Join(dataDir, "quality.html"), filepath.Join(dataDir, "threats.html"))
-	fmt.Fprintf(w, "Dashboard: %s/dashboard (operator token %s; the certificate is %s)\n", srv.URL, srv.Token, caFile)
-	if len(problems) > 0 {
-		return &findingError{msg: fmt.Sprintf("the server's daily active installations differ from the fleet's ground truth on %d days", len(problems))}
-	}
-	if exit {
-		return nil
-	}
-	fmt.Fprintln(w, "Press Ctrl-C to stop.")
-	<-ctx.Done()
-	return nil
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 func runDemoServer(ctx context.Context, e *env, m *manifest.Manifest, dataDir, listen string) error {

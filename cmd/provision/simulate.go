@@ -26,6 +26,7 @@ type simulateOptions struct {
 	start         string
 	caFile        string
 	workers       int
+	uploads       int // at most this many uploads to the server at once; 0: workers
 	addressHeader string
 	truthFile     string
 	via           string // agent or wire
@@ -150,14 +151,26 @@ func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stde
 		if err := os.WriteFile(caFile, gw.CAPEM, 0o600); err != nil {
 			return nil, nil, err
 		}
-		af := &sim.AgentFleet{Root: filepath.Join(root, "agents"), Server: gw.URL, CAFile: caFile, Wire: client}
+		af := &sim.AgentFleet{Root: filepath.Join(root, "agents"), Server: gw.URL, CAFile: caFile, Wire: client,
+			SkipDelivered: true, // the truth below does not record ids
+			MaxUploads:    o.uploads}
+		defer af.Close()
 		send = af.Send
 	}
+	workers := o.workers
+	if o.via == "wire" && o.uploads > 0 {
+		workers = min(workers, o.uploads) // each worker only uploads
+	}
 	truth := sim.NewTruth(fleet, false)
-	opts := sim.RunOptions{ManifestVersion: m.Version, Send: send, Workers: o.workers}
+	opts := sim.RunOptions{ManifestVersion: m.Version, Send: send, Workers: workers}
 	if bar := newProgress(stderr, o.days); bar != nil {
 		opts.Progress = func(d, _ int) { _ = bar.Set(d) }
 		defer func() { _ = bar.Finish() }()
+	} else {
+		began := time.Now()
+		opts.Progress = func(d, days int) {
+			fmt.Fprintf(stderr, "day %d/%d: %d events accepted so far, %s\n", d, days, truth.Counters().Accepted, time.Since(began).Round(100*time.Millisecond))
+		}
 	}
 	runErr := sim.Run(ctx, fleet, truth, opts)
 	if o.truthFile != "" {
@@ -173,7 +186,7 @@ func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stde
 }
 
 // newProgress returns a progress bar over the simulated days when w is a
-// terminal, nil otherwise: logs and pipes stay quiet.
+// terminal, nil otherwise: logs and files get a line per simulated day.
 func newProgress(w io.Writer, days int) *progressbar.ProgressBar {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {

@@ -44,11 +44,130 @@ type AgentFleet struct {
 	// would make every replayed batch look like one from a device whose
 	// clock is days behind.)
 	Now func() time.Time
+	// SkipDelivered leaves each Result's Delivered empty instead of
+	// listing the ids of the events the agents' sent logs show as
+	// accepted, which saves decoding every batch again; for a Truth that
+	// does not record them.
+	SkipDelivered bool
+	// MaxUploads bounds the uploads to the server at once (the agents'
+	// flushes and Wire's batches); installations past it wait their turn
+	// while the others record. A server answers more than it admits with
+	// 429 and a Retry-After of a second or more, which a fleet on one
+	// machine would otherwise spend waiting. 0 means no bound.
+	MaxUploads int
 
-	mu  sync.Mutex
-	ids map[int]string // installation index → the agent's installation id
+	slotsOnce sync.Once
+	slots     chan struct{}
+
+	mu     sync.Mutex
+	ids    map[int]string      // installation index → the agent's installation id
+	agents map[int]*fleetAgent // open agents by installation index
+	closed bool
 }
 
+// fleetAgent is one installation's agent, open from its first day to
+// Close, as a host application keeps it open while it runs: the outbox
+// is not reopened every simulated day.
+type fleetAgent struct {
+	*agent.Agent
+	clock *simClock
+	os    *osFacts
+}
+
+// osFacts is what the installation's operating system reports today; the
+// agent's ReadOS reads it.
+type osFacts struct {
+	mu   sync.Mutex
+	info agent.OSInfo
+}
+
+func (o *osFacts) set(info agent.OSInfo) {
+	o.mu.Lock()
+	o.info = info
+	o.mu.Unlock()
+}
+
+func (o *osFacts) read(context.Context) (agent.OSInfo, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.info, nil
+}
+
+// agentFor returns the open agent of installation in, opening it on its
+// first day. Days run in order and an installation-day is sent once, so
+// no two goroutines use one agent at a time.
+func (af *AgentFleet) agentFor(in *Installation, sw agent.Software, osInfo agent.OSInfo, t time.Time) (*fleetAgent, error) {
+	af.mu.Lock()
+	fa, closed := af.agents[in.Index], af.closed
+	af.mu.Unlock()
+	if closed {
+		return nil, agent.ErrClosed
+	}
+	if fa != nil {
+		fa.clock.set(t)
+		fa.os.set(osInfo)
+		if err := fa.SetSoftware(sw); err != nil {
+			return nil, err
+		}
+		return fa, nil
+	}
+	// Opened without the lock, which other installations' agents need
+	// meanwhile: opening creates and syncs the outbox.
+	fa = &fleetAgent{clock: &simClock{t: t}, os: &osFacts{info: osInfo}}
+	a, err := agent.Open(agent.Config{
+		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
+		Software:            sw,
+		LicenseProviderSite: in.Shop,
+		Now:                 fa.clock.now,
+		ReadOS:              fa.os.read,
+		Limits:              agent.Limits{SentEntries: 1000},
+	})
+	if err != nil {
+		return nil, err
+	}
+	fa.Agent = a
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	if af.closed {
+		return nil, errors.Join(agent.ErrClosed, a.Close())
+	}
+	if af.agents == nil {
+		af.agents = map[int]*fleetAgent{}
+	}
+	af.agents[in.Index] = fa
+	return fa, nil
+}
+
+// upload runs f in one of the MaxUploads slots.
+func (af *AgentFleet) upload(ctx context.Context, f func() error) error {
+	if af.MaxUploads <= 0 {
+		return f()
+	}
+	af.slotsOnce.Do(func() { af.slots = make(chan struct{}, af.MaxUploads) })
+	select {
+	case af.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-af.slots }()
+	return f()
+}
+
+// Close closes every open agent; Send fails after it.
+func (af *AgentFleet) Close() error {
+	af.mu.Lock()
+	defer af.mu.Unlock()
+	af.closed = true
+	var errs []error
+	for i, fa := range af.agents {
+		errs = append(errs, fa.Close())
+		delete(af.agents, i)
+	}
+	return errors.Join(errs...)
+}
+
+// simClock is an agent's clock: a simulated time while it records, and a
+// live clock (follow) while it uploads.
 type simClock struct {
 	mu   sync.Mutex
 	t    time.Time
@@ -64,15 +183,18 @@ func (c *simClock) now() time.Time {
 	return c.t
 }
 
+// follow makes the clock read live until the next set.
 func (c *simClock) follow(live func() time.Time) {
 	c.mu.Lock()
 	c.live = live
 	c.mu.Unlock()
 }
 
+// set makes the clock read t, a simulated time.
 func (c *simClock) set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
+	c.live = nil
 	c.mu.Unlock()
 }
 
@@ -81,7 +203,6 @@ func (c *simClock) set(t time.Time) {
 // sent log shows them.
 func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	in := u.Installation
-	clock := &simClock{t: u.Batch.Events[0].Time}
 	var osInfo agent.OSInfo
 	var sw agent.Software
 	for _, ev := range u.Batch.Events {
@@ -94,18 +215,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			osInfo.UpdatePackages, _ = ev.Fields["os.update_packages"].([]string)
 		}
 	}
-	a, err := agent.Open(agent.Config{
-		StateDir:            filepath.Join(af.Root, strconv.Itoa(in.Index)),
-		Software:            sw,
-		LicenseProviderSite: in.Shop,
-		Now:                 clock.now,
-		ReadOS:              func(context.Context) (agent.OSInfo, error) { return osInfo, nil },
-		Limits:              agent.Limits{SentEntries: 1000},
-	})
+	fa, err := af.agentFor(in, sw, osInfo, u.Batch.Events[0].Time)
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
+	a, clock := fa.Agent, fa.clock
 	c, err := a.Consent()
 	if err != nil {
 		return nil, err
@@ -139,7 +253,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	batches := 0
 	up := agent.Upload{Server: AgentServerURL(af.Server, in), CAFile: af.CAFile, MaxAttempts: 3, BackoffBase: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond}
 	for {
-		rep, err := a.Flush(ctx, up)
+		var rep agent.FlushReport
+		err := af.upload(ctx, func() (err error) {
+			rep, err = a.Flush(ctx, up)
+			return err
+		})
 		batches += rep.Batches
 		if err == nil {
 			break
@@ -160,7 +278,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			collectDelivered(e, res)
+			collectDelivered(e, res, !af.SkipDelivered)
 		}
 	}
 	if len(files) > 0 && af.Wire != nil {
@@ -168,7 +286,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			ID: u.Batch.ID, InstallationID: c.InstallationID, Region: c.Region,
 			ManifestVersion: a.ManifestVersion(), Events: files,
 		}}
-		fr, err := af.Wire.Send(ctx, fb)
+		var fr *Result
+		err := af.upload(ctx, func() (err error) {
+			fr, err = af.Wire.Send(ctx, fb)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +301,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 		for _, r := range fr.Rejected {
 			rejected[r.Index] = true
 		}
-		if fr.Dropped == "" {
+		if fr.Dropped == "" && !af.SkipDelivered {
 			for i, ev := range files {
 				if !rejected[i] {
 					res.Delivered = append(res.Delivered, ev.ID)
@@ -205,13 +327,23 @@ func cmp(d, def time.Duration) time.Duration {
 	return def
 }
 
-// collectDelivered adds the events of one sent-log entry that the server
-// accepted.
-func collectDelivered(e agent.SentEntry, res *Result) {
+// collectDelivered adds the outcome of one sent-log entry to res, and
+// with ids the ids of the events the server accepted.
+func collectDelivered(e agent.SentEntry, res *Result, ids bool) {
 	if e.Kind != "batch" || e.Status != "accepted" {
 		if e.Kind == "batch" && e.Error != nil {
 			res.Dropped = e.Error.Code
 		}
+		return
+	}
+	rejected := map[int]bool{}
+	for _, r := range e.Rejected {
+		rejected[r.Index] = true
+		res.Rejected = append(res.Rejected, wire.Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
+	}
+	res.Accepted += e.Accepted
+	res.Duplicate = res.Duplicate || e.Duplicate
+	if !ids {
 		return
 	}
 	var b struct {
@@ -222,13 +354,6 @@ func collectDelivered(e agent.SentEntry, res *Result) {
 	if err := json.Unmarshal(e.Batch, &b); err != nil {
 		return
 	}
-	rejected := map[int]bool{}
-	for _, r := range e.Rejected {
-		rejected[r.Index] = true
-		res.Rejected = append(res.Rejected, wire.Rejection{Index: r.Index, Code: r.Code, Message: r.Message})
-	}
-	res.Accepted += e.Accepted
-	res.Duplicate = res.Duplicate || e.Duplicate
 	for i, ev := range b.Events {
 		if !rejected[i] {
 			res.Delivered = append(res.Delivered, ev.ID)

@@ -15,13 +15,15 @@ import (
 // The fleet driven through the real agent library, via the gateway, to a
 // server that follows the wire contract: every event the agents' sent logs
 // show as accepted is stored once, every installation reaches the server
-// with its own simulated address, and each day's user counts equal the
-// truth. The fleet uploads by a clock of its own, the server's: every
-// batch, the agents' and the wire's, is stamped by it when sent, so none
-// looks like one from a device whose clock is off although the events are
-// of past days.
+// with its own simulated address, each day's user counts equal the
+// truth, and no more uploads reach the server at once than MaxUploads
+// although more installations run at once. The fleet uploads by a clock of
+// its own, the server's: every batch, the agents' and the wire's, is
+// stamped by it when sent, so none looks like one from a device whose
+// clock is off although the events are of past days.
 func TestAgentFleetThroughGateway(t *testing.T) {
 	s := newContractServer()
+	s.delay = 5 * time.Millisecond
 	uploadClock := func() time.Time { return time.Now().Add(-90 * 24 * time.Hour) }
 	s.now = uploadClock
 	ts := httptest.NewTLSServer(s)
@@ -44,7 +46,8 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 	defer wireHTTP.CloseIdleConnections()
 	f := mustFleet(t, 40, 5, 21)
 	af := &AgentFleet{Root: filepath.Join(dir, "agents"), Server: gw.URL, CAFile: caFile, Now: uploadClock,
-		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For", Now: uploadClock}}
+		Wire: &Client{BaseURL: ts.URL, HTTP: wireHTTP, AddressHeader: "X-Forwarded-For", Now: uploadClock}, MaxUploads: 1}
+	defer af.Close()
 	truth := NewTruth(f, true)
 	s.refuse.Store(3) // agents meet an overloaded server first
 	if err := Run(context.Background(), f, truth, RunOptions{ManifestVersion: manifest.Reference().Version, Send: af.Send, Workers: 4}); err != nil {
@@ -58,6 +61,9 @@ func TestAgentFleetThroughGateway(t *testing.T) {
 		if s.events[id] != 1 {
 			t.Fatalf("event stored %d times", s.events[id])
 		}
+	}
+	if n := s.maxInFlight.Load(); n != 1 {
+		t.Errorf("%d uploads reached the server at once, MaxUploads is 1", n)
 	}
 	if truth.Sent.Rejected != 0 || truth.Sent.DroppedBatches != 0 {
 		t.Errorf("rejections: %+v", truth.Sent)

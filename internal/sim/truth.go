@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -103,6 +104,16 @@ func (dt *DayTruth) campaign(id string) *CampaignDay {
 		c = &CampaignDay{}
 		dt.Campaigns[id] = c
 	}
+	return c
+}
+
+// Counters returns what the uploader has learnt from the server so far;
+// it may be called while the fleet runs.
+func (t *Truth) Counters() Counters {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.Sent
+	c.RejectionCodes = maps.Clone(c.RejectionCodes)
 	return c
 }
 

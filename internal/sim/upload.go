@@ -129,7 +129,9 @@ func encodeBatch(u *Upload, now time.Time) ([]byte, error) {
 	b := u.Batch
 	b.SentAt = now.UTC().Truncate(time.Millisecond)
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	if err := json.NewEncoder(zw).Encode(&b); err != nil {
 		return nil, fmt.Errorf("encoding batch: %w", err)
 	}
@@ -138,6 +140,13 @@ func encodeBatch(u *Upload, now time.Time) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// gzipWriters are reused between batches: a new writer's tables cost
+// more than compressing a small batch.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid constant level
+	return zw
+}}
 
 // attempt makes one request and returns the answer or an error that
 // wire.IsRetryable sorts.

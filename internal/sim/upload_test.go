@@ -45,10 +45,20 @@ type contractServer struct {
 	// its device's clock for wrong.
 	now    func() time.Time
 	skewed atomic.Int32
+	// delay holds each request this long, so that overlapping uploads
+	// overlap here; inFlight and maxInFlight count them.
+	delay       time.Duration
+	inFlight    atomic.Int32
+	maxInFlight atomic.Int32
 }
 
 func (s *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for m := s.maxInFlight.Load(); n > m && !s.maxInFlight.CompareAndSwap(m, n); m = s.maxInFlight.Load() {
+	}
+	time.Sleep(s.delay)
 	if s.refuse.Add(-1) >= 0 {
 		w.Header().Set("Retry-After", "0")
 		http.Error(w, `{"error":{"code":"overloaded","message":"try later"}}`, http.StatusServiceUnavailable)

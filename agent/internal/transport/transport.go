@@ -202,10 +202,9 @@ func (c *Client) encode(b []byte) ([]byte, error) {
 		return enc.EncodeAll(b, nil), nil
 	default:
 		var buf bytes.Buffer
-		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		if err != nil {
-			return nil, err
-		}
+		zw := gzipWriters.Get().(*gzip.Writer)
+		defer gzipWriters.Put(zw)
+		zw.Reset(&buf)
 		if _, err := zw.Write(b); err != nil {
 			return nil, err
 		}
@@ -215,3 +214,16 @@ func (c *Client) encode(b []byte) ([]byte, error) {
 		return buf.Bytes(), nil
 	}
 }
+
+// gzipWriters keeps gzip writers between batches: a writer at the best
+// compression level allocates about a megabyte of tables, which cost more
+// to set up than compressing a day's batch. Reset clears a writer's state
+// before each use, so what one batch leaves in it never reaches another.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, err := gzip.NewWriterLevel(nil, gzip.BestCompression)
+	if err != nil {
+		// A constant, valid level: this cannot happen.
+		panic(err)
+	}
+	return zw
+}}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -10,7 +11,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/wire"
@@ -83,4 +88,41 @@ func TestPinAndTrust(t *testing.T) {
 			t.Errorf("%s: err %v is not ErrPinMismatch", tc.name, err)
 		}
 	}
+}
+
+// Gzip writers come from a pool: each body still decodes to exactly its
+// own batch, whatever the writer compressed before.
+func TestPooledGzipBodies(t *testing.T) {
+	c, err := New(Options{Server: "https://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	batches := [][]byte{
+		[]byte(`{"events":[` + strings.Repeat(`{"type":"ui_error","id":"0123456789abcdef"},`, 300) + `{}]}`),
+		[]byte(`{}`),
+		[]byte(`{"events":[{"type":"task"}]}`),
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, b := range append(batches, batches...) {
+				body, err := c.encode(b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := io.ReadAll(zr)
+				if err != nil || !bytes.Equal(got, b) {
+					t.Errorf("body decodes to %d bytes (%v), want %d", len(got), err, len(b))
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

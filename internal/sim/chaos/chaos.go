@@ -148,6 +148,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		af := &sim.AgentFleet{Root: filepath.Join(o.DataDir, "agents"), Server: gw.URL, CAFile: caFile, Wire: client}
+		defer af.Close()
 		upload = af.Send
 	}
 
