@@ -69,6 +69,10 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 			Via: "privacy store CompleteErasure clears the id", Retention: "permanent (hash only once complete)"},
 		{Name: "privacy_audit", Holds: "hash-chained audit log", Retention: "permanent (hash only)"},
 		{Name: "privacy_retention", Holds: "retention marks", Retention: none},
+		{Name: "privacy_notices", Holds: "recipients' deletion notices; a pending one holds the installation id the recipient deletes", Names: true,
+			Via:       "job:the notices job sends it to the recipient and clears the id once confirmed",
+			Retention: "pending until the recipient confirms (retried without end); then request id, recipient and time only, permanent"},
+		{Name: "rollup_refresh", Holds: "days whose rollups an erasure made stale, by request id", Retention: "deleted by the rollup refresh pass"},
 	}
 	if engine == privacy.EnginePostgres {
 		owners = append(owners, privacy.Owner{Name: "log_head", Holds: "the log's head position", Retention: none})
@@ -99,12 +103,19 @@ func (b *Backend) Refresher(logger *slog.Logger) *rollup.Refresher {
 	if !ok {
 		return nil
 	}
-	return &rollup.Refresher{Log: b.Stored, Store: ds, Logger: logger}
+	f := &rollup.Refresher{Log: b.Stored, Store: ds, Logger: logger}
+	// The marks live in the store, so a crash between an erasure and the
+	// pass that refreshes its days still refreshes them.
+	if ms, ok := b.Rollups.(rollup.MarkStore); ok {
+		f.Marks = ms
+	}
+	return f
 }
 
 // PrivacyService builds the one privacy service of a command over the
 // backend: its Store, every owner of the backend plus extra (recipients),
-// and the rollup refresher that erasures mark their days with (nil: none).
+// and the rollup refresher that erasures hold and release their days with
+// (nil: none).
 func (b *Backend) PrivacyService(m *manifest.Manifest, logger *slog.Logger, refresh *rollup.Refresher, extra ...privacy.Owner) (*privacy.Service, *privacy.Registry, error) {
 	owners, err := b.PrivacyOwners(m)
 	if err != nil {
@@ -115,7 +126,7 @@ func (b *Backend) PrivacyService(m *manifest.Manifest, logger *slog.Logger, refr
 	}
 	o := privacy.Options{Store: b.Privacy, Manifest: m, Logger: logger, Owners: owners}
 	if refresh != nil {
-		o.Erased = refresh.Mark
+		o.Days = refresh
 	}
 	svc, err := privacy.New(o)
 	if err != nil {

@@ -195,23 +195,7 @@ func testScaleOutErasure(t *testing.T, jetStream bool) {
 	if err != nil || len(sent) != 1 || sent[0].Kind != "deletion" {
 		t.Fatalf("sent log after withdrawal = %+v %v", sent, err)
 	}
-	svc, _, err := b.PrivacyService(testManifest(t), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the erasure and the recipients' confirmations", func() bool {
-		r, err := svc.Status(ctx, sent[0].RequestID)
-		if err != nil || r.Status != privacy.StatusComplete {
-			return false
-		}
-		confirmed := 0
-		for _, o := range r.Removed.Owners {
-			if strings.HasPrefix(o.Owner, privacy.EngineRecipient+":") && o.Status == privacy.OutcomeConfirmed {
-				confirmed++
-			}
-		}
-		return confirmed == 2
-	})
+	waitConfirmed(t, b, sent[0].RequestID)
 	waitFor(t, "the rollup refresh", func() bool { return activeDistinct(t, b) == 0 })
 
 	if got := pgHolding(t, pc.URL, pc.Schema, needles); len(got) > 0 {
@@ -228,6 +212,32 @@ func testScaleOutErasure(t *testing.T, jetStream bool) {
 	if got := filesHolding(t, needles, stateDir); len(got) > 0 {
 		t.Errorf("after withdrawal, the agent's files still hold: %v", got)
 	}
+}
+
+// waitConfirmed waits until the request is complete and both recipients
+// confirmed its deletion notice, with a time, as `privacy status` shows
+// the receipt, and returns the receipt.
+func waitConfirmed(t *testing.T, b *backend.Backend, requestID string) *privacy.Request {
+	t.Helper()
+	svc, _, err := b.PrivacyService(testManifest(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r *privacy.Request
+	waitFor(t, "the erasure and the recipients' confirmations", func() bool {
+		if r, err = svc.Status(context.Background(), requestID); err != nil || r.Status != privacy.StatusComplete {
+			return false
+		}
+		confirmed := 0
+		for _, o := range r.Removed.Owners {
+			if (o.Owner == "recipient:google_analytics" || o.Owner == "recipient:third_party") &&
+				o.Status == privacy.OutcomeConfirmed && !o.At.IsZero() {
+				confirmed++
+			}
+		}
+		return confirmed == 2
+	})
+	return r
 }
 
 // runWorker runs the worker that moves the stream into PostgreSQL, and
