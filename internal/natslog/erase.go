@@ -39,8 +39,16 @@ func eraseFrom(ctx context.Context, s jetstream.Stream, installationID string) (
 	if err != nil {
 		return 0, unavailable(err)
 	}
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	return eraseRange(ctx, s, installationID, info.State.FirstSeq, info.State.LastSeq)
+}
+
+// eraseRange erases the installation's messages among those at from..to.
+func eraseRange(ctx context.Context, s jetstream.Stream, installationID string, from, to uint64) (int64, error) {
 	var n int64
-	for seq := max(info.State.FirstSeq, 1); seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+	for seq := max(from, 1); seq <= to; seq++ {
 		raw, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
