@@ -112,15 +112,20 @@ func collectNotices(rows pgx.Rows) ([]privacy.Notice, error) {
 	})
 }
 
-// DueNotices implements privacy.NoticeStore.
-func (p *PrivacyStore) DueNotices(ctx context.Context, now time.Time, limit int) ([]privacy.Notice, error) {
-	rows, err := p.s.pool.Query(ctx, `SELECT `+pgNoticeColumns+` FROM privacy_notices
-		WHERE state = $1 AND next_at <= $2 ORDER BY next_at LIMIT $3`, privacy.NoticePending, now.UnixNano(), limit)
+// ClaimNotices implements privacy.NoticeStore: SKIP LOCKED leaves the
+// notices another server is claiming to it.
+func (p *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
+	rows, err := p.s.pool.Query(ctx, `UPDATE privacy_notices AS n SET next_at = $1
+		FROM (SELECT request_id, recipient FROM privacy_notices WHERE state = $2 AND next_at <= $3
+			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS d
+		WHERE n.request_id = d.request_id AND n.recipient = d.recipient
+		RETURNING n.request_id, n.recipient, coalesce(n.installation_id, ''), n.state, n.attempts, n.next_at, n.confirmed_at, n.last_error`,
+		until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
-		return nil, pgWrap("due notices", err)
+		return nil, pgWrap("claim notices", err)
 	}
 	out, err := collectNotices(rows)
-	return out, pgWrap("due notices", err)
+	return out, pgWrap("claim notices", err)
 }
 
 // ConfirmNotice implements privacy.NoticeStore. The old row version, which

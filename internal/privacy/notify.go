@@ -40,9 +40,12 @@ type NoticeStore interface {
 	// of the request; notices the request already has are left as they
 	// are.
 	EnqueueNotices(ctx context.Context, requestID, installationID string, recipients []string, at time.Time) error
-	// DueNotices returns up to limit pending notices due at or before now,
-	// the longest due first.
-	DueNotices(ctx context.Context, now time.Time, limit int) ([]Notice, error)
+	// ClaimNotices returns up to limit pending notices due at or before
+	// now, the longest due first, and makes them due again only at until,
+	// in one statement: another notifier on the same store (a second
+	// server) does not take them meanwhile, and a notifier that stops
+	// before it confirms or defers one leaves it to be taken at until.
+	ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]Notice, error)
 	// ConfirmNotice records the recipient's confirmation and forgets the
 	// installation id.
 	ConfirmNotice(ctx context.Context, requestID, recipient string, at time.Time) error
@@ -51,6 +54,10 @@ type NoticeStore interface {
 	// Notices returns the notices of the request.
 	Notices(ctx context.Context, requestID string) ([]Notice, error)
 }
+
+// NoticeLease is how long a claimed notice is left to its notifier: far
+// longer than one attempt (a recipient's client times out after 30 s).
+const NoticeLease = 2 * time.Minute
 
 // DefaultNoticePolicy is how a notice is retried: the wire's one policy,
 // never giving up (a recipient must be told), waiting at most an hour
@@ -113,11 +120,23 @@ func (n *Notifier) Deliver(ctx context.Context) (int, error) {
 	}
 	confirmed := 0
 	for range 1000 { // bounded: at most 100,000 notices per pass
-		due, err := n.Store.DueNotices(ctx, n.now(), 100)
+		if ctx.Err() != nil {
+			return confirmed, ctx.Err()
+		}
+		// Not cancelled half-way: a claim that committed is either tried
+		// or released below.
+		now := n.now()
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		due, err := n.Store.ClaimNotices(wctx, now, now.Add(NoticeLease), 100)
+		cancel()
 		if err != nil {
 			return confirmed, fmt.Errorf("notices: %w", err)
 		}
-		for _, nt := range due {
+		for i, nt := range due {
+			if ctx.Err() != nil {
+				n.release(ctx, due[i:])
+				return confirmed, ctx.Err()
+			}
 			o, ok := recipients[nt.Recipient]
 			var at time.Time
 			if ok {
@@ -125,21 +144,30 @@ func (n *Notifier) Deliver(ctx context.Context) (int, error) {
 			} else {
 				err = errors.New("recipient not configured")
 			}
-			if ctx.Err() != nil {
-				return confirmed, ctx.Err()
-			}
 			if err == nil {
-				if err := n.Store.ConfirmNotice(ctx, nt.RequestID, nt.Recipient, at.UTC()); err != nil {
+				// Recorded even when ctx ended meanwhile: the recipient
+				// confirmed.
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				err := n.Store.ConfirmNotice(wctx, nt.RequestID, nt.Recipient, at.UTC())
+				cancel()
+				if err != nil {
 					return confirmed, fmt.Errorf("notices: %w", err)
 				}
 				confirmed++
 				n.logger().Info("recipient confirmed the deletion", "request_id", nt.RequestID, "recipient", nt.Recipient)
 				continue
 			}
+			if ctx.Err() != nil {
+				n.release(ctx, due[i:])
+				return confirmed, ctx.Err()
+			}
 			attempts := nt.Attempts + 1
 			wait := policy.Wait(attempts, err)
 			msg := strings.ReplaceAll(err.Error(), nt.InstallationID, "[installation id]")
-			if err := n.Store.DeferNotice(ctx, nt.RequestID, nt.Recipient, attempts, n.now().Add(wait), msg); err != nil {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err = n.Store.DeferNotice(wctx, nt.RequestID, nt.Recipient, attempts, n.now().Add(wait), msg)
+			cancel()
+			if err != nil {
 				return confirmed, fmt.Errorf("notices: %w", err)
 			}
 			n.logger().Warn("deletion notice failed; will retry", "request_id", nt.RequestID, "recipient", nt.Recipient,
@@ -150,6 +178,20 @@ func (n *Notifier) Deliver(ctx context.Context) (int, error) {
 		}
 	}
 	return confirmed, nil
+}
+
+// release gives claimed notices back, due now, when the notifier stops
+// before trying them (a clean stop; after a crash they wait out the
+// lease).
+func (n *Notifier) release(ctx context.Context, claimed []Notice) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, nt := range claimed {
+		if err := n.Store.DeferNotice(wctx, nt.RequestID, nt.Recipient, nt.Attempts, n.now(), nt.LastError); err != nil {
+			n.logger().Warn("releasing a deletion notice failed; it is retried after its lease", "request_id", nt.RequestID,
+				"recipient", nt.Recipient, "err", err)
+		}
+	}
 }
 
 // Run delivers due notices every Every, and at once after Kick, until ctx

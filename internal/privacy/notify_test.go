@@ -25,11 +25,12 @@ func (q *noticeQueue) EnqueueNotices(_ context.Context, requestID, id string, re
 	return q.fail
 }
 
-func (q *noticeQueue) DueNotices(_ context.Context, now time.Time, limit int) ([]Notice, error) {
+func (q *noticeQueue) ClaimNotices(_ context.Context, now, until time.Time, limit int) ([]Notice, error) {
 	var out []Notice
 	for _, n := range q.notices {
 		if n.State == NoticePending && !n.NextAt.After(now) && len(out) < limit {
 			out = append(out, *n)
+			n.NextAt = until
 		}
 	}
 	return out, q.fail

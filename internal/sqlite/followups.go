@@ -139,15 +139,17 @@ func scanNotices(rows *sql.Rows) ([]privacy.Notice, error) {
 	return out, rows.Err()
 }
 
-// DueNotices implements privacy.NoticeStore.
-func (s *PrivacyStore) DueNotices(ctx context.Context, now time.Time, limit int) ([]privacy.Notice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM privacy_notices
-		WHERE state = ? AND next_at <= ? ORDER BY next_at LIMIT ?`, privacy.NoticePending, now.UnixNano(), limit)
+// ClaimNotices implements privacy.NoticeStore.
+func (s *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
+	rows, err := s.db.QueryContext(ctx, `UPDATE privacy_notices SET next_at = ?
+		WHERE (request_id, recipient) IN (SELECT request_id, recipient FROM privacy_notices
+			WHERE state = ? AND next_at <= ? ORDER BY next_at LIMIT ?)
+		RETURNING `+noticeColumns, until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
-		return nil, wrap("due notices", err)
+		return nil, wrap("claim notices", err)
 	}
 	out, err := scanNotices(rows)
-	return out, wrap("due notices", err)
+	return out, wrap("claim notices", err)
 }
 
 // ConfirmNotice implements privacy.NoticeStore. The id's bytes are zeroed
