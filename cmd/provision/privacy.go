@@ -14,6 +14,7 @@ import (
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
+	"github.com/provisionhq/provision/internal/server"
 )
 
 func newPrivacyCmd(e *env) *cobra.Command {
@@ -37,6 +38,8 @@ type privacyFlags struct {
 	// that erasures mark the days they touched with.
 	owners  *privacy.Registry
 	refresh *rollup.Refresher
+	// forwardConfig, for erase, names the recipients to tell.
+	forwardConfig string
 }
 
 func (f *privacyFlags) register(cmd *cobra.Command) {
@@ -56,7 +59,12 @@ func (f *privacyFlags) open(cmd *cobra.Command, e *env) (*backend.Backend, *priv
 		return nil, nil, nil, err
 	}
 	f.refresh = b.Refresher(nil)
-	svc, owners, err := b.PrivacyService(m, nil, f.refresh)
+	recipients, err := server.RecipientOwners(f.forwardConfig, e.getenv)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	svc, owners, err := b.PrivacyService(m, nil, f.refresh, recipients...)
 	f.owners = owners
 	if err != nil {
 		b.Close()
@@ -98,6 +106,16 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if n := svc.Notifier(); n != nil && f.forwardConfig != "" {
+				// One attempt now; a recipient that does not confirm keeps
+				// its notice queued for the server's notices job.
+				if _, err := n.Deliver(cmd.Context()); err != nil {
+					return err
+				}
+				if rec, err = svc.Status(cmd.Context(), rec.ID); err != nil {
+					return err
+				}
+			}
 			if err := writeIndented(e, rec); err != nil {
 				return err
 			}
@@ -125,6 +143,7 @@ func newPrivacyEraseCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&id, "installation", "", "installation `ID` to erase")
 	cmd.Flags().StringVar(&reqID, "request-id", "", "request `ID` for the receipt (default: a new random one)")
 	cmd.Flags().BoolVar(&rebuild, "rebuild-rollups", false, "then rebuild the rollups from the log, so no sketch still counts the installation")
+	cmd.Flags().StringVar(&f.forwardConfig, "forward-config", "", "the server's forwarders' YAML `FILE`: its recipients are told of the erasure (once now; the server's notices job retries)")
 	_ = cmd.MarkFlagRequired("installation")
 	return cmd
 }

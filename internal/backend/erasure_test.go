@@ -104,7 +104,7 @@ func TestErasureGoesThroughTheOwners(t *testing.T) {
 			if n, err := b.Forward.CountDeadLetters(ctx, "ga4"); err != nil || n != 0 {
 				t.Errorf("dead letters left: %d %v", n, err)
 			}
-			if got := refresh.Pending(); len(got) != 1 || got[0] != dayText {
+			if got, err := refresh.Pending(ctx); err != nil || len(got) != 1 || got[0] != dayText {
 				t.Fatalf("days marked = %v, want [%s]", got, dayText)
 			}
 			if n, err := refresh.Refresh(ctx); err != nil || n != 1 {

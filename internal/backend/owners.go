@@ -70,9 +70,26 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 			Via: "privacy store CompleteErasure clears the id", Retention: "permanent (hash only once complete)"},
 		{Name: "privacy_audit", Holds: "hash-chained audit log", Retention: "permanent (hash only)"},
 		{Name: "privacy_retention", Holds: "retention marks", Retention: none},
+		{Name: "privacy_notices", Holds: "recipients' deletion notices; a pending one holds the installation id the recipient deletes", Names: true,
+			Via:       "job:the notices job sends it to the recipient and clears the id once confirmed",
+			Retention: "pending until the recipient confirms (retried without end); then request id, recipient and time only, permanent"},
+		{Name: "rollup_refresh", Holds: "days whose rollups an erasure made stale, by request id", Retention: "deleted by the rollup refresh pass"},
 	}
 	if engine == privacy.EnginePostgres {
 		owners = append(owners, privacy.Owner{Name: "log_head", Holds: "the log's head position", Retention: none})
+		sm := privacy.Owner{Name: "stream_messages", Holds: "SHA-256 of the installation id of each JetStream message the workers are done with, and its sequence",
+			Names: true, Via: "the submission stream's owner deletes the installation's messages and their rows",
+			Retention: "rows of messages the stream no longer holds are deleted"}
+		if b.NATS != nil {
+			sm.Retain = func(ctx context.Context, _ time.Time) (int64, error) {
+				first, err := b.NATS.FirstSeq(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return b.Postgres.ForgetStreamMessagesBefore(ctx, first)
+			}
+		}
+		owners = append(owners, sm)
 	}
 	for i := range owners {
 		owners[i].Engine = engine
@@ -82,15 +99,36 @@ func (b *Backend) PrivacyOwners(m *manifest.Manifest) (*privacy.Registry, error)
 		owners = append(owners,
 			privacy.Owner{Engine: privacy.EngineJetStream, Name: streams[0],
 				Holds: "submissions on their way to PostgreSQL, with the installation id", Names: true,
-				Erase: b.NATS.Erase, Retention: "the stream's max-age"},
+				Erase: b.eraseSubmissions, Retention: "the stream's max-age"},
 			privacy.Owner{Engine: privacy.EngineJetStream, Name: streams[1],
 				Holds: "submissions workers could not store", Names: true,
-				Via: "the submission stream's owner (natslog.Log.Erase covers both streams)", Retention: "the stream's max-age"})
+				Erase: b.NATS.EraseDeadLetters, Retention: "the stream's max-age"})
 	}
 	if err := r.Register(owners...); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// eraseSubmissions deletes the installation's messages from the submission
+// stream with secure erase: those the workers recorded in stream_messages,
+// by sequence, and those after the workers' acknowledgement floor, which
+// may not be recorded yet, by reading that tail. A message a worker
+// receives later is refused by the tombstone and deleted by the worker.
+func (b *Backend) eraseSubmissions(ctx context.Context, installationID string) (int64, error) {
+	seqs, err := b.Postgres.StreamMessages(ctx, privacy.IDHash(installationID))
+	if err != nil {
+		return 0, err
+	}
+	n, err := b.NATS.EraseMsgs(ctx, seqs)
+	if err != nil {
+		return n, err
+	}
+	if err := b.Postgres.ForgetStreamMessages(ctx, seqs); err != nil {
+		return n, err
+	}
+	m, err := b.NATS.EraseUnconsumed(ctx, installationID)
+	return n + m, err
 }
 
 // Refresher returns the job that recomputes the rollups of the days
@@ -100,12 +138,19 @@ func (b *Backend) Refresher(logger *slog.Logger) *rollup.Refresher {
 	if !ok {
 		return nil
 	}
-	return &rollup.Refresher{Log: b.Stored, Store: ds, Logger: logger}
+	f := &rollup.Refresher{Log: b.Stored, Store: ds, Logger: logger}
+	// The marks live in the store, so a crash between an erasure and the
+	// pass that refreshes its days still refreshes them.
+	if ms, ok := b.Rollups.(rollup.MarkStore); ok {
+		f.Marks = ms
+	}
+	return f
 }
 
 // PrivacyService builds the one privacy service of a command over the
 // backend: its Store, every owner of the backend plus extra (recipients),
-// and the rollup refresher that erasures mark their days with (nil: none).
+// and the rollup refresher that erasures hold and release their days with
+// (nil: none).
 func (b *Backend) PrivacyService(m *manifest.Manifest, logger *slog.Logger, refresh *rollup.Refresher, extra ...privacy.Owner) (*privacy.Service, *privacy.Registry, error) {
 	owners, err := b.PrivacyOwners(m)
 	if err != nil {
@@ -116,7 +161,7 @@ func (b *Backend) PrivacyService(m *manifest.Manifest, logger *slog.Logger, refr
 	}
 	o := privacy.Options{Store: b.Privacy, Manifest: m, Logger: logger, Owners: owners}
 	if refresh != nil {
-		o.Erased = refresh.Mark
+		o.Days = refresh
 	}
 	svc, err := privacy.New(o)
 	if err != nil {

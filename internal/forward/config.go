@@ -50,10 +50,10 @@ type GA4DeletionSettings struct {
 	TokenURL        string `yaml:"token_url"`        // the key's token_uri when empty
 }
 
-// DeletionRetry is how a deletion notice is retried while an erasure
-// waits for it; an erasure whose recipients do not confirm stays pending
-// and is tried again by the next retention pass.
-var DeletionRetry = wire.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 4, MaxElapsed: 20 * time.Second}
+// DeletionRetry makes one delivery of a deletion notice one attempt: the
+// notices are queued in the store and the server's notices job retries
+// them (privacy.Notifier, with the wire's policy), across restarts.
+var DeletionRetry = wire.Policy{MaxAttempts: 1}
 
 // WebhookSettings configure the third-party provider's webhook.
 type WebhookSettings struct {

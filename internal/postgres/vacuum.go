@@ -10,7 +10,7 @@ import (
 // deleted by erasure. VACUUM removes the dead tuples and their index
 // entries, so the space is reused by the next writes; see docs/privacy.md
 // for what stays on disk until then.
-const vacuumTables = `log_batches, batch_keys, privacy_requests, forward_sent, forward_dead_letters, rollup_cells`
+const vacuumTables = `log_batches, batch_keys, privacy_requests, privacy_notices, forward_sent, forward_dead_letters, rollup_cells`
 
 // vacuumer runs VACUUM after erasures, batched: while one runs, any number
 // of requests make one more run after it, not one each.

@@ -49,6 +49,27 @@ type Options struct {
 	// erasure removed, so derived data of those days is recomputed (the
 	// rollup refresh job). It is called after the erasure completed.
 	Erased func(days []string)
+	// Days, when set, is told durably of the days an erasure touches: it
+	// holds them before anything is deleted (the days the Store's
+	// InstallationDays names, when it is a DayFinder) and releases them,
+	// with the days of the events removed, once the erasure completed.
+	// The rollup refresh job recomputes released days; a crash in between
+	// loses none.
+	Days DayMarks
+}
+
+// DayMarks keep the days whose derived data an erasure request makes
+// stale (rollup.Refresher).
+type DayMarks interface {
+	HoldDays(ctx context.Context, requestID string, days []string) error
+	ReleaseDays(ctx context.Context, requestID string, days []string) error
+}
+
+// DayFinder is a Store that can tell, before deleting, the UTC days
+// (YYYY-MM-DD) the installation's stored events fall on. A superset is
+// fine: an extra day is only recomputed.
+type DayFinder interface {
+	InstallationDays(ctx context.Context, installationID string) ([]string, error)
 }
 
 // Service performs erasure and export, and answers whether an installation
@@ -62,6 +83,11 @@ type Service struct {
 
 	owners *Registry
 	erased func(days []string)
+	days   DayMarks
+	// notifier delivers the deletion notices erasures queue, when the
+	// Store is a NoticeStore; without one recipients are told inside the
+	// erasure.
+	notifier *Notifier
 }
 
 // New checks the options and returns a service.
@@ -78,8 +104,18 @@ func New(o Options) (*Service, error) {
 	if o.Chunk <= 0 {
 		o.Chunk = DefaultChunk
 	}
-	return &Service{store: o.Store, m: o.Manifest, log: o.Logger, now: o.Now, chunk: o.Chunk, owners: o.Owners, erased: o.Erased}, nil
+	s := &Service{store: o.Store, m: o.Manifest, log: o.Logger, now: o.Now, chunk: o.Chunk, owners: o.Owners, erased: o.Erased, days: o.Days}
+	if ns, ok := o.Store.(NoticeStore); ok {
+		s.notifier = &Notifier{Store: ns, Owners: o.Owners, Logger: o.Logger, kick: make(chan struct{}, 1)}
+	}
+	return s, nil
 }
+
+// Notifier returns the job that delivers the deletion notices this
+// service's erasures queue, or nil when the Store keeps no queue (the
+// recipients are then told inside each erasure). Its Policy and Every may
+// be set before it runs.
+func (s *Service) Notifier() *Notifier { return s.notifier }
 
 // CheckInstallationID returns ErrBadInstallationID unless id is a value
 // the manifest's installation.id item accepts.
@@ -140,7 +176,7 @@ func (s *Service) Erase(ctx context.Context, installationID, requestID, source s
 			return nil, ErrRequestConflict
 		}
 		if existing.Status == StatusComplete {
-			return existing, nil
+			return existing, s.overlayNotices(ctx, existing)
 		}
 		r = existing
 	}
@@ -155,6 +191,18 @@ func (s *Service) Erase(ctx context.Context, installationID, requestID, source s
 func (s *Service) finish(ctx context.Context, r *Request, installationID string) error {
 	removed := newRemoved()
 	days := map[string]bool{}
+	if s.days != nil {
+		var held []string
+		if df, ok := s.store.(DayFinder); ok {
+			var err error
+			if held, err = df.InstallationDays(ctx, installationID); err != nil {
+				return fmt.Errorf("erase %s: days: %w", r.ID, err)
+			}
+		}
+		if err := s.days.HoldDays(ctx, r.ID, held); err != nil {
+			return fmt.Errorf("erase %s: hold days: %w", r.ID, err)
+		}
+	}
 	installCategory := ""
 	if it := s.m.Item(InstallationItem); it != nil {
 		installCategory = it.Category
@@ -179,12 +227,36 @@ func (s *Service) finish(ctx context.Context, r *Request, installationID string)
 	for kind, n := range linked {
 		removed.Records[kind] += n
 	}
+	queued := false
+	if s.notifier != nil && s.owners != nil {
+		var recipients []string
+		for _, o := range s.owners.Owners() {
+			if o.Engine == EngineRecipient && o.Notify != nil {
+				recipients = append(recipients, o.Name)
+			}
+		}
+		if len(recipients) > 0 {
+			// Before the request completes (which forgets the id): a crash
+			// in between finishes the erasure again and queues nothing twice.
+			if err := s.notifier.Store.EnqueueNotices(ctx, r.ID, installationID, recipients, s.now().UTC()); err != nil {
+				return fmt.Errorf("erase %s: queue notices: %w", r.ID, err)
+			}
+			queued = true
+		}
+	}
 	if s.owners != nil {
-		outcomes, err := s.owners.eraseOwners(ctx, installationID, s.now, removed)
+		outcomes, err := s.owners.eraseOwners(ctx, installationID, s.now, removed, queued)
 		if err != nil {
 			return fmt.Errorf("erase %s: %w", r.ID, err)
 		}
 		removed.Owners = outcomes
+	}
+	if s.days != nil {
+		// Everything is deleted: the days may be refreshed from now on. A
+		// failure leaves the request pending, and Resume releases them.
+		if err := s.days.ReleaseDays(ctx, r.ID, slices.Sorted(maps.Keys(days))); err != nil {
+			return fmt.Errorf("erase %s: release days: %w", r.ID, err)
+		}
 	}
 	r.Status = StatusComplete
 	r.CompletedAt = s.now().UTC()
@@ -202,6 +274,9 @@ func (s *Service) finish(ctx context.Context, r *Request, installationID string)
 	}
 	if s.erased != nil && len(days) > 0 {
 		s.erased(slices.Sorted(maps.Keys(days)))
+	}
+	if queued {
+		s.notifier.Kick()
 	}
 	s.log.Info("erasure complete", "request_id", r.ID, "source", r.Source, "events", events)
 	return nil
@@ -251,7 +326,26 @@ func (s *Service) Status(ctx context.Context, requestID string) (*Request, error
 	if !ValidRequestID(requestID) {
 		return nil, ErrBadRequestID
 	}
-	return s.store.Request(ctx, requestID)
+	r, err := s.store.Request(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.overlayNotices(ctx, r)
+}
+
+// overlayNotices sets the state of the request's queued deletion notices
+// on its receipt.
+func (s *Service) overlayNotices(ctx context.Context, r *Request) error {
+	ns, ok := s.store.(NoticeStore)
+	if !ok {
+		return nil
+	}
+	notices, err := ns.Notices(ctx, r.ID)
+	if err != nil {
+		return fmt.Errorf("status %s: notices: %w", r.ID, err)
+	}
+	withNotices(r, notices)
+	return nil
 }
 
 // Erased reports whether an erasure of the installation was requested.

@@ -72,6 +72,10 @@ const (
 	OutcomeScheduled = "scheduled"  // erased by a job shortly after (Via)
 	OutcomeConfirmed = "confirmed"  // a recipient confirmed the deletion
 	OutcomeExpires   = "expires"    // not edited; the data ages out (Via says when)
+	// OutcomeNoticePending: the recipient's deletion notice is queued or
+	// being retried (Detail says how far); the receipt shows
+	// OutcomeConfirmed once it confirmed.
+	OutcomeNoticePending = "notice_pending"
 )
 
 // Registry holds the owners of one deployment. It is safe for concurrent
@@ -145,12 +149,17 @@ func (r *Registry) Unowned(engine string, places []string) []string {
 // the outcomes of all owners. An owner that fails stops the erasure: the
 // request stays pending (the tombstone already protects the data) and the
 // next Resume runs every owner again, which each must allow.
-func (r *Registry) eraseOwners(ctx context.Context, installationID string, now func() time.Time, removed *Removed) ([]Outcome, error) {
+//
+// With queued, recipients are not called: their notices were queued in the
+// store and the Notifier delivers them, so their outcome is pending.
+func (r *Registry) eraseOwners(ctx context.Context, installationID string, now func() time.Time, removed *Removed, queued bool) ([]Outcome, error) {
 	var outcomes []Outcome
 	var errs []error
 	for _, o := range r.Owners() {
 		oc := Outcome{Owner: o.Key()}
 		switch {
+		case o.Notify != nil && queued:
+			oc.Status, oc.Detail = OutcomeNoticePending, "queued"
 		case o.Notify != nil:
 			at, err := o.Notify(ctx, installationID)
 			if err != nil {

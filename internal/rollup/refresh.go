@@ -37,10 +37,12 @@ type DayStore interface {
 // log up to the checkpoint and one transaction that rewrites the marked
 // days' cells.
 //
-// The marks are kept in memory. If the process stops before a pass, the
-// cells keep the erased installation's contribution until the next erasure
-// of those days or `provision rollup rebuild`; the raw events are gone
-// either way.
+// With a MarkStore the marks are kept in the store: held before an
+// erasure deletes anything, due once it completed, dropped after the pass
+// that recomputed their days, so a process that stops in between refreshes
+// them when it starts again. Without one they are kept in memory, and a
+// stop before the pass leaves the cells counting the erased installation
+// until `provision rollup rebuild`; the raw events are gone either way.
 type Refresher struct {
 	Log       provision.Log
 	Store     DayStore
@@ -48,9 +50,40 @@ type Refresher struct {
 	Batch     int    // records per read, default DefaultBatch
 	WeightCap int64
 	Logger    *slog.Logger
+	// Marks, when set, keeps the marks durably (see MarkStore).
+	Marks MarkStore
 
 	mu   sync.Mutex
 	days map[string]bool
+	held map[string][]string // in memory, without Marks: request -> days
+}
+
+// HoldDays records the days an erasure request is about to touch; they are
+// refreshed only once ReleaseDays says the request completed.
+func (f *Refresher) HoldDays(ctx context.Context, request string, days []string) error {
+	if f.Marks != nil {
+		return f.Marks.HoldDays(ctx, request, days)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held == nil {
+		f.held = map[string][]string{}
+	}
+	f.held[request] = append(f.held[request], days...)
+	return nil
+}
+
+// ReleaseDays marks for the next pass the days the request held and days.
+func (f *Refresher) ReleaseDays(ctx context.Context, request string, days []string) error {
+	if f.Marks != nil {
+		return f.Marks.ReleaseDays(ctx, request, days)
+	}
+	f.mu.Lock()
+	held := f.held[request]
+	delete(f.held, request)
+	f.mu.Unlock()
+	f.Mark(append(held, days...))
+	return nil
 }
 
 // Mark asks for the days to be refreshed at the next pass.
@@ -66,10 +99,23 @@ func (f *Refresher) Mark(days []string) {
 }
 
 // Pending returns the days marked and not yet refreshed.
-func (f *Refresher) Pending() []string {
+func (f *Refresher) Pending(ctx context.Context) ([]string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Sorted(maps.Keys(f.days))
+	days := maps.Clone(f.days)
+	f.mu.Unlock()
+	if days == nil {
+		days = map[string]bool{}
+	}
+	if f.Marks != nil {
+		due, err := f.Marks.DueDays(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("rollup refresh: marks: %w", err)
+		}
+		for _, m := range due {
+			days[m.Day] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(days)), nil
 }
 
 func (f *Refresher) take() []string {
@@ -83,14 +129,35 @@ func (f *Refresher) take() []string {
 // Refresh recomputes the marked days now and returns how many it did.
 // On failure the days stay marked.
 func (f *Refresher) Refresh(ctx context.Context) (int, error) {
-	days := f.take()
+	var due []DayMark
+	if f.Marks != nil {
+		var err error
+		if due, err = f.Marks.DueDays(ctx); err != nil {
+			return 0, fmt.Errorf("rollup refresh: marks: %w", err)
+		}
+	}
+	mem := f.take()
+	set := map[string]bool{}
+	for _, d := range mem {
+		set[d] = true
+	}
+	for _, m := range due {
+		set[m.Day] = true
+	}
+	days := slices.Sorted(maps.Keys(set))
 	if len(days) == 0 {
 		return 0, nil
 	}
-	err := f.refresh(ctx, days)
-	if err != nil {
-		f.Mark(days)
+	if err := f.refresh(ctx, days); err != nil {
+		f.Mark(mem)
 		return 0, err
+	}
+	// Marks released while this pass ran are not among due: they stay for
+	// the next pass.
+	if len(due) > 0 {
+		if err := f.Marks.DropMarks(ctx, due); err != nil {
+			return 0, fmt.Errorf("rollup refresh: drop marks: %w", err)
+		}
 	}
 	return len(days), nil
 }

@@ -3,25 +3,19 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/provisionhq/provision/agent"
-	"github.com/provisionhq/provision/internal/privacy"
-	"github.com/provisionhq/provision/internal/rollup"
 )
 
 // recipientsPeer is a local Google Analytics (collection, token exchange,
@@ -30,6 +24,10 @@ type recipientsPeer struct {
 	srv                   *httptest.Server
 	mu                    sync.Mutex
 	gaDeleted, hookDelete []string
+	// failing makes the deletion endpoints answer 503; refused counts
+	// the deletions they refused.
+	failing atomic.Bool
+	refused atomic.Int64
 }
 
 func newRecipientsPeer(t *testing.T) *recipientsPeer {
@@ -44,6 +42,11 @@ func newRecipientsPeer(t *testing.T) *recipientsPeer {
 		_, _ = io.WriteString(w, `{"access_token":"t","token_type":"Bearer","expires_in":3600}`)
 	})
 	mux.HandleFunc("POST /upsert", func(w http.ResponseWriter, r *http.Request) {
+		if p.failing.Load() {
+			p.refused.Add(1)
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		var req map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		id, _ := req["id"].(map[string]any)
@@ -56,6 +59,11 @@ func newRecipientsPeer(t *testing.T) *recipientsPeer {
 	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["event"] == "deletion" && p.failing.Load() {
+			p.refused.Add(1)
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		if body["event"] == "deletion" {
 			p.mu.Lock()
 			p.hookDelete = append(p.hookDelete, body["installation_id"].(string))
@@ -102,77 +110,17 @@ func filesHolding(t *testing.T, needles []string, roots ...string) map[string]st
 // told and the receipt says so.
 func TestWithdrawalErasesEveryByteAndTellsRecipients(t *testing.T) {
 	ctx := context.Background()
-	dataDir, stateDir, cfgDir := t.TempDir(), t.TempDir(), t.TempDir()
+	dataDir, stateDir := t.TempDir(), t.TempDir()
 	peer := newRecipientsPeer(t)
-	caFile := filepath.Join(cfgDir, "peer.pem")
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	sa, _ := json.Marshal(map[string]string{"type": "service_account", "client_email": "p@test.iam.gserviceaccount.com",
-		"private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "token_uri": peer.srv.URL + "/token"})
-	files := map[string][]byte{
-		"peer.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: peer.srv.Certificate().Raw}),
-		"ga.json":  sa, "ga.secret": []byte("ga-api-secret"), "hook.secret": []byte(strings.Repeat("h", 32)),
-		"forward.yaml": []byte("google_analytics:\n  measurement_id: G-TEST\n  api_secret_file: " + filepath.Join(cfgDir, "ga.secret") +
-			"\n  endpoint: " + peer.srv.URL + "/mp/collect\n  ca_file: " + caFile +
-			"\n  deletion:\n    property_id: \"123\"\n    credentials_file: " + filepath.Join(cfgDir, "ga.json") +
-			"\n    endpoint: " + peer.srv.URL + "/upsert\n" +
-			"third_party:\n  url: " + peer.srv.URL + "/hook\n  secret_file: " + filepath.Join(cfgDir, "hook.secret") + "\n  ca_file: " + caFile + "\n"),
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(cfgDir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	b := sqliteBackend(t, dataDir)
-	s, _ := started(t, b, Config{Data: dataDir, ForwardConfig: filepath.Join(cfgDir, "forward.yaml"), RollupInterval: 50 * time.Millisecond})
-	serverCA := filepath.Join(cfgDir, "server.pem")
+	s, _ := started(t, b, Config{Data: dataDir, ForwardConfig: recipientsConfig(t, peer), RollupInterval: 50 * time.Millisecond})
+	serverCA := filepath.Join(t.TempDir(), "server.pem")
 	if err := os.WriteFile(serverCA, s.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	up := agent.Upload{Server: s.URL, CAFile: serverCA}
-
-	const (
-		swCanary  = "CanarySoftwareQ7X"
-		errCanary = "CANARYERRCODE5K"
-		ctlCanary = "canary_control_9z"
-		rejCanary = "canary-rejected-3w"
-	)
-	a, err := agent.Open(agent.Config{StateDir: stateDir,
-		Software: agent.Software{Type: "vpn", Name: swCanary, Version: "1.2.3", Edition: "premium", Localization: "en-GB"},
-		ReadOS: func(context.Context) (agent.OSInfo, error) {
-			return agent.OSInfo{Type: "linux", Version: "12"}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	c, err := a.Accept("eu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Collect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.RecordError(ctx, agent.UIError{Type: "connection_failed", Code: errCanary, ControlID: ctlCanary}); err != nil {
-		t.Fatal(err)
-	}
-	// A value the server refuses (not one of the type's values).
-	_ = a.RecordError(ctx, agent.UIError{Type: rejCanary, Code: "E1"})
-	rep, err := a.Flush(ctx, up)
-	if err != nil || rep.Accepted == 0 {
-		t.Fatalf("flush: %+v %v", rep, err)
-	}
-	cells := func() int64 {
-		cs, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		for _, c := range cs {
-			n += c.Distinct()
-		}
-		return n
-	}
+	a, c := plantCanaries(t, stateDir, up)
+	cells := func() int64 { return activeDistinct(t, b) }
 	waitFor(t, "the rollup update", func() bool { return cells() > 0 })
 	// The test can fail: before the withdrawal the canaries are on disk.
 	for _, n := range []string{c.InstallationID, swCanary, errCanary, ctlCanary, rejCanary} {
@@ -196,19 +144,7 @@ func TestWithdrawalErasesEveryByteAndTellsRecipients(t *testing.T) {
 	if err != nil || len(sent) != 1 || sent[0].Kind != "deletion" {
 		t.Fatalf("sent log after withdrawal = %+v %v", sent, err)
 	}
-	receipt, err := b.Privacy.Request(ctx, sent[0].RequestID)
-	if err != nil || receipt.Status != privacy.StatusComplete {
-		t.Fatalf("receipt = %+v %v", receipt, err)
-	}
-	confirmed := map[string]bool{}
-	for _, o := range receipt.Removed.Owners {
-		if o.Status == privacy.OutcomeConfirmed && !o.At.IsZero() {
-			confirmed[o.Owner] = true
-		}
-	}
-	if !confirmed["recipient:google_analytics"] || !confirmed["recipient:third_party"] {
-		t.Errorf("receipt owners = %+v", receipt.Removed.Owners)
-	}
+	waitConfirmed(t, b, sent[0].RequestID)
 	peer.mu.Lock()
 	if len(peer.gaDeleted) != 1 || peer.gaDeleted[0] != c.InstallationID || len(peer.hookDelete) != 1 || peer.hookDelete[0] != c.InstallationID {
 		t.Errorf("recipients told: ga %d, webhook %d", len(peer.gaDeleted), len(peer.hookDelete))

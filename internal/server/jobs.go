@@ -26,7 +26,7 @@ type job struct {
 
 // backgroundJobs are the consumers the server owns besides ingest:
 // retention and unfinished erasures everywhere, the rollups where no
-// worker keeps them, and the forwarders.
+// worker keeps them, the forwarders and the recipients' deletion notices.
 func (s *Server) backgroundJobs(m *manifest.Manifest, svc *privacy.Service, owners *privacy.Registry, dash *web.Dashboard) []job {
 	b := s.backend
 	retention := &privacy.Retention{Store: b.Privacy, Manifest: m, Eraser: svc, Owners: owners, Logger: s.logger}
@@ -46,6 +46,12 @@ func (s *Server) backgroundJobs(m *manifest.Manifest, svc *privacy.Service, owne
 	}
 	for _, f := range s.forwards {
 		jobs = append(jobs, job{"forward." + f.Recipient(), f.Run})
+	}
+	if n := svc.Notifier(); n != nil {
+		// Erasures queue a deletion notice per recipient in the store;
+		// this job delivers them, retried until each recipient confirms.
+		n.Policy, n.Every = s.cfg.NoticeRetry, s.cfg.NoticeInterval
+		jobs = append(jobs, job{"notices", n.Run})
 	}
 	return jobs
 }

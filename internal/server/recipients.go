@@ -9,14 +9,21 @@ import (
 // data as an owner of its copy: every erasure tells it, and the receipt
 // says when it confirmed.
 func recipientOwners(cfg *Config) ([]privacy.Owner, error) {
-	if cfg.ForwardConfig == "" {
+	return RecipientOwners(cfg.ForwardConfig, cfg.Getenv)
+}
+
+// RecipientOwners returns the recipients the forwarders' file configures
+// as owners, none when file is empty. `provision privacy erase` registers
+// them too, so its erasures queue the same notices the server delivers.
+func RecipientOwners(file string, getenv func(string) string) ([]privacy.Owner, error) {
+	if file == "" {
 		return nil, nil
 	}
-	fc, err := forward.LoadConfig(cfg.ForwardConfig)
+	fc, err := forward.LoadConfig(file)
 	if err != nil {
 		return nil, err
 	}
-	deleters, err := fc.Deleters(cfg.Getenv)
+	deleters, err := fc.Deleters(getenv)
 	if err != nil {
 		return nil, err
 	}

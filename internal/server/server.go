@@ -83,6 +83,12 @@ type Config struct {
 	// view instead of after every rollup update: the demo updates every few
 	// seconds while its fleet arrives and nobody looks yet.
 	ColdDashboard bool
+	// NoticeRetry is how deletion notices to recipients are retried by
+	// the notices job; zero Initial and Max mean privacy.DefaultNoticePolicy.
+	NoticeRetry wire.Policy
+	// NoticeInterval is how often the notices job looks for notices due;
+	// 0 means 5 s. An erasure that queues notices wakes it at once.
+	NoticeInterval time.Duration
 	// ShutdownTimeout bounds the wait for in-flight requests; 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration

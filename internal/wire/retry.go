@@ -54,13 +54,7 @@ func (p Policy) withDefaults() Policy {
 // when it ends during a wait).
 func Retry[T any](ctx context.Context, p Policy, op func() (T, error)) (T, error) {
 	p = p.withDefaults()
-	exp := &backoff.ExponentialBackOff{
-		InitialInterval:     p.Initial,
-		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          2,
-		MaxInterval:         p.Max,
-	}
-	b := &floorBackOff{exp: exp}
+	b := &floorBackOff{exp: p.exponential()}
 	attempt := 0
 	opts := []backoff.RetryOption{
 		backoff.WithBackOff(b),

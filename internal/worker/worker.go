@@ -20,6 +20,7 @@ import (
 	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/postgres"
+	"github.com/provisionhq/provision/internal/privacy"
 )
 
 // Store is where the worker writes: postgres.Store. The events travel in
@@ -27,6 +28,18 @@ import (
 // without being decoded.
 type Store interface {
 	WriteEncoded(ctx context.Context, subs []*provision.Submission, enc []*batchcodec.Encoded) ([]postgres.Outcome, error)
+}
+
+// StreamRecorder is a Store that records which installation each message
+// of the stream belongs to (postgres.Store), so that erasure deletes
+// exactly the installation's messages. The worker records every message it
+// is done with before acknowledging it.
+type StreamRecorder interface {
+	// RecordStreamMessages records the messages and returns those whose
+	// installation is tombstoned.
+	RecordStreamMessages(ctx context.Context, idHashes []string, seqs []uint64) ([]uint64, error)
+	// ForgetStreamMessages deletes the records of deleted messages.
+	ForgetStreamMessages(ctx context.Context, seqs []uint64) error
 }
 
 // Config tunes one worker.
@@ -70,6 +83,7 @@ type Stats struct {
 	Duplicates   int64 // messages whose batch was already stored
 	DeadLettered int64 // messages moved to the dead-letter stream
 	StoreRetries int64 // writes retried because the store was unavailable
+	Erased       int64 // messages deleted from the stream: their installation was erased
 }
 
 // Worker consumes one durable consumer into one store.
@@ -79,7 +93,7 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 
-	messages, events, duplicates, dead, retries atomic.Int64
+	messages, events, duplicates, dead, retries, erased atomic.Int64
 }
 
 // New returns a worker; Run starts it.
@@ -98,7 +112,7 @@ func New(cons *natslog.Consumer, store Store, cfg Config) (*Worker, error) {
 func (w *Worker) Stats() Stats {
 	return Stats{
 		Messages: w.messages.Load(), Events: w.events.Load(), Duplicates: w.duplicates.Load(),
-		DeadLettered: w.dead.Load(), StoreRetries: w.retries.Load(),
+		DeadLettered: w.dead.Load(), StoreRetries: w.retries.Load(), Erased: w.erased.Load(),
 	}
 }
 
@@ -145,6 +159,11 @@ func (w *Worker) write(ctx context.Context, ds []*natslog.Delivery) {
 	for {
 		out, err := w.store.WriteEncoded(ctx, subs, enc)
 		if err == nil {
+			// Recorded after the commit and before the ack: a crash in
+			// between writes nothing twice and records again.
+			_, err = w.record(ctx, ds)
+		}
+		if err == nil {
 			for i, d := range ds {
 				if out[i].Duplicate {
 					w.duplicates.Add(1)
@@ -190,13 +209,69 @@ func (w *Worker) write(ctx context.Context, ds []*natslog.Delivery) {
 }
 
 func (w *Worker) deadLetter(ctx context.Context, d *natslog.Delivery, reason error) {
+	if d.Submission != nil {
+		erased, err := w.record(ctx, []*natslog.Delivery{d})
+		if err != nil {
+			// Not acknowledged: it comes again.
+			w.log.Warn("recording a message before its dead letter failed", "stream_seq", d.StreamSeq, "err", err)
+			return
+		}
+		if erased[d.StreamSeq] {
+			// Its installation was erased: no copy is made.
+			_ = d.Ack()
+			return
+		}
+	}
 	if err := d.DeadLetter(ctx, reason); err != nil {
 		// Not acknowledged: it comes again and is dead-lettered then.
 		w.log.Warn("dead letter failed", "stream_seq", d.StreamSeq, "err", err)
 		return
 	}
+	if d.Submission == nil {
+		// A message that cannot be decoded names no installation the
+		// store can record; erasure reads the dead-letter stream, which
+		// now holds its copy, so the original goes.
+		if _, err := w.cons.EraseMsgs(ctx, []uint64{d.StreamSeq}); err != nil {
+			w.log.Warn("deleting a dead-lettered message from the stream failed", "stream_seq", d.StreamSeq, "err", err)
+		}
+	}
 	w.dead.Add(1)
 	w.log.Error("message moved to the dead-letter stream", "stream_seq", d.StreamSeq, "reason", reason)
+}
+
+// record records the deliveries' messages in a StreamRecorder store and
+// deletes from the stream those whose installation was erased (the store
+// refused their events), returning their sequences.
+func (w *Worker) record(ctx context.Context, ds []*natslog.Delivery) (map[uint64]bool, error) {
+	rec, ok := w.store.(StreamRecorder)
+	if !ok {
+		return nil, nil
+	}
+	hashes := make([]string, 0, len(ds))
+	seqs := make([]uint64, 0, len(ds))
+	for _, d := range ds {
+		if d.Submission != nil {
+			hashes = append(hashes, privacy.IDHash(d.Submission.InstallationID))
+			seqs = append(seqs, d.StreamSeq)
+		}
+	}
+	gone, err := rec.RecordStreamMessages(ctx, hashes, seqs)
+	if err != nil || len(gone) == 0 {
+		return nil, err
+	}
+	n, err := w.cons.EraseMsgs(ctx, gone)
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.ForgetStreamMessages(ctx, gone); err != nil {
+		return nil, err
+	}
+	w.erased.Add(n)
+	out := make(map[uint64]bool, len(gone))
+	for _, seq := range gone {
+		out[seq] = true
+	}
+	return out, nil
 }
 
 // sleep waits for backoff with jitter and returns the next backoff.
