@@ -72,10 +72,8 @@ func (s *RollupStore) Apply(ctx context.Context, consumer string, from, to int64
 		if cur != from {
 			return rollup.ErrConflict
 		}
-		for _, cell := range d.Cells {
-			if err := mergeCell(ctx, c, cell); err != nil {
-				return err
-			}
+		if err := mergeCells(ctx, c, d.Cells); err != nil {
+			return err
 		}
 		for _, ct := range d.Certs {
 			if _, err := c.ExecContext(ctx, `INSERT INTO rollup_certs (view, id, subject, issuer, not_before, not_after, self_signed, der)
@@ -101,11 +99,41 @@ func (s *RollupStore) Apply(ctx context.Context, consumer string, from, to int64
 	return nil
 }
 
-func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
+// mergeCells adds the cells to those stored, with statements prepared once:
+// a delta has hundreds of cells, and preparing each query again cost more
+// than running it.
+func mergeCells(ctx context.Context, c *sql.Conn, cells []*rollup.Cell) error {
+	if len(cells) == 0 {
+		return nil
+	}
+	get, err := c.PrepareContext(ctx, `SELECT events, weight, failures, installs, durations FROM rollup_cells WHERE day = ? AND view = ? AND dims = ?`)
+	if err != nil {
+		return err
+	}
+	defer get.Close()
+	put, err := c.PrepareContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
+			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`)
+	if err != nil {
+		return err
+	}
+	defer put.Close()
+	m := merger{get: get, put: put}
+	for _, cell := range cells {
+		if err := m.mergeCell(ctx, cell); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type merger struct{ get, put *sql.Stmt }
+
+func (m *merger) mergeCell(ctx context.Context, cell *rollup.Cell) error {
 	var events, weight, failures int64
 	var inst, dur []byte
-	err := c.QueryRowContext(ctx, `SELECT events, weight, failures, installs, durations FROM rollup_cells WHERE day = ? AND view = ? AND dims = ?`,
-		cell.Day, cell.View, cell.Dims).Scan(&events, &weight, &failures, &inst, &dur)
+	err := m.get.QueryRowContext(ctx, cell.Day, cell.View, cell.Dims).Scan(&events, &weight, &failures, &inst, &dur)
 	merged := cell
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -125,11 +153,7 @@ func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.ExecContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
-			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`,
-		merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations)
+	_, err = m.put.ExecContext(ctx, merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations)
 	return err
 }
 

@@ -28,12 +28,7 @@ func (s *RollupStore) ReplaceDays(ctx context.Context, consumer string, through 
 				return err
 			}
 		}
-		for _, cell := range d.Cells {
-			if err := mergeCell(ctx, c, cell); err != nil {
-				return err
-			}
-		}
-		return nil
+		return mergeCells(ctx, c, d.Cells)
 	})
 	if errors.Is(err, rollup.ErrConflict) {
 		return err
