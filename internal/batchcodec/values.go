@@ -13,8 +13,9 @@ import (
 // Fields in the binary layout (format 2): a count, then each field's key and
 // tagged value, keys sorted. It reads back exactly what the JSON layout of
 // format 1 did (strings with invalid UTF-8 repaired, numbers as
-// json.Number, lists as []any) at a fraction of the cost of a JSON decoder:
-// the rollups and every other reader decode each stored event.
+// json.Number, lists as []any) at a fraction of the cost of a JSON encoder
+// and decoder: ingest encodes every accepted event, and the rollups and
+// every other reader decode each stored event.
 const (
 	tagNull byte = iota
 	tagFalse
@@ -43,7 +44,7 @@ func appendFieldsBinary(b []byte, fields map[string]any) ([]byte, error) {
 	}
 	slices.SortFunc(sorted, func(a, b field) int { return strings.Compare(a.key, b.key) })
 	for _, f := range sorted {
-		b = appendValidString(b, f.key)
+		b = appendLenString(b, f.key)
 		var err error
 		if b, err = appendBinaryValue(b, f.value, 0); err != nil {
 			return nil, fmt.Errorf("field %q: %w", f.key, err)
@@ -60,7 +61,7 @@ type field struct {
 func appendBinaryValue(b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
-		return appendValidString(append(b, tagString), x), nil
+		return appendLenString(append(b, tagString), x), nil
 	case json.Number:
 		if x == "" {
 			x = "0"
@@ -85,7 +86,7 @@ func appendBinaryValue(b []byte, v any, depth int) ([]byte, error) {
 		}
 		b = binary.AppendUvarint(append(b, tagList), uint64(len(x)))
 		for _, s := range x {
-			b = appendValidString(append(b, tagString), s)
+			b = appendLenString(append(b, tagString), s)
 		}
 		return b, nil
 	case []any:
@@ -111,23 +112,25 @@ func appendBinaryValue(b []byte, v any, depth int) ([]byte, error) {
 	return appendLenString(append(b, tagJSON), string(out)), nil
 }
 
-// appendValidString writes s with each invalid UTF-8 byte replaced by
-// U+FFFD, as a JSON encoder does, so both layouts read back the same.
-func appendValidString(b []byte, s string) []byte {
-	if utf8.ValidString(s) {
-		return appendLenString(b, s)
+// validString is b with each invalid UTF-8 byte replaced by U+FFFD, as a
+// JSON encoder writes it. Strings are written as they are and repaired
+// here, on reading: what ingest accepted is valid already, and reading
+// checks every string anyway.
+func (r *reader) validString(b []byte) string {
+	if utf8.Valid(b) {
+		return r.intern(b)
 	}
-	fixed := make([]byte, 0, len(s)+8)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+	fixed := make([]byte, 0, len(b)+8)
+	for i := 0; i < len(b); {
+		c, size := utf8.DecodeRune(b[i:])
+		if c == utf8.RuneError && size == 1 {
 			fixed = utf8.AppendRune(fixed, utf8.RuneError)
 		} else {
-			fixed = append(fixed, s[i:i+size]...)
+			fixed = append(fixed, b[i:i+size]...)
 		}
 		i += size
 	}
-	return appendLenString(b, string(fixed))
+	return string(fixed)
 }
 
 // validNumber reports whether s is a JSON number.
@@ -189,9 +192,6 @@ func (r *reader) fieldsBinary() (map[string]any, error) {
 	m := make(map[string]any, n)
 	for range n {
 		k := r.bytes()
-		if !utf8.Valid(k) {
-			return nil, fmt.Errorf("fields: invalid UTF-8")
-		}
 		v, err := r.value(0)
 		if err != nil {
 			return nil, err
@@ -199,10 +199,9 @@ func (r *reader) fieldsBinary() (map[string]any, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		m[r.intern(k)] = v
-	}
-	if len(m) != int(n) {
-		return nil, fmt.Errorf("fields: a key repeated")
+		// Keys that differ only in invalid bytes become one, the last
+		// value winning, as in the JSON that format 1 kept.
+		m[r.validString(k)] = v
 	}
 	return m, nil
 }
@@ -217,10 +216,7 @@ func (r *reader) value(depth int) (any, error) {
 		return true, nil
 	case tagString:
 		s := r.bytes()
-		if !utf8.Valid(s) {
-			return nil, fmt.Errorf("fields: invalid UTF-8")
-		}
-		return r.intern(s), r.err
+		return r.validString(s), r.err
 	case tagNumber:
 		s := r.bytes()
 		if !validNumber(string(s)) {
