@@ -229,34 +229,33 @@ func DecodeFields(b []byte) (map[string]any, error) {
 type reader struct {
 	b   []byte
 	err error
-	// strings holds the short strings read so far: the events of a batch
-	// repeat their types, keys and many values, and a reader that keeps a
-	// batch need not keep a copy of each.
-	strings map[string]string
+	// strings holds short strings read so far, by a cheap hash of their
+	// bytes: the events of a batch repeat their types, keys and many
+	// values, and a reader that keeps a batch need not keep a copy of
+	// each. A collision only costs a copy.
+	strings *[internSlots]string
 }
 
-// Only strings up to internMax bytes are interned, at most internCount
-// of them per payload.
+// Only strings up to internMax bytes are interned, in internSlots slots.
 const (
 	internMax   = 64
-	internCount = 4096
+	internSlots = 256
 )
 
 func (r *reader) intern(b []byte) string {
-	if len(b) > internMax {
+	n := len(b)
+	if n == 0 || n > internMax {
 		return string(b)
 	}
-	if s, ok := r.strings[string(b)]; ok {
-		return s
-	}
-	s := string(b)
 	if r.strings == nil {
-		r.strings = make(map[string]string, 64)
+		r.strings = new([internSlots]string)
 	}
-	if len(r.strings) < internCount {
-		r.strings[s] = s
+	slot := &r.strings[(n*31+int(b[0])*7+int(b[n/2])*3+int(b[n-1]))%internSlots]
+	if *slot == string(b) {
+		return *slot
 	}
-	return s
+	*slot = string(b)
+	return *slot
 }
 
 var errShort = errors.New("truncated")
