@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
@@ -37,5 +38,23 @@ func TestAggregatorCaches(t *testing.T) {
 		if got, want := a.installHash(r.InstallationID), fresh.installHash(r.InstallationID); got != want {
 			t.Errorf("record %d: hash %x, want %x", i, got, want)
 		}
+	}
+}
+
+// TestDimsEscapes checks the fast path of Dims against url.QueryEscape for
+// every byte.
+func TestDimsEscapes(t *testing.T) {
+	for c := range 256 {
+		v := "a" + string(rune(c)) + "b"
+		if c >= 0x80 {
+			v = "a" + string([]byte{byte(c)}) + "b"
+		}
+		want := "k=" + url.QueryEscape(v) + "&" + url.QueryEscape(v) + "=v"
+		if got := Dims("k", v, v, "v"); got != want {
+			t.Errorf("byte %#x: Dims = %q, want %q", c, got, want)
+		}
+	}
+	if got := Dims(); got != "" {
+		t.Errorf("Dims() = %q", got)
 	}
 }
