@@ -45,7 +45,7 @@ type Refresher struct {
 	Log       provision.Log
 	Store     DayStore
 	Consumer  string // default DefaultConsumer
-	Batch     int    // records per read, default DefaultBatch
+	Batch     int    // records per read, default 5000
 	WeightCap int64
 	Logger    *slog.Logger
 
@@ -99,7 +99,7 @@ func (f *Refresher) refresh(ctx context.Context, days []string) error {
 	consumer := cmp(f.Consumer, DefaultConsumer)
 	batch := f.Batch
 	if batch <= 0 {
-		batch = DefaultBatch
+		batch = readBatch
 	}
 	key, err := f.Store.HashKey(ctx)
 	if err != nil {
