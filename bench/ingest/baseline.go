@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -28,7 +29,18 @@ import (
 // serveBaseline is the comparison point: the same TLS and HTTP stack, a
 // gzip decompression and the server's decode of the batch, nothing else —
 // no limits, validation, location or storage.
-func serveBaseline(dir string) error {
+func serveBaseline(dir, profile string) error {
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cert, err := selfSigned(dir)
 	if err != nil {
 		return err

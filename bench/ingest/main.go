@@ -36,21 +36,23 @@ import (
 func main() {
 	baseline := flag.Bool("serve-baseline", false, "internal: run the baseline server (decompress and decode only)")
 	baselineDir := flag.String("baseline-dir", "", "internal: directory of the baseline server's certificate")
+	baselineProfile := flag.String("baseline-profile", "", "internal: the baseline server's CPU profile `FILE`")
 	duration := flag.Duration("duration", 10*time.Second, "measuring time of each phase")
 	concurrency := flag.Int("concurrency", 8, "concurrent uploads in the closed-loop phases")
 	events := flag.Int("events", 500, "events per batch")
 	overload := flag.Float64("overload", 2, "offered load of the overload phase, as a multiple of measured capacity")
 	rounds := flag.Int("rounds", 3, "alternating baseline and serve phases; the figures are the medians")
 	withPeer := flag.Bool("peer", true, "also run the OpenTelemetry Collector (bench/otelpeer) in each round")
+	profiles := flag.String("cpuprofile", "", "write CPU profiles of serve and of the baseline to serve.pprof and baseline.pprof in `DIR`")
 	flag.Parse()
 	if *baseline {
-		if err := serveBaseline(*baselineDir); err != nil {
+		if err := serveBaseline(*baselineDir, *baselineProfile); err != nil {
 			fmt.Fprintln(os.Stderr, "baseline:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := bench(*duration, *concurrency, *events, *overload, max(*rounds, 1), *withPeer); err != nil {
+	if err := bench(*duration, *concurrency, *events, *overload, max(*rounds, 1), *withPeer, *profiles); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -260,7 +262,17 @@ func median(rs []*result) *result {
 	return s[len(s)/2]
 }
 
-func bench(d time.Duration, concurrency, events int, overload float64, rounds int, withPeer bool) error {
+func bench(d time.Duration, concurrency, events int, overload float64, rounds int, withPeer bool, profiles string) error {
+	if profiles != "" {
+		abs, err := filepath.Abs(profiles)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return err
+		}
+		profiles = abs
+	}
 	tmp, err := os.MkdirTemp("", "provision-bench-")
 	if err != nil {
 		return err
@@ -297,6 +309,9 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	baseDir := filepath.Join(tmp, "baseline")
 	os.MkdirAll(baseDir, 0o700)
 	baseCmd := exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir)
+	if profiles != "" {
+		baseCmd.Args = append(baseCmd.Args, "-baseline-profile", filepath.Join(profiles, "baseline.pprof"))
+	}
 	baseCmd.Env = env
 	base, err := driver.Start("baseline", baseCmd, baseDir)
 	if err != nil {
@@ -305,6 +320,11 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	defer base.Stop()
 	dataDir := filepath.Join(tmp, "data")
 	realCmd := exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	if profiles != "" {
+		// The profile covers the whole run; serve is idle outside its
+		// phases, so what it shows is the closed-loop and overload load.
+		realCmd.Args = append(realCmd.Args, "--cpu-profile", filepath.Join(profiles, "serve.pprof"))
+	}
 	realCmd.Env = env
 	real, err := driver.Start("provision serve", realCmd, dataDir)
 	if err != nil {

@@ -54,6 +54,7 @@ type options struct {
 	id          int
 	nodes       string
 	batch       int
+	loops       int
 	rate        int
 	http        bool
 }
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent uploads per ingest process")
 	flag.IntVar(&o.events, "events", 20, "events per submission")
 	flag.IntVar(&o.batch, "batch", 500, "submissions per worker transaction")
+	flag.IntVar(&o.loops, "loops", worker.DefaultLoops, "fetch-and-write loops per worker process (provision worker --concurrency)")
 	flag.IntVar(&o.rate, "rate", 0, "events per second per ingest process (0: as fast as acknowledged)")
 	flag.BoolVar(&o.http, "http", false, "drive real `provision serve` processes over HTTPS, the embedded mode first")
 	flag.IntVar(&o.id, "id", 0, "process number (set by the harness)")
@@ -202,13 +204,24 @@ func runWorker(ctx context.Context, o options) error {
 	cfg := worker.DefaultConfig()
 	cfg.Batch = o.batch
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	w, err := worker.New(cons, store, cfg)
-	if err != nil {
-		return err
+	// As `provision worker` runs its loops: one consumer, one store.
+	workers := make([]*worker.Worker, max(o.loops, 1))
+	var wg sync.WaitGroup
+	for i := range workers {
+		if workers[i], err = worker.New(cons, store, cfg); err != nil {
+			return err
+		}
+		wg.Go(func() { _ = workers[i].Run(ctx) })
 	}
-	_ = w.Run(ctx)
-	st := w.Stats()
-	return report(result{Role: "worker", Events: st.Events, Submissions: st.Messages})
+	wg.Wait()
+	var r result
+	for _, w := range workers {
+		st := w.Stats()
+		r.Events += st.Events
+		r.Submissions += st.Messages
+	}
+	r.Role = "worker"
+	return report(r)
 }
 
 func report(r result) error {
@@ -229,7 +242,7 @@ func start(o options, role string, id int) (*child, error) {
 	}
 	cmd := exec.Command(self, "-role", role, "-nats", o.natsURL, "-postgres", o.pgURL, "-stream", o.stream,
 		"-schema", o.schema, "-duration", o.duration.String(), "-concurrency", strconv.Itoa(o.concurrency),
-		"-events", strconv.Itoa(o.events), "-batch", strconv.Itoa(o.batch), "-rate", strconv.Itoa(o.rate), "-id", strconv.Itoa(id))
+		"-events", strconv.Itoa(o.events), "-batch", strconv.Itoa(o.batch), "-loops", strconv.Itoa(o.loops), "-rate", strconv.Itoa(o.rate), "-id", strconv.Itoa(id))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -522,10 +522,14 @@ func checkOtherCommand(words []string) error {
 	return nil
 }
 
-// programFlags are the names of the flags in a program's arguments.
+// programFlags are the names of the flags in a program's arguments, up to
+// a "--", after which the arguments are the program's to pass on.
 func programFlags(args []string) []string {
 	var out []string
 	for _, a := range args {
+		if a == "--" {
+			break
+		}
 		if name, ok := strings.CutPrefix(a, "-"); ok && name != "" {
 			name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
 			out = append(out, name)

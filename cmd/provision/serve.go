@@ -16,7 +16,7 @@ import (
 )
 
 func newServeCmd(e *env) *cobra.Command {
-	var configFile string
+	var configFile, cpuProfile string
 	var scaleOut storeFlags
 	flagCfg := defaultServeConfig()
 	cmd := &cobra.Command{
@@ -69,6 +69,11 @@ func newServeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return serve(cmd.Context(), e, &cfg, m, &scaleOut)
 		},
 	}
@@ -87,6 +92,7 @@ func newServeCmd(e *env) *cobra.Command {
 	f.StringVar(&flagCfg.LogLevel, "log-level", flagCfg.LogLevel, "debug, info, warn or error (env PROVISION_LOG_LEVEL)")
 	f.StringVar(&flagCfg.LogFormat, "log-format", flagCfg.LogFormat, "text or json (env PROVISION_LOG_FORMAT)")
 	f.DurationVar(&flagCfg.ShutdownTimeout, "shutdown-timeout", flagCfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	registerCPUProfile(cmd, &cpuProfile)
 	return cmd
 }
 

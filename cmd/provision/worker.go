@@ -81,7 +81,7 @@ database takes; a worker killed at any point loses and duplicates nothing.`,
 	logs.register(cmd, "json")
 	cmd.Flags().StringVar(&durable, "durable", "store", "durable consumer `NAME` shared by the workers of one job")
 	cmd.Flags().IntVar(&batch, "batch", worker.DefaultConfig().Batch, "most submissions written in one transaction")
-	cmd.Flags().IntVar(&loops, "concurrency", 1, "fetch-and-write loops in this process")
+	cmd.Flags().IntVar(&loops, "concurrency", worker.DefaultLoops, "fetch-and-write loops in this process")
 	cmd.Flags().DurationVar(&ackWait, "ack-wait", natslog.DefaultConsumerConfig("").AckWait, "time before an unacknowledged submission goes to another worker")
 	cmd.Flags().IntVar(&maxDeliver, "max-deliver", natslog.DefaultConsumerConfig("").MaxDeliver, "attempts before a submission goes to the dead-letter stream")
 	cmd.Flags().DurationVar(&statsEvery, "stats-interval", 30*time.Second, "how often to log progress (0: never)")

@@ -57,16 +57,41 @@ func Dims(pairs ...string) string {
 	if len(pairs)%2 != 0 {
 		panic("rollup.Dims: odd number of arguments")
 	}
+	// The rollups call this several times for every record: the common
+	// case, nothing to escape, is one allocation.
+	n := len(pairs)
+	for _, p := range pairs {
+		n += len(p)
+	}
 	var b strings.Builder
-	for i := 0; i < len(pairs); i += 2 {
-		if i > 0 {
+	b.Grow(n)
+	for i, p := range pairs {
+		switch {
+		case i == 0:
+		case i%2 == 0:
 			b.WriteByte('&')
+		default:
+			b.WriteByte('=')
 		}
-		b.WriteString(url.QueryEscape(pairs[i]))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(pairs[i+1]))
+		if unescaped(p) {
+			b.WriteString(p)
+		} else {
+			b.WriteString(url.QueryEscape(p))
+		}
 	}
 	return b.String()
+}
+
+// unescaped reports whether url.QueryEscape leaves s as it is.
+func unescaped(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // ParseDims decodes what Dims encoded.

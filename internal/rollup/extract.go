@@ -57,6 +57,14 @@ type aggregator struct {
 	certs     map[string]Cert // by View+"/"+ID
 	parsed    map[string]*x509.Certificate
 	skipped   int
+
+	// The records of a batch come one after the other with the same
+	// installation and mostly the same day: the last of each is kept.
+	lastID     string
+	lastHash   uint64
+	hashed     bool
+	lastDay    int64
+	lastDayStr string
 }
 
 func newAggregator(key []byte, weightCap int64) *aggregator {
@@ -75,10 +83,31 @@ func newAggregator(key []byte, weightCap int64) *aggregator {
 // installHash is the keyed 64-bit hash of an installation id: the only form
 // of the id that reaches a sketch.
 func (a *aggregator) installHash(id string) uint64 {
+	if a.hashed && id == a.lastID {
+		return a.lastHash
+	}
 	a.mac.Reset()
 	a.mac.Write([]byte(id))
 	var sum [sha256.Size]byte
-	return binary.BigEndian.Uint64(a.mac.Sum(sum[:0]))
+	a.lastID, a.lastHash, a.hashed = id, binary.BigEndian.Uint64(a.mac.Sum(sum[:0])), true
+	return a.lastHash
+}
+
+// day is Day(r), formatted once per day in a row.
+func (a *aggregator) day(r *provision.Record) string {
+	t := r.Event.Time
+	if t.IsZero() {
+		t = r.ReceivedAt
+	}
+	n := t.Unix()
+	d := n / 86400
+	if n < 0 && n%86400 != 0 {
+		d--
+	}
+	if a.lastDayStr == "" || d != a.lastDay {
+		a.lastDay, a.lastDayStr = d, t.UTC().Format(time.DateOnly)
+	}
+	return a.lastDayStr
 }
 
 // Day is the UTC day a record counts for: the event's own time, or the
@@ -144,7 +173,7 @@ func orUnknown(s string) string {
 // add folds one record into the aggregator.
 func (a *aggregator) add(r *provision.Record) {
 	f := r.Event.Fields
-	c := contribution{a: a, day: Day(r), h: a.installHash(r.InstallationID), weight: 1}
+	c := contribution{a: a, day: a.day(r), h: a.installHash(r.InstallationID), weight: 1}
 
 	// Every accepted event shows the installation was active that day. The
 	// location is declared for task events only, so no other view is cut

@@ -47,7 +47,7 @@ type Refresher struct {
 	Log       provision.Log
 	Store     DayStore
 	Consumer  string // default DefaultConsumer
-	Batch     int    // records per read, default DefaultBatch
+	Batch     int    // records per read, default 5000
 	WeightCap int64
 	Logger    *slog.Logger
 	// Marks, when set, keeps the marks durably (see MarkStore).
@@ -163,7 +163,12 @@ func (f *Refresher) Refresh(ctx context.Context) (int, error) {
 }
 
 func (f *Refresher) refresh(ctx context.Context, days []string) error {
-	consumer, batch, key, err := begin(ctx, f.Store, f.Consumer, f.Batch)
+	consumer := cmp(f.Consumer, DefaultConsumer)
+	batch := f.Batch
+	if batch <= 0 {
+		batch = readBatch
+	}
+	key, err := f.Store.HashKey(ctx)
 	if err != nil {
 		return fmt.Errorf("rollup refresh: hash key: %w", err)
 	}

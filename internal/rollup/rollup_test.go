@@ -44,6 +44,20 @@ func TestRebuildReproducesIncrementalUpdates(t *testing.T) {
 	if rebuilt := rolluptest.Snapshot(t, store); rebuilt != incremental {
 		t.Fatal("rebuild in other batch sizes gives other cells")
 	}
+
+	// Applies that span several reads, the last one partial.
+	defer rollup.SetReadBatch(97)()
+	u.Batch = 1000
+	st, err = u.Rebuild(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (log.Len() + 999) / 1000; st.Records != log.Len() || st.Applies != want {
+		t.Fatalf("stats %+v, want %d records in %d applies", st, log.Len(), want)
+	}
+	if rebuilt := rolluptest.Snapshot(t, store); rebuilt != incremental {
+		t.Fatal("applies over several reads give other cells")
+	}
 }
 
 func TestDistinctCountsMatchExactCounts(t *testing.T) {

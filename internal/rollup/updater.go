@@ -16,8 +16,15 @@ import (
 // DefaultConsumer is the checkpoint name of the rollup consumer.
 const DefaultConsumer = "rollup"
 
-// DefaultBatch is how many log records one Apply covers.
-const DefaultBatch = 5000
+// DefaultBatch is how many log records one Apply covers. An Apply costs
+// a read and a write per cell it touches, whatever the number of records,
+// so a large one is cheaper per record; the records are read readBatch at
+// a time, so memory does not grow with it.
+const DefaultBatch = 50000
+
+// readBatch is the most records read from the log at once (a variable for
+// the tests).
+var readBatch = 5000
 
 // Updater moves the rollups forward along the log. It is safe to run
 // several updaters on the same store and log: each Apply moves the shared
@@ -72,18 +79,24 @@ func (u *Updater) Update(ctx context.Context) (Stats, error) {
 		if from >= head {
 			return st, nil
 		}
-		recs, err := u.Log.Read(ctx, from, batch)
-		if err != nil {
-			return st, fmt.Errorf("rollup: read log after %d: %w", from, err)
+		agg := newAggregator(key, u.WeightCap)
+		to, n := from, 0
+		for n < batch && to < head {
+			recs, err := u.Log.Read(ctx, to, min(batch-n, readBatch))
+			if err != nil {
+				return st, fmt.Errorf("rollup: read log after %d: %w", to, err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for i := range recs {
+				agg.add(&recs[i])
+			}
+			to, n = recs[len(recs)-1].Seq, n+len(recs)
 		}
-		if len(recs) == 0 {
+		if n == 0 {
 			return st, nil
 		}
-		agg := newAggregator(key, u.WeightCap)
-		for i := range recs {
-			agg.add(&recs[i])
-		}
-		to := recs[len(recs)-1].Seq
 		err = u.Store.Apply(ctx, consumer, from, to, agg.delta())
 		if errors.Is(err, ErrConflict) {
 			st.Conflicts++
@@ -92,11 +105,11 @@ func (u *Updater) Update(ctx context.Context) (Stats, error) {
 		if err != nil {
 			return st, fmt.Errorf("rollup: apply %d..%d: %w", from, to, err)
 		}
-		st.Records += len(recs)
+		st.Records += n
 		st.Applies++
 		st.Skipped += agg.skipped
 		st.Through = to
-		u.logger().Debug("rollup applied", "from", from, "to", to, "records", len(recs), "cells", len(agg.cells))
+		u.logger().Debug("rollup applied", "from", from, "to", to, "records", n, "cells", len(agg.cells))
 	}
 }
 

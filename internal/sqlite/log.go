@@ -113,7 +113,9 @@ func (s *Store) writeGroup(group []*pendingAppend) error {
 	defer tx.Rollback()
 	// The write lock is held from BEGIN (immediate): nobody else hands out
 	// positions until the commit.
-	head, err := head(ctx, tx)
+	// Prepared once: preparing it for every group was a fifth of the
+	// group's CPU.
+	head, err := scanHead(tx.StmtContext(ctx, s.selectHead).QueryRowContext(ctx))
 	if err != nil {
 		return err
 	}
@@ -168,12 +170,18 @@ type rowQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+const selectHeadSQL = `SELECT seq FROM sqlite_sequence WHERE name = 'log_batches'`
+
 // head is the highest position handed out. It comes from sqlite_sequence,
 // so positions of purged or erased batches still count: the head never
 // moves backwards.
 func head(ctx context.Context, q rowQueryer) (int64, error) {
+	return scanHead(q.QueryRowContext(ctx, selectHeadSQL))
+}
+
+func scanHead(row *sql.Row) (int64, error) {
 	var seq int64
-	err := q.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'log_batches'`).Scan(&seq)
+	err := row.Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -96,19 +96,44 @@ func mergeAt(ctx context.Context, c *sql.Conn, consumer string, want int64, cell
 	if cur != want {
 		return rollup.ErrConflict
 	}
+	return mergeCells(ctx, c, cells)
+}
+
+// mergeCells adds the cells to those stored, with statements prepared once:
+// a delta has hundreds of cells, and preparing each query again cost more
+// than running it.
+func mergeCells(ctx context.Context, c *sql.Conn, cells []*rollup.Cell) error {
+	if len(cells) == 0 {
+		return nil
+	}
+	get, err := c.PrepareContext(ctx, `SELECT events, weight, failures, installs, durations FROM rollup_cells WHERE day = ? AND view = ? AND dims = ?`)
+	if err != nil {
+		return err
+	}
+	defer get.Close()
+	put, err := c.PrepareContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
+			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`)
+	if err != nil {
+		return err
+	}
+	defer put.Close()
+	m := merger{get: get, put: put}
 	for _, cell := range cells {
-		if err := mergeCell(ctx, c, cell); err != nil {
+		if err := m.mergeCell(ctx, cell); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
+type merger struct{ get, put *sql.Stmt }
+
+func (m *merger) mergeCell(ctx context.Context, cell *rollup.Cell) error {
 	var events, weight, failures int64
 	var inst, dur []byte
-	err := c.QueryRowContext(ctx, `SELECT events, weight, failures, installs, durations FROM rollup_cells WHERE day = ? AND view = ? AND dims = ?`,
-		cell.Day, cell.View, cell.Dims).Scan(&events, &weight, &failures, &inst, &dur)
+	err := m.get.QueryRowContext(ctx, cell.Day, cell.View, cell.Dims).Scan(&events, &weight, &failures, &inst, &dur)
 	var old *rollup.Cell
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -123,10 +148,7 @@ func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.ExecContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
-			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`, vals...)
+	_, err = m.put.ExecContext(ctx, vals...)
 	return err
 }
 

@@ -38,6 +38,7 @@ type Store struct {
 
 	insertKey   *sql.Stmt
 	insertBatch *sql.Stmt
+	selectHead  *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -95,6 +96,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if s.insertBatch, err = db.PrepareContext(ctx, insertBatchSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.selectHead, err = db.PrepareContext(ctx, selectHeadSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

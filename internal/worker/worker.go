@@ -76,6 +76,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultLoops is how many workers `provision worker` runs on one consumer
+// and store by default (its --concurrency): while one waits on its commit,
+// another fetches and writes.
+const DefaultLoops = 2
+
 // Stats counts what a worker did.
 type Stats struct {
 	Messages     int64 // messages acknowledged after a commit
