@@ -131,14 +131,7 @@ func newAgentCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "consent", Short: "Accept or withdraw the data-provision terms, or show the answer"}
 	var region string
 	accept := &cobra.Command{
 		Use:   "accept --region eu|uk|br|us-ca",
@@ -192,8 +185,7 @@ func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(accept, status, withdraw)
-	return cmd
+	return group("consent", "Accept or withdraw the data-provision terms, or show the answer", "", accept, status, withdraw)
 }
 
 func newAgentCollectCmd(o *agentOptions, e *env) *cobra.Command {
@@ -240,44 +232,40 @@ func listOrNone(l []string) string {
 }
 
 func newAgentRecordCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "record", Short: "Record an error met by the application or the outcome of a task"}
 	var ue agent.UIError
-	errCmd := &cobra.Command{
-		Use:   "error --type TYPE --code CODE [--control ID]",
-		Short: "Count an error; repeats in a period travel as one event with a count",
-		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			if err := a.RecordError(cmd.Context(), ue); err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, "recorded")
-			return nil
-		}),
-	}
+	errCmd := recordCmd(o, e, "error --type TYPE --code CODE [--control ID]",
+		"Count an error; repeats in a period travel as one event with a count",
+		func(ctx context.Context, a *agent.Agent) error { return a.RecordError(ctx, ue) })
 	errCmd.Flags().StringVar(&ue.Type, "type", "", "kind of error, such as connection_failed")
 	errCmd.Flags().StringVar(&ue.Code, "code", "", "the error code the application reports")
 	errCmd.Flags().StringVar(&ue.ControlID, "control", "", "id of the control in use (never what was typed)")
 	var t agent.Task
-	taskCmd := &cobra.Command{
-		Use:   "task --type install|remove|upgrade|update --status STATUS --duration D",
-		Short: "Record the outcome of an installation, removal, upgrade or update",
-		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			if err := a.RecordTask(cmd.Context(), t); err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, "recorded")
-			return nil
-		}),
-	}
+	taskCmd := recordCmd(o, e, "task --type install|remove|upgrade|update --status STATUS --duration D",
+		"Record the outcome of an installation, removal, upgrade or update",
+		func(ctx context.Context, a *agent.Agent) error { return a.RecordTask(ctx, t) })
 	taskCmd.Flags().StringVar(&t.Type, "type", "", "install, remove, upgrade or update")
 	taskCmd.Flags().StringVar(&t.Status, "status", "", "success, failure, cancelled or reboot_required")
 	taskCmd.Flags().StringVar(&t.ErrorType, "error-type", "", "kind of error that stopped the task")
 	taskCmd.Flags().StringVar(&t.ErrorCode, "error-code", "", "code of that error")
 	taskCmd.Flags().DurationVar(&t.Duration, "duration", 0, "how long the task took, such as 42s")
 	taskCmd.Flags().StringVar(&t.CampaignID, "campaign", "", "upgrade campaign id")
-	cmd.AddCommand(errCmd, taskCmd)
-	return cmd
+	return group("record", "Record an error met by the application or the outcome of a task", "", errCmd, taskCmd)
+}
+
+// recordCmd is a command that records one thing with the agent.
+func recordCmd(o *agentOptions, e *env, use, short string, record func(context.Context, *agent.Agent) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
+			if err := record(cmd.Context(), a); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "recorded")
+			return nil
+		}),
+	}
 }
 
 func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
@@ -312,7 +300,6 @@ func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
 }
 
 func newAgentScanCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "scan", Short: "Record the certificates of a TLS server or the signers of files"}
 	var serverName string
 	var timeout time.Duration
 	var asJSON bool
@@ -359,8 +346,7 @@ func newAgentScanCmd(o *agentOptions, e *env) *cobra.Command {
 		}),
 	}
 	fileCmd.Flags().BoolVar(&fileJSON, "json", false, "print JSON")
-	cmd.AddCommand(tlsCmd, fileCmd)
-	return cmd
+	return group("scan", "Record the certificates of a TLS server or the signers of files", "", tlsCmd, fileCmd)
 }
 
 func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
@@ -371,17 +357,8 @@ func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
 		Short: "Upload the waiting deletion requests and events now",
 		Args:  cobra.NoArgs,
 		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, fc agentFileConfig, _ []string) error {
-			if up.Server == "" {
-				up.Server = fc.Server
-			}
-			if up.CAFile == "" {
-				up.CAFile = fc.CA
-			}
-			if up.Pin == "" {
-				up.Pin = fc.Pin
-			}
-			if up.Server == "" {
-				return errors.New("no server: give --server URL or server: in the agent config")
+			if err := fillUpload(&up, fc); err != nil {
+				return err
 			}
 			rep, err := a.Flush(cmd.Context(), up)
 			if asJSON {
@@ -395,14 +372,29 @@ func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
-	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
-	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
-	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+	registerUpload(cmd, &up)
 	cmd.Flags().IntVar(&up.MaxAttempts, "attempts", 5, "tries per request before leaving the data for the next flush")
 	cmd.Flags().DurationVar(&up.MaxWait, "max-wait", 2*time.Minute, "longest wait between tries that this flush accepts")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// registerUpload adds the flags that say where and how to upload.
+func registerUpload(cmd *cobra.Command, up *agent.Upload) {
+	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
+	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
+	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
+	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+}
+
+// fillUpload takes from the agent configuration file what the flags left
+// unsaid; a server must be named by one or the other.
+func fillUpload(up *agent.Upload, fc agentFileConfig) error {
+	up.Server, up.CAFile, up.Pin = cmp.Or(up.Server, fc.Server), cmp.Or(up.CAFile, fc.CA), cmp.Or(up.Pin, fc.Pin)
+	if up.Server == "" {
+		return errors.New("no server: give --server URL or server: in the agent config")
+	}
+	return nil
 }
 
 func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
@@ -412,9 +404,8 @@ func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
 		Short: "Collect and upload in the background, at jittered intervals, until stopped",
 		Args:  cobra.NoArgs,
 		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, fc agentFileConfig, _ []string) error {
-			up.Server, up.CAFile, up.Pin = cmp.Or(up.Server, fc.Server), cmp.Or(up.CAFile, fc.CA), cmp.Or(up.Pin, fc.Pin)
-			if up.Server == "" {
-				return errors.New("no server: give --server URL or server: in the agent config")
+			if err := fillUpload(&up, fc); err != nil {
+				return err
 			}
 			err := a.Run(cmd.Context(), up)
 			if errors.Is(err, context.Canceled) {
@@ -423,10 +414,7 @@ func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
-	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
-	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
-	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+	registerUpload(cmd, &up)
 	cmd.Flags().DurationVar(&up.Interval, "interval", agent.DefaultInterval, "average time between uploads (jittered; never a divisor of 24h)")
 	return cmd
 }

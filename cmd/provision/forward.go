@@ -12,15 +12,11 @@ import (
 )
 
 func newForwardCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "forward",
-		Short: "Pass the daily user count on to Google Analytics and the third-party provider",
-		Long: "The forwarders read the event log from their own checkpoints and send each\n" +
-			"installation's user count, once a day, to the recipients the licence names —\n" +
+	return group("forward", "Pass the daily user count on to Google Analytics and the third-party provider",
+		"The forwarders read the event log from their own checkpoints and send each\n"+
+			"installation's user count, once a day, to the recipients the licence names —\n"+
 			"only the fields the manifest declares for each. See docs/forwarding.md.",
-	}
-	cmd.AddCommand(newForwardFieldsCmd(e), newForwardCheckCmd(e), newForwardStatusCmd(e))
-	return cmd
+		newForwardFieldsCmd(e), newForwardCheckCmd(e), newForwardStatusCmd(e))
 }
 
 func newForwardFieldsCmd(e *env) *cobra.Command {

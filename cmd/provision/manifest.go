@@ -28,12 +28,8 @@ func loadManifest(cmd *cobra.Command) (*manifest.Manifest, error) {
 }
 
 func newManifestCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "manifest",
-		Short: "Show, check and apply the data manifest",
-	}
-	cmd.AddCommand(newManifestShowCmd(e), newManifestCheckCmd(e), newManifestValidateEventCmd(e))
-	return cmd
+	return group("manifest", "Show, check and apply the data manifest", "",
+		newManifestShowCmd(e), newManifestCheckCmd(e), newManifestValidateEventCmd(e))
 }
 
 func newManifestShowCmd(e *env) *cobra.Command {
