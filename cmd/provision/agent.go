@@ -148,31 +148,22 @@ func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
 	}
 	accept.Flags().StringVar(&region, "region", "", "region whose terms apply: eu, uk, br or us-ca")
 	_ = accept.MarkFlagRequired("region")
-	var asJSON bool
-	status := &cobra.Command{
+	status := showCmd(o, e, &cobra.Command{
 		Use:   "status",
 		Short: "Show whether the terms are accepted, for which region, and the installation id",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			c, err := a.Consent()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, c)
-			}
-			switch {
-			case c.Accepted:
-				fmt.Fprintf(e.stdout, "accepted for region %s on %s; installation id %s\n", c.Region, c.AcceptedAt.Format(time.RFC3339), c.InstallationID)
-			case !c.WithdrawnAt.IsZero():
-				fmt.Fprintf(e.stdout, "withdrawn on %s; nothing is collected\n", c.WithdrawnAt.Format(time.RFC3339))
-			default:
-				fmt.Fprintln(e.stdout, "not accepted; nothing is collected")
-			}
-			return nil
-		}),
-	}
-	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	}, "print JSON", func(_ *cobra.Command, a *agent.Agent, _ []string) (agent.Consent, error) {
+		return a.Consent()
+	}, func(w io.Writer, c agent.Consent) {
+		switch {
+		case c.Accepted:
+			fmt.Fprintf(w, "accepted for region %s on %s; installation id %s\n", c.Region, c.AcceptedAt.Format(time.RFC3339), c.InstallationID)
+		case !c.WithdrawnAt.IsZero():
+			fmt.Fprintf(w, "withdrawn on %s; nothing is collected\n", c.WithdrawnAt.Format(time.RFC3339))
+		default:
+			fmt.Fprintln(w, "not accepted; nothing is collected")
+		}
+	})
 	withdraw := &cobra.Command{
 		Use:   "withdraw",
 		Short: "Withdraw consent: empty the outbox and queue a request to erase what was sent",
@@ -268,6 +259,26 @@ func recordCmd(o *agentOptions, e *env, use, short string, record func(context.C
 	}
 }
 
+// showCmd sets the body of cmd: ask the agent for one value and print it
+// with text, or as JSON with --json.
+func showCmd[T any](o *agentOptions, e *env, cmd *cobra.Command, jsonHelp string,
+	get func(cmd *cobra.Command, a *agent.Agent, args []string) (T, error), text func(w io.Writer, v T)) *cobra.Command {
+	var asJSON bool
+	cmd.RunE = withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
+		v, err := get(cmd, a, args)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(e.stdout, v)
+		}
+		text(e.stdout, v)
+		return nil
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
+	return cmd
+}
+
 func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
 	var typ, campaign string
 	cmd := &cobra.Command{
@@ -302,50 +313,32 @@ func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
 func newAgentScanCmd(o *agentOptions, e *env) *cobra.Command {
 	var serverName string
 	var timeout time.Duration
-	var asJSON bool
-	tlsCmd := &cobra.Command{
+	tlsCmd := showCmd(o, e, &cobra.Command{
 		Use:   "tls HOST:PORT",
 		Short: "Connect, read the chain the server presents and count it",
 		Args:  cobra.ExactArgs(1),
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
-			obs, err := a.ScanTLS(cmd.Context(), args[0], serverName, timeout)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, obs)
-			}
-			fmt.Fprintf(e.stdout, "recorded %s (SPKI SHA-256 %s), %d certificates, trusted: %v\n", obs.Subject, obs.SPKISHA256, obs.Certificates, obs.Trusted)
-			return nil
-		}),
-	}
+	}, "print JSON", func(cmd *cobra.Command, a *agent.Agent, args []string) (agent.TLSObservation, error) {
+		return a.ScanTLS(cmd.Context(), args[0], serverName, timeout)
+	}, func(w io.Writer, obs agent.TLSObservation) {
+		fmt.Fprintf(w, "recorded %s (SPKI SHA-256 %s), %d certificates, trusted: %v\n", obs.Subject, obs.SPKISHA256, obs.Certificates, obs.Trusted)
+	})
 	tlsCmd.Flags().StringVar(&serverName, "server-name", "", "name to send as SNI (default: the host)")
 	tlsCmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "connection and handshake timeout")
-	tlsCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	var fileJSON bool
-	fileCmd := &cobra.Command{
+	fileCmd := showCmd(o, e, &cobra.Command{
 		Use:   "file PATH",
 		Short: "Read the Authenticode signers of a file, or of every file under a directory, and count them",
 		Args:  cobra.ExactArgs(1),
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
-			rep, err := a.ScanFile(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if fileJSON {
-				return printJSON(e.stdout, rep)
-			}
-			for _, s := range rep.Signatures {
-				fmt.Fprintf(e.stdout, "%s: %s (SPKI SHA-256 %s), digest valid: %v\n", s.Path, s.Subject, s.SPKISHA256, s.DigestValid)
-			}
-			for _, f := range rep.Failed {
-				fmt.Fprintf(e.stdout, "%s: %s\n", f.Path, f.Error)
-			}
-			fmt.Fprintf(e.stdout, "%d files, %d signed, %d signatures recorded, %d not PE images, %d unreadable\n", rep.Files, rep.Signed, rep.Recorded, rep.NotPE, len(rep.Failed))
-			return nil
-		}),
-	}
-	fileCmd.Flags().BoolVar(&fileJSON, "json", false, "print JSON")
+	}, "print JSON", func(cmd *cobra.Command, a *agent.Agent, args []string) (agent.FileReport, error) {
+		return a.ScanFile(cmd.Context(), args[0])
+	}, func(w io.Writer, rep agent.FileReport) {
+		for _, s := range rep.Signatures {
+			fmt.Fprintf(w, "%s: %s (SPKI SHA-256 %s), digest valid: %v\n", s.Path, s.Subject, s.SPKISHA256, s.DigestValid)
+		}
+		for _, f := range rep.Failed {
+			fmt.Fprintf(w, "%s: %s\n", f.Path, f.Error)
+		}
+		fmt.Fprintf(w, "%d files, %d signed, %d signatures recorded, %d not PE images, %d unreadable\n", rep.Files, rep.Signed, rep.Recorded, rep.NotPE, len(rep.Failed))
+	})
 	return group("scan", "Record the certificates of a TLS server or the signers of files", "", tlsCmd, fileCmd)
 }
 
@@ -421,31 +414,21 @@ func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
 
 func newAgentSentCmd(o *agentOptions, e *env) *cobra.Command {
 	var last int
-	var asJSON bool
-	cmd := &cobra.Command{
+	cmd := showCmd(o, e, &cobra.Command{
 		Use:   "sent [--last N] [--json]",
 		Short: "Show what left this machine: every batch and deletion request sent, with the server's answer",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			entries, err := a.Sent(last)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, entries)
-			}
-			if len(entries) == 0 {
-				fmt.Fprintln(e.stdout, "nothing was sent")
-				return nil
-			}
-			for _, en := range entries {
-				writeSentEntry(e.stdout, &en)
-			}
-			return nil
-		}),
-	}
+	}, "print JSON, with each batch exactly as sent", func(_ *cobra.Command, a *agent.Agent, _ []string) ([]agent.SentEntry, error) {
+		return a.Sent(last)
+	}, func(w io.Writer, entries []agent.SentEntry) {
+		if len(entries) == 0 {
+			fmt.Fprintln(w, "nothing was sent")
+		}
+		for _, en := range entries {
+			writeSentEntry(w, &en)
+		}
+	})
 	cmd.Flags().IntVar(&last, "last", 0, "show only the last N entries")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with each batch exactly as sent")
 	return cmd
 }
 
@@ -505,25 +488,15 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 }
 
 func newAgentStatusCmd(o *agentOptions, e *env) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
+	return showCmd(o, e, &cobra.Command{
 		Use:   "status",
 		Short: "Show consent and what waits in the outbox",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			st, err := a.Status()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, st)
-			}
-			fmt.Fprintf(e.stdout, "consent accepted: %v (region %s)\n", st.Consent.Accepted, st.Consent.Region)
-			fmt.Fprintf(e.stdout, "waiting: %d events, %d bytes; in flight: %v; deletion requests: %d; dropped by bounds: %d\n",
-				st.Events, st.Bytes, st.Inflight, st.Deletions, st.Dropped)
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	}, "print JSON", func(_ *cobra.Command, a *agent.Agent, _ []string) (agent.Status, error) {
+		return a.Status()
+	}, func(w io.Writer, st agent.Status) {
+		fmt.Fprintf(w, "consent accepted: %v (region %s)\n", st.Consent.Accepted, st.Consent.Region)
+		fmt.Fprintf(w, "waiting: %d events, %d bytes; in flight: %v; deletion requests: %d; dropped by bounds: %d\n",
+			st.Events, st.Bytes, st.Inflight, st.Deletions, st.Dropped)
+	})
 }
