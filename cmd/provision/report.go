@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision/internal/atomicfile"
 	"github.com/provisionhq/provision/internal/backend"
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/report"
 )
 
@@ -113,24 +113,10 @@ adds Laplace noise. The rollups are brought up to date first unless
 	return cmd
 }
 
-// maxRootsFile bounds a roots bundle; the public root programs are well under 1 MiB.
-const maxRootsFile = 4 << 20
-
 func loadRoots(path string) (*x509.CertPool, error) {
-	fi, err := os.Stat(path)
+	pool, err := certs.LoadPool(path)
 	if err != nil {
 		return nil, fmt.Errorf("--roots: %w", err)
-	}
-	if fi.Size() > maxRootsFile {
-		return nil, fmt.Errorf("--roots: %s is larger than %d bytes", path, maxRootsFile)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--roots: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--roots: no PEM certificate in %s", path)
 	}
 	return pool, nil
 }

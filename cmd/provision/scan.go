@@ -9,7 +9,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -53,7 +52,7 @@ func newScanCertCmd(e *env) *cobra.Command {
 		Short: "Print the certificates of a PEM bundle or DER file as JSON, leaf first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readBounded(args[0], certs.MaxBundleSize)
+			data, err := certs.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -96,21 +95,4 @@ with its error and the command exits 1.`,
 			return printJSON(e.stdout, result)
 		},
 	}
-}
-
-// readBounded reads a whole file that must not exceed limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, certs.ErrMalformed, limit)
-	}
-	return data, nil
 }

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -89,13 +89,9 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Client returns an HTTPS client that trusts the server's certificate,
 // with up to conns connections.
 func (s *Server) Client(conns int) (*http.Client, error) {
-	pemBytes, err := os.ReadFile(filepath.Join(s.Dir, "server.crt"))
+	pool, err := certs.LoadPool(filepath.Join(s.Dir, "server.crt"))
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, errors.New("server.crt holds no certificate")
 	}
 	return &http.Client{
 		Timeout: 30 * time.Second,
