@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/limitread"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
@@ -113,23 +112,10 @@ func newManifestValidateEventCmd(e *env) *cobra.Command {
 }
 
 func readInput(e *env, name string) ([]byte, error) {
-	var r io.Reader = e.stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
+	if name == "-" {
+		return limitread.All(e.stdin, name, maxEventDocument)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxEventDocument+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxEventDocument {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxEventDocument)
-	}
-	return data, nil
+	return limitread.File(name, maxEventDocument)
 }
 
 // validateDocument checks an event or a batch and returns the violations and

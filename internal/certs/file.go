@@ -2,27 +2,21 @@ package certs
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/provisionhq/provision/internal/limitread"
 )
 
 // ReadFile reads a certificate file (a PEM bundle or DER) of at most
 // MaxBundleSize bytes.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := limitread.File(path, MaxBundleSize)
+	var tooLarge *limitread.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxBundleSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxBundleSize {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrMalformed, MaxBundleSize)
-	}
-	return data, nil
+	return data, err
 }
 
 // LoadPool reads a PEM file of the certificates to trust, such as the roots
