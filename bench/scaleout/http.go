@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,48 +223,19 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 	}
 	defer conn.Close(context.Background())
 
-	var lags []time.Duration
-	stopSampling, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-			var lag float64
-			if conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag) == nil {
-				lags = append(lags, time.Duration(lag*float64(time.Second)))
-			}
-		}
-	}()
+	sampler := sampleLag(ctx, conn, o.schema)
 	payloads := bodies("so-"+id, per, o.events) // before the clock, as above
 	begin := time.Now()
 	acc, shed, err := drive(servers, payloads, o.concurrency, o.duration)
 	upload := time.Since(begin)
 	if err != nil {
-		close(stopSampling)
-		<-sampled
+		sampler.Stop()
 		return f, fmt.Errorf("scale-out: %w", err)
 	}
-	stopped := time.Now()
-	for {
-		pending, unacked, err := cons.Backlog(ctx)
-		if err == nil && pending == 0 && unacked == 0 {
-			break
-		}
-		if time.Since(stopped) > 5*time.Minute {
-			return f, fmt.Errorf("workers did not drain in 5 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if f.drain, err = drain(ctx, cons); err != nil {
+		return f, err
 	}
-	f.drain = time.Since(stopped)
-	close(stopSampling)
-	<-sampled
+	lags := sampler.Stop()
 	var stored int64
 	if err := conn.QueryRow(ctx, `SELECT seq FROM `+o.schema+`.log_head`).Scan(&stored); err != nil {
 		return f, err
@@ -276,9 +246,6 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 	f.ingestRate = float64(acc) / upload.Seconds()
 	f.storeRate = float64(stored) / time.Since(begin).Seconds()
 	f.shed = shed
-	slices.Sort(lags)
-	if len(lags) > 0 {
-		f.lagP50, f.lagP99 = lags[len(lags)/2], lags[len(lags)*99/100]
-	}
+	f.lagP50, f.lagP99, _ = percentiles(lags)
 	return f, nil
 }

@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,27 +348,7 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	}
 
 	// Sample the lag of the newest stored event while the upload runs.
-	var lags []time.Duration
-	sampleDone := make(chan struct{})
-	stopSampling := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-			var lag float64
-			err := conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag)
-			if err == nil {
-				lags = append(lags, time.Duration(lag*float64(time.Second)))
-			}
-		}
-	}()
+	sampler := sampleLag(ctx, conn, o.schema)
 
 	var ingested int64
 	for _, c := range ingests {
@@ -382,22 +361,12 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 		f.cpu["ingest"] += r.CPUSeconds
 	}
 	uploadTime := time.Since(begin)
-	stopped := time.Now()
 	// Drain: wait until every message is stored and acknowledged.
-	for {
-		pending, unacked, err := cons.Backlog(ctx)
-		if err == nil && pending == 0 && unacked == 0 {
-			break
-		}
-		if time.Since(stopped) > 5*time.Minute || ctx.Err() != nil {
-			return f, errors.New("workers did not drain the stream in 5 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if f.drain, err = drain(ctx, cons); err != nil {
+		return f, err
 	}
-	f.drain = time.Since(stopped)
 	storeTime := time.Since(begin)
-	close(stopSampling)
-	<-sampleDone
+	lags := sampler.Stop()
 	for _, w := range workers {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	}
@@ -425,10 +394,7 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	}
 	f.ingestRate = float64(ingested) / uploadTime.Seconds()
 	f.storeRate = float64(stored) / storeTime.Seconds()
-	slices.Sort(lags)
-	if len(lags) > 0 {
-		f.lagP50, f.lagP99, f.lagMax = lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
-	}
+	f.lagP50, f.lagP99, f.lagMax = percentiles(lags)
 	fmt.Printf("  %d×%d: %d events acknowledged, %d stored, each once\n", n, n, ingested, stored)
 	return f, nil
 }
