@@ -137,11 +137,9 @@ func httpHarness(ctx context.Context, o options, runs []int) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "provision")
-	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	bin, err := driver.Build(tmp)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("scale-out bench over HTTPS: %d events per batch, %d uploads in flight, %v per run\n", o.events, o.concurrency, o.duration)
 	per := int(o.duration.Seconds()*150000/float64(o.events)) + 100

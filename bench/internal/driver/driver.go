@@ -23,6 +23,18 @@ import (
 	"github.com/provisionhq/provision/internal/wire"
 )
 
+// Build builds the provision command into dir and returns the path of
+// the binary.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "provision")
+	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return bin, nil
+}
+
 var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
 
 // Server is a server process under load.
