@@ -8,15 +8,11 @@ import (
 // recipientOwners registers each recipient that received installation
 // data as an owner of its copy: every erasure tells it, and the receipt
 // says when it confirmed.
-func recipientOwners(cfg *Config) ([]privacy.Owner, error) {
-	if cfg.ForwardConfig == "" {
+func recipientOwners(fc *forward.Config, getenv func(string) string) ([]privacy.Owner, error) {
+	if fc == nil {
 		return nil, nil
 	}
-	fc, err := forward.LoadConfig(cfg.ForwardConfig)
-	if err != nil {
-		return nil, err
-	}
-	deleters, err := fc.Deleters(cfg.Getenv)
+	deleters, err := fc.Deleters(getenv)
 	if err != nil {
 		return nil, err
 	}
