@@ -18,11 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/bench/internal/driver"
-	"github.com/provisionhq/provision/internal/natslog"
 )
 
 // The HTTP mode drives real `provision serve` processes over HTTPS: the
@@ -206,20 +203,11 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 		procs = append(procs, s)
 		servers = append(servers, s)
 	}
-	l, err := natslog.Open(ctx, lc)
+	cons, conn, closeObs, err := observe(ctx, lc, o.pgURL)
 	if err != nil {
 		return f, err
 	}
-	defer l.Close()
-	cons, err := l.Consumer(ctx, natslog.DefaultConsumerConfig("store"))
-	if err != nil {
-		return f, err
-	}
-	conn, err := pgx.Connect(ctx, o.pgURL)
-	if err != nil {
-		return f, err
-	}
-	defer conn.Close(context.Background())
+	defer closeObs()
 
 	sampler := sampleLag(ctx, conn, o.schema)
 	payloads := bodies("so-"+id, per, o.events) // before the clock, as above

@@ -253,6 +253,22 @@ func (c *child) wait() (result, error) {
 	return r, err
 }
 
+// waitAll waits for every child and adds up their results.
+func waitAll(children []*child) (result, error) {
+	var sum result
+	for _, c := range children {
+		r, err := c.wait()
+		if err != nil {
+			return sum, err
+		}
+		sum.Events += r.Events
+		sum.Submissions += r.Submissions
+		sum.Unavailable += r.Unavailable
+		sum.CPUSeconds += r.CPUSeconds
+	}
+	return sum, nil
+}
+
 // figures is one run's outcome.
 type figures struct {
 	nodes                  int
@@ -309,25 +325,16 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	defer dropRun(o)
 
 	// Create the stream, consumer and schema before the clock starts.
-	l, err := natslog.Open(ctx, logConfig(o))
+	cons, conn, closeObs, err := observe(ctx, logConfig(o), o.pgURL)
 	if err != nil {
 		return f, err
 	}
-	defer l.Close()
-	cons, err := l.Consumer(ctx, natslog.DefaultConsumerConfig("store"))
-	if err != nil {
-		return f, err
-	}
+	defer closeObs()
 	store, err := postgres.Open(ctx, storeConfig(o))
 	if err != nil {
 		return f, err
 	}
 	defer store.Close()
-	conn, err := pgx.Connect(ctx, o.pgURL)
-	if err != nil {
-		return f, err
-	}
-	defer conn.Close(context.Background())
 
 	engines0 := engineCPU()
 	var workers, ingests []*child
@@ -350,16 +357,12 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	// Sample the lag of the newest stored event while the upload runs.
 	sampler := sampleLag(ctx, conn, o.schema)
 
-	var ingested int64
-	for _, c := range ingests {
-		r, err := c.wait()
-		if err != nil {
-			return f, fmt.Errorf("ingest process: %w", err)
-		}
-		ingested += r.Events
-		f.unavailable += r.Unavailable
-		f.cpu["ingest"] += r.CPUSeconds
+	ingest, err := waitAll(ingests)
+	if err != nil {
+		return f, fmt.Errorf("ingest process: %w", err)
 	}
+	ingested := ingest.Events
+	f.unavailable, f.cpu["ingest"] = ingest.Unavailable, ingest.CPUSeconds
 	uploadTime := time.Since(begin)
 	// Drain: wait until every message is stored and acknowledged.
 	if f.drain, err = drain(ctx, cons); err != nil {
@@ -370,15 +373,12 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	for _, w := range workers {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	var stored int64
-	for _, w := range workers {
-		r, err := w.wait()
-		if err != nil {
-			return f, fmt.Errorf("worker process: %w", err)
-		}
-		stored += r.Events
-		f.cpu["worker"] += r.CPUSeconds
+	work, err := waitAll(workers)
+	if err != nil {
+		return f, fmt.Errorf("worker process: %w", err)
 	}
+	stored := work.Events
+	f.cpu["worker"] = work.CPUSeconds
 	for k, v := range engineCPU() {
 		f.cpu[k] = v - engines0[k]
 	}

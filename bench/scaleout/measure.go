@@ -11,6 +11,25 @@ import (
 	"github.com/provisionhq/provision/internal/natslog"
 )
 
+// observe opens what a run watches the workers through: the stream's
+// store consumer, and a connection to PostgreSQL for the lag. closeAll
+// releases both.
+func observe(ctx context.Context, lc natslog.Config, pgURL string) (cons *natslog.Consumer, conn *pgx.Conn, closeAll func(), err error) {
+	l, err := natslog.Open(ctx, lc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cons, err = l.Consumer(ctx, natslog.DefaultConsumerConfig("store")); err != nil {
+		l.Close()
+		return nil, nil, nil, err
+	}
+	if conn, err = pgx.Connect(ctx, pgURL); err != nil {
+		l.Close()
+		return nil, nil, nil, err
+	}
+	return cons, conn, func() { conn.Close(context.Background()); l.Close() }, nil
+}
+
 // lagSampler samples, every 250 ms while the upload runs, how long ago the
 // newest stored batch was received.
 type lagSampler struct {
