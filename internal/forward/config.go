@@ -168,11 +168,12 @@ func readSecret(file, envName string, getenv func(string) string) ([]byte, error
 	return []byte(v), nil
 }
 
-// client is the HTTP client for Google Analytics.
-func (g *GA4Settings) client() (*http.Client, error) {
-	client, err := NewHTTPClient(g.CAFile, orDefault(g.Timeout, 30*time.Second))
+// recipientClient is the HTTP client for the recipient configured in
+// section.
+func recipientClient(section, caFile string, timeout time.Duration) (*http.Client, error) {
+	client, err := NewHTTPClient(caFile, orDefault(timeout, 30*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("google_analytics: %w", err)
+		return nil, fmt.Errorf("%s: %w", section, err)
 	}
 	return client, nil
 }
@@ -183,9 +184,9 @@ func (w *WebhookSettings) config(getenv func(string) string) (WebhookConfig, err
 	if err != nil {
 		return WebhookConfig{}, fmt.Errorf("third_party secret: %w", err)
 	}
-	client, err := NewHTTPClient(w.CAFile, orDefault(w.Timeout, 30*time.Second))
+	client, err := recipientClient("third_party", w.CAFile, w.Timeout)
 	if err != nil {
-		return WebhookConfig{}, fmt.Errorf("third_party: %w", err)
+		return WebhookConfig{}, err
 	}
 	return WebhookConfig{URL: w.URL, Secret: secret, Client: client}, nil
 }
@@ -200,7 +201,7 @@ func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
 			return nil, fmt.Errorf("google_analytics api secret: %w", err)
 		}
 		endpoint, _ := ga4Endpoint(g.Endpoint)
-		client, err := g.client()
+		client, err := recipientClient("google_analytics", g.CAFile, g.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +235,7 @@ func (c *Config) Deleters(getenv func(string) string) ([]Deleter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("google_analytics.deletion: %w", err)
 		}
-		client, err := g.client()
+		client, err := recipientClient("google_analytics", g.CAFile, g.Timeout)
 		if err != nil {
 			return nil, err
 		}
