@@ -73,25 +73,20 @@ func DefaultLimits() Limits {
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxEvents <= 0 {
-		l.MaxEvents = d.MaxEvents
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = d.MaxBytes
-	}
-	if l.MaxAge <= 0 {
-		l.MaxAge = d.MaxAge
-	}
-	if l.SentEntries <= 0 {
-		l.SentEntries = d.SentEntries
-	}
-	if l.SentBytes <= 0 {
-		l.SentBytes = d.SentBytes
-	}
-	if l.MaxEventSize <= 0 {
-		l.MaxEventSize = d.MaxEventSize
-	}
+	orDefault(&l.MaxEvents, d.MaxEvents)
+	orDefault(&l.MaxBytes, d.MaxBytes)
+	orDefault(&l.MaxAge, d.MaxAge)
+	orDefault(&l.SentEntries, d.SentEntries)
+	orDefault(&l.SentBytes, d.SentBytes)
+	orDefault(&l.MaxEventSize, d.MaxEventSize)
 	return l
+}
+
+// orDefault sets a limit left zero (or negative) to its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // ErrTooLarge is returned for an event larger than Limits.MaxEventSize.
