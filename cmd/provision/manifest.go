@@ -17,6 +17,17 @@ import (
 // maxEventDocument bounds what validate-event reads.
 const maxEventDocument = 8 << 20
 
+// withManifest wraps a command body that needs the manifest.
+func withManifest(body func(cmd *cobra.Command, m *manifest.Manifest, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		m, err := loadManifest(cmd)
+		if err != nil {
+			return err
+		}
+		return body(cmd, m, args)
+	}
+}
+
 // loadManifest returns the manifest named by --manifest, or the embedded one.
 func loadManifest(cmd *cobra.Command) (*manifest.Manifest, error) {
 	path, _ := cmd.Flags().GetString("manifest")
@@ -37,13 +48,9 @@ func newManifestShowCmd(e *env) *cobra.Command {
 		Use:   "show [--region eu|uk|br|us-ca] [--format md|text|json|html]",
 		Short: "Print the notice: who is responsible, what is collected, why, for whom, where, for how long, and the person's rights",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadManifest(cmd)
-			if err != nil {
-				return err
-			}
+		RunE: withManifest(func(_ *cobra.Command, m *manifest.Manifest, _ []string) error {
 			return m.WriteDisclosure(e.stdout, format, region)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", manifest.FormatMarkdown, "output format: md, text, json or html")
 	cmd.Flags().StringVar(&region, "region", "", "the region whose notice to print (eu, uk, br, us-ca); empty prints every region's notice")
