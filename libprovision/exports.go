@@ -18,6 +18,7 @@ typedef const uint8_t pv_cbyte;
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,30 @@ func goString(s *C.pv_cchar) string {
 
 // putJSON hands v to the host as a NUL-terminated JSON document in C
 // memory; nothing when out is NULL.
+// useCall runs fn with the agent and the context of one call without a
+// time limit, and gives its error the status that context explains.
+func useCall(a C.provision_agent, fn func(ctx context.Context, ag *agent.Agent) error) error {
+	return use(uint64(a), func(h *host) error {
+		ctx, cancel := h.callContext(0)
+		defer cancel()
+		return callError(ctx, fn(ctx, h.a))
+	})
+}
+
+// useJSON is useCall for a call whose result is handed back in *out as
+// JSON.
+func useJSON[T any](a C.provision_agent, out **C.char, fn func(ctx context.Context, ag *agent.Agent) (T, error)) error {
+	return use(uint64(a), func(h *host) error {
+		ctx, cancel := h.callContext(0)
+		defer cancel()
+		v, err := fn(ctx, h.a)
+		if err != nil {
+			return callError(ctx, err)
+		}
+		return putJSON(out, v)
+	})
+}
+
 func putJSON(out **C.char, v any) error {
 	if out == nil {
 		return nil
@@ -209,11 +234,7 @@ func provision_record_error(a C.provision_agent, typ, code, controlID *C.pv_ccha
 		if e.Type == "" || e.Code == "" {
 			return invalid(errors.New("libprovision: an error needs a type and a code"))
 		}
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			return callError(ctx, h.a.RecordError(ctx, e))
-		})
+		return useCall(a, func(ctx context.Context, ag *agent.Agent) error { return ag.RecordError(ctx, e) })
 	})
 }
 
@@ -227,11 +248,7 @@ func provision_record_task(a C.provision_agent, typ, status, errorType, errorCod
 			return invalid(err)
 		}
 		t.Duration = d
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			return callError(ctx, h.a.RecordTask(ctx, t))
-		})
+		return useCall(a, func(ctx context.Context, ag *agent.Agent) error { return ag.RecordTask(ctx, t) })
 	})
 }
 
@@ -258,14 +275,9 @@ func recordChain(a C.provision_agent, p unsafe.Pointer, n C.size_t, split func([
 		if err != nil {
 			return invalid(fmt.Errorf("libprovision: %w", err))
 		}
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			obs, err := h.a.RecordTLSChain(ctx, chain)
-			if err != nil {
-				return callError(ctx, err)
-			}
-			return putJSON(out, tlsObservation{obs.Subject, obs.Issuer, obs.SPKISHA256, obs.Certificates})
+		return useJSON(a, out, func(ctx context.Context, ag *agent.Agent) (tlsObservation, error) {
+			obs, err := ag.RecordTLSChain(ctx, chain)
+			return tlsObservation{obs.Subject, obs.Issuer, obs.SPKISHA256, obs.Certificates}, err
 		})
 	})
 }
@@ -288,15 +300,7 @@ func provision_scan_file(a C.provision_agent, path *C.pv_cchar, out **C.char, er
 		if _, err := os.Stat(p); err != nil {
 			return invalid(fmt.Errorf("libprovision: %w", err))
 		}
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			rep, err := h.a.ScanFile(ctx, p)
-			if err != nil {
-				return callError(ctx, err)
-			}
-			return putJSON(out, rep)
-		})
+		return useJSON(a, out, func(ctx context.Context, ag *agent.Agent) (agent.FileReport, error) { return ag.ScanFile(ctx, p) })
 	})
 }
 
@@ -304,15 +308,7 @@ func provision_scan_file(a C.provision_agent, path *C.pv_cchar, out **C.char, er
 func provision_collect(a C.provision_agent, out **C.char, errp **C.char) C.int {
 	clearOut(out)
 	return call(errp, statusStorage, func() error {
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			rep, err := h.a.Collect(ctx)
-			if err != nil {
-				return callError(ctx, err)
-			}
-			return putJSON(out, rep)
-		})
+		return useJSON(a, out, func(ctx context.Context, ag *agent.Agent) (agent.CollectReport, error) { return ag.Collect(ctx) })
 	})
 }
 
@@ -375,15 +371,7 @@ func provision_dry_run(a C.provision_agent, uploadJSON *C.pv_cchar, out **C.char
 		if err != nil {
 			return invalid(err)
 		}
-		return use(uint64(a), func(h *host) error {
-			ctx, cancel := h.callContext(0)
-			defer cancel()
-			p, err := h.a.DryRun(ctx, up)
-			if err != nil {
-				return callError(ctx, err)
-			}
-			return putJSON(out, p)
-		})
+		return useJSON(a, out, func(ctx context.Context, ag *agent.Agent) (agent.Preview, error) { return ag.DryRun(ctx, up) })
 	})
 }
 

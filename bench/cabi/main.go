@@ -87,15 +87,15 @@ func run(n, threads int) error {
 	}
 	figures := parseFigures(out)
 	fmt.Printf("\nC host (dlopen of libprovision.so, %d records, %d threads)\n", n, threads)
-	fmt.Printf("  resident memory before dlopen            %8.0f kB\n", figures["rss_before_dlopen"])
-	fmt.Printf("  after dlopen                             %8.0f kB  (+%.1f MiB)\n", figures["rss_after_dlopen"], (figures["rss_after_dlopen"]-figures["rss_before_dlopen"])/1024)
-	fmt.Printf("  after provision_open + consent           %8.0f kB  (+%.1f MiB over the bare host)\n", figures["rss_after_open"], (figures["rss_after_open"]-figures["rss_before_dlopen"])/1024)
-	fmt.Printf("  after the timed calls                    %8.0f kB  (+%.1f MiB over the bare host)\n", figures["rss_after_calls"], (figures["rss_after_calls"]-figures["rss_before_dlopen"])/1024)
-	fmt.Printf("  provision_abi_version (bare crossing)    %8.0f ns/call\n", figures["abi_version"])
-	fmt.Printf("  provision_status (read, JSON out, free)  %8.0f ns/call\n", figures["status"])
-	fmt.Printf("  provision_record_error, one by one       %8.0f ns/call\n", figures["record_error_sequential"])
-	key := fmt.Sprintf("record_error_%d_threads", threads)
-	fmt.Printf("  provision_record_error, %d threads        %8.0f ns/call\n", threads, figures[key])
+	hostBase := figures["rss_before_dlopen"]
+	figure("resident memory before dlopen", hostBase, "kB")
+	growth("after dlopen", figures["rss_after_dlopen"], hostBase, "")
+	growth("after provision_open + consent", figures["rss_after_open"], hostBase, " over the bare host")
+	growth("after the timed calls", figures["rss_after_calls"], hostBase, " over the bare host")
+	figure("provision_abi_version (bare crossing)", figures["abi_version"], "ns/call")
+	figure("provision_status (read, JSON out, free)", figures["status"], "ns/call")
+	figure("provision_record_error, one by one", figures["record_error_sequential"], "ns/call")
+	figure(fmt.Sprintf("provision_record_error, %d threads", threads), figures[fmt.Sprintf("record_error_%d_threads", threads)], "ns/call")
 
 	if python, err := exec.LookPath("python3"); err == nil {
 		out, err := command(root, python, "bench/cabi/host/host.py", so, filepath.Join(work, "state-py"), strconv.Itoa(n)).Output()
@@ -104,13 +104,14 @@ func run(n, threads int) error {
 		}
 		py := parseFigures(out)
 		fmt.Printf("\nPython host (ctypes binding, %d records)\n", n)
-		fmt.Printf("  resident memory before loading           %8.0f kB  (python3 with the binding imported)\n", py["rss_before_load"])
-		fmt.Printf("  after loading the library                %8.0f kB  (+%.1f MiB)\n", py["rss_after_load"], (py["rss_after_load"]-py["rss_before_load"])/1024)
-		fmt.Printf("  after Agent() + accept                   %8.0f kB  (+%.1f MiB)\n", py["rss_after_open"], (py["rss_after_open"]-py["rss_before_load"])/1024)
-		fmt.Printf("  after the timed calls                    %8.0f kB  (+%.1f MiB)\n", py["rss_after_calls"], (py["rss_after_calls"]-py["rss_before_load"])/1024)
-		fmt.Printf("  provision_abi_version through ctypes     %8.0f ns/call\n", py["abi_version"])
-		fmt.Printf("  Agent.status() (JSON decoded)            %8.0f ns/call\n", py["status"])
-		fmt.Printf("  Agent.record_error(), one by one         %8.0f ns/call\n", py["record_error_sequential"])
+		pyBase := py["rss_before_load"]
+		figure("resident memory before loading", pyBase, "kB  (python3 with the binding imported)")
+		growth("after loading the library", py["rss_after_load"], pyBase, "")
+		growth("after Agent() + accept", py["rss_after_open"], pyBase, "")
+		growth("after the timed calls", py["rss_after_calls"], pyBase, "")
+		figure("provision_abi_version through ctypes", py["abi_version"], "ns/call")
+		figure("Agent.status() (JSON decoded)", py["status"], "ns/call")
+		figure("Agent.record_error(), one by one", py["record_error_sequential"], "ns/call")
 	}
 
 	fmt.Printf("\nGo benchmarks (go test -bench, one after another; ns/op is per call)\n")
@@ -180,6 +181,16 @@ func command(dir, name string, args ...string) *exec.Cmd {
 	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	return cmd
+}
+
+// figure prints one figure a host measured.
+func figure(label string, v float64, unit string) {
+	fmt.Printf("  %-40s %8.0f %s\n", label, v, unit)
+}
+
+// growth prints a resident-memory figure and how far it grew over base.
+func growth(label string, kB, base float64, over string) {
+	fmt.Printf("  %-40s %8.0f kB  (+%.1f MiB%s)\n", label, kB, (kB-base)/1024, over)
 }
 
 func moduleRoot() (string, error) {

@@ -280,11 +280,9 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	defer os.RemoveAll(tmp)
 
 	fmt.Println("building provision ...")
-	bin := filepath.Join(tmp, "provision")
-	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	bin, err := driver.Build(tmp)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -12,18 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/bench/internal/driver"
-	"github.com/provisionhq/provision/internal/natslog"
 )
 
 // The HTTP mode drives real `provision serve` processes over HTTPS: the
@@ -138,11 +134,9 @@ func httpHarness(ctx context.Context, o options, runs []int) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "provision")
-	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	bin, err := driver.Build(tmp)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("scale-out bench over HTTPS: %d events per batch, %d uploads in flight, %v per run\n", o.events, o.concurrency, o.duration)
 	per := int(o.duration.Seconds()*150000/float64(o.events)) + 100
@@ -209,63 +203,25 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 		procs = append(procs, s)
 		servers = append(servers, s)
 	}
-	l, err := natslog.Open(ctx, lc)
+	cons, conn, closeObs, err := observe(ctx, lc, o.pgURL)
 	if err != nil {
 		return f, err
 	}
-	defer l.Close()
-	cons, err := l.Consumer(ctx, natslog.DefaultConsumerConfig("store"))
-	if err != nil {
-		return f, err
-	}
-	conn, err := pgx.Connect(ctx, o.pgURL)
-	if err != nil {
-		return f, err
-	}
-	defer conn.Close(context.Background())
+	defer closeObs()
 
-	var lags []time.Duration
-	stopSampling, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-			var lag float64
-			if conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag) == nil {
-				lags = append(lags, time.Duration(lag*float64(time.Second)))
-			}
-		}
-	}()
+	sampler := sampleLag(ctx, conn, o.schema)
 	payloads := bodies("so-"+id, per, o.events) // before the clock, as above
 	begin := time.Now()
 	acc, shed, err := drive(servers, payloads, o.concurrency, o.duration)
 	upload := time.Since(begin)
 	if err != nil {
-		close(stopSampling)
-		<-sampled
+		sampler.Stop()
 		return f, fmt.Errorf("scale-out: %w", err)
 	}
-	stopped := time.Now()
-	for {
-		pending, unacked, err := cons.Backlog(ctx)
-		if err == nil && pending == 0 && unacked == 0 {
-			break
-		}
-		if time.Since(stopped) > 5*time.Minute {
-			return f, fmt.Errorf("workers did not drain in 5 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if f.drain, err = drain(ctx, cons); err != nil {
+		return f, err
 	}
-	f.drain = time.Since(stopped)
-	close(stopSampling)
-	<-sampled
+	lags := sampler.Stop()
 	var stored int64
 	if err := conn.QueryRow(ctx, `SELECT seq FROM `+o.schema+`.log_head`).Scan(&stored); err != nil {
 		return f, err
@@ -276,9 +232,6 @@ func httpScaleOut(ctx context.Context, o options, bin, tmp string, n, per int) (
 	f.ingestRate = float64(acc) / upload.Seconds()
 	f.storeRate = float64(stored) / time.Since(begin).Seconds()
 	f.shed = shed
-	slices.Sort(lags)
-	if len(lags) > 0 {
-		f.lagP50, f.lagP99 = lags[len(lags)/2], lags[len(lags)*99/100]
-	}
+	f.lagP50, f.lagP99, _ = percentiles(lags)
 	return f, nil
 }

@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,6 +266,22 @@ func (c *child) wait() (result, error) {
 	return r, err
 }
 
+// waitAll waits for every child and adds up their results.
+func waitAll(children []*child) (result, error) {
+	var sum result
+	for _, c := range children {
+		r, err := c.wait()
+		if err != nil {
+			return sum, err
+		}
+		sum.Events += r.Events
+		sum.Submissions += r.Submissions
+		sum.Unavailable += r.Unavailable
+		sum.CPUSeconds += r.CPUSeconds
+	}
+	return sum, nil
+}
+
 // figures is one run's outcome.
 type figures struct {
 	nodes                  int
@@ -323,25 +338,16 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	defer dropRun(o)
 
 	// Create the stream, consumer and schema before the clock starts.
-	l, err := natslog.Open(ctx, logConfig(o))
+	cons, conn, closeObs, err := observe(ctx, logConfig(o), o.pgURL)
 	if err != nil {
 		return f, err
 	}
-	defer l.Close()
-	cons, err := l.Consumer(ctx, natslog.DefaultConsumerConfig("store"))
-	if err != nil {
-		return f, err
-	}
+	defer closeObs()
 	store, err := postgres.Open(ctx, storeConfig(o))
 	if err != nil {
 		return f, err
 	}
 	defer store.Close()
-	conn, err := pgx.Connect(ctx, o.pgURL)
-	if err != nil {
-		return f, err
-	}
-	defer conn.Close(context.Background())
 
 	engines0 := engineCPU()
 	var workers, ingests []*child
@@ -362,67 +368,30 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	}
 
 	// Sample the lag of the newest stored event while the upload runs.
-	var lags []time.Duration
-	sampleDone := make(chan struct{})
-	stopSampling := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-tick.C:
-			}
-			var lag float64
-			err := conn.QueryRow(ctx, `SELECT extract(epoch FROM clock_timestamp() - e.received_at)
-				FROM `+o.schema+`.log_batches e WHERE e.seq_end = (SELECT seq FROM `+o.schema+`.log_head)`).Scan(&lag)
-			if err == nil {
-				lags = append(lags, time.Duration(lag*float64(time.Second)))
-			}
-		}
-	}()
+	sampler := sampleLag(ctx, conn, o.schema)
 
-	var ingested int64
-	for _, c := range ingests {
-		r, err := c.wait()
-		if err != nil {
-			return f, fmt.Errorf("ingest process: %w", err)
-		}
-		ingested += r.Events
-		f.unavailable += r.Unavailable
-		f.cpu["ingest"] += r.CPUSeconds
+	ingest, err := waitAll(ingests)
+	if err != nil {
+		return f, fmt.Errorf("ingest process: %w", err)
 	}
+	ingested := ingest.Events
+	f.unavailable, f.cpu["ingest"] = ingest.Unavailable, ingest.CPUSeconds
 	uploadTime := time.Since(begin)
-	stopped := time.Now()
 	// Drain: wait until every message is stored and acknowledged.
-	for {
-		pending, unacked, err := cons.Backlog(ctx)
-		if err == nil && pending == 0 && unacked == 0 {
-			break
-		}
-		if time.Since(stopped) > 5*time.Minute || ctx.Err() != nil {
-			return f, errors.New("workers did not drain the stream in 5 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if f.drain, err = drain(ctx, cons); err != nil {
+		return f, err
 	}
-	f.drain = time.Since(stopped)
 	storeTime := time.Since(begin)
-	close(stopSampling)
-	<-sampleDone
+	lags := sampler.Stop()
 	for _, w := range workers {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	var stored int64
-	for _, w := range workers {
-		r, err := w.wait()
-		if err != nil {
-			return f, fmt.Errorf("worker process: %w", err)
-		}
-		stored += r.Events
-		f.cpu["worker"] += r.CPUSeconds
+	work, err := waitAll(workers)
+	if err != nil {
+		return f, fmt.Errorf("worker process: %w", err)
 	}
+	stored := work.Events
+	f.cpu["worker"] = work.CPUSeconds
 	for k, v := range engineCPU() {
 		f.cpu[k] = v - engines0[k]
 	}
@@ -438,10 +407,7 @@ func runOnce(ctx context.Context, o options, n int) (figures, error) {
 	}
 	f.ingestRate = float64(ingested) / uploadTime.Seconds()
 	f.storeRate = float64(stored) / storeTime.Seconds()
-	slices.Sort(lags)
-	if len(lags) > 0 {
-		f.lagP50, f.lagP99, f.lagMax = lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1]
-	}
+	f.lagP50, f.lagP99, f.lagMax = percentiles(lags)
 	fmt.Printf("  %d×%d: %d events acknowledged, %d stored, each once\n", n, n, ingested, stored)
 	return f, nil
 }

@@ -14,13 +14,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/bench/internal/driver"
 	"github.com/provisionhq/provision/internal/sim"
 	"github.com/provisionhq/provision/internal/sim/chaos"
 	"github.com/provisionhq/provision/internal/sqlite"
@@ -55,11 +55,9 @@ func soak(ctx context.Context, installs, days int, seed uint64, kills, refusals 
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	bin := filepath.Join(dir, "provision")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/provision")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the server (run from the module root): %w", err)
+	bin, err := driver.Build(dir)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("%-8s %-10s %-10s %-10s\n", "elapsed", "rss_mib", "open_fds", "batches")
 	rep, err := chaos.Run(ctx, chaos.Options{

@@ -131,14 +131,7 @@ func newAgentCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "consent", Short: "Accept or withdraw the data-provision terms, or show the answer"}
 	var region string
 	accept := &cobra.Command{
 		Use:   "accept --region eu|uk|br|us-ca",
@@ -155,31 +148,22 @@ func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
 	}
 	accept.Flags().StringVar(&region, "region", "", "region whose terms apply: eu, uk, br or us-ca")
 	_ = accept.MarkFlagRequired("region")
-	var asJSON bool
-	status := &cobra.Command{
+	status := showCmd(o, e, &cobra.Command{
 		Use:   "status",
 		Short: "Show whether the terms are accepted, for which region, and the installation id",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			c, err := a.Consent()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, c)
-			}
-			switch {
-			case c.Accepted:
-				fmt.Fprintf(e.stdout, "accepted for region %s on %s; installation id %s\n", c.Region, c.AcceptedAt.Format(time.RFC3339), c.InstallationID)
-			case !c.WithdrawnAt.IsZero():
-				fmt.Fprintf(e.stdout, "withdrawn on %s; nothing is collected\n", c.WithdrawnAt.Format(time.RFC3339))
-			default:
-				fmt.Fprintln(e.stdout, "not accepted; nothing is collected")
-			}
-			return nil
-		}),
-	}
-	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	}, "print JSON", func(_ *cobra.Command, a *agent.Agent, _ []string) (agent.Consent, error) {
+		return a.Consent()
+	}, func(w io.Writer, c agent.Consent) {
+		switch {
+		case c.Accepted:
+			fmt.Fprintf(w, "accepted for region %s on %s; installation id %s\n", c.Region, c.AcceptedAt.Format(time.RFC3339), c.InstallationID)
+		case !c.WithdrawnAt.IsZero():
+			fmt.Fprintf(w, "withdrawn on %s; nothing is collected\n", c.WithdrawnAt.Format(time.RFC3339))
+		default:
+			fmt.Fprintln(w, "not accepted; nothing is collected")
+		}
+	})
 	withdraw := &cobra.Command{
 		Use:   "withdraw",
 		Short: "Withdraw consent: empty the outbox and queue a request to erase what was sent",
@@ -192,8 +176,7 @@ func newAgentConsentCmd(o *agentOptions, e *env) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(accept, status, withdraw)
-	return cmd
+	return group("consent", "Accept or withdraw the data-provision terms, or show the answer", "", accept, status, withdraw)
 }
 
 func newAgentCollectCmd(o *agentOptions, e *env) *cobra.Command {
@@ -240,43 +223,59 @@ func listOrNone(l []string) string {
 }
 
 func newAgentRecordCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "record", Short: "Record an error met by the application or the outcome of a task"}
 	var ue agent.UIError
-	errCmd := &cobra.Command{
-		Use:   "error --type TYPE --code CODE [--control ID]",
-		Short: "Count an error; repeats in a period travel as one event with a count",
-		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			if err := a.RecordError(cmd.Context(), ue); err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, "recorded")
-			return nil
-		}),
-	}
+	errCmd := recordCmd(o, e, "error --type TYPE --code CODE [--control ID]",
+		"Count an error; repeats in a period travel as one event with a count",
+		func(ctx context.Context, a *agent.Agent) error { return a.RecordError(ctx, ue) })
 	errCmd.Flags().StringVar(&ue.Type, "type", "", "kind of error, such as connection_failed")
 	errCmd.Flags().StringVar(&ue.Code, "code", "", "the error code the application reports")
 	errCmd.Flags().StringVar(&ue.ControlID, "control", "", "id of the control in use (never what was typed)")
 	var t agent.Task
-	taskCmd := &cobra.Command{
-		Use:   "task --type install|remove|upgrade|update --status STATUS --duration D",
-		Short: "Record the outcome of an installation, removal, upgrade or update",
-		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			if err := a.RecordTask(cmd.Context(), t); err != nil {
-				return err
-			}
-			fmt.Fprintln(e.stdout, "recorded")
-			return nil
-		}),
-	}
+	taskCmd := recordCmd(o, e, "task --type install|remove|upgrade|update --status STATUS --duration D",
+		"Record the outcome of an installation, removal, upgrade or update",
+		func(ctx context.Context, a *agent.Agent) error { return a.RecordTask(ctx, t) })
 	taskCmd.Flags().StringVar(&t.Type, "type", "", "install, remove, upgrade or update")
 	taskCmd.Flags().StringVar(&t.Status, "status", "", "success, failure, cancelled or reboot_required")
 	taskCmd.Flags().StringVar(&t.ErrorType, "error-type", "", "kind of error that stopped the task")
 	taskCmd.Flags().StringVar(&t.ErrorCode, "error-code", "", "code of that error")
 	taskCmd.Flags().DurationVar(&t.Duration, "duration", 0, "how long the task took, such as 42s")
 	taskCmd.Flags().StringVar(&t.CampaignID, "campaign", "", "upgrade campaign id")
-	cmd.AddCommand(errCmd, taskCmd)
+	return group("record", "Record an error met by the application or the outcome of a task", "", errCmd, taskCmd)
+}
+
+// recordCmd is a command that records one thing with the agent.
+func recordCmd(o *agentOptions, e *env, use, short string, record func(context.Context, *agent.Agent) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
+			if err := record(cmd.Context(), a); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "recorded")
+			return nil
+		}),
+	}
+}
+
+// showCmd sets the body of cmd: ask the agent for one value and print it
+// with text, or as JSON with --json.
+func showCmd[T any](o *agentOptions, e *env, cmd *cobra.Command, jsonHelp string,
+	get func(cmd *cobra.Command, a *agent.Agent, args []string) (T, error), text func(w io.Writer, v T)) *cobra.Command {
+	var asJSON bool
+	cmd.RunE = withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
+		v, err := get(cmd, a, args)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(e.stdout, v)
+		}
+		text(e.stdout, v)
+		return nil
+	})
+	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
 	return cmd
 }
 
@@ -312,55 +311,35 @@ func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
 }
 
 func newAgentScanCmd(o *agentOptions, e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "scan", Short: "Record the certificates of a TLS server or the signers of files"}
 	var serverName string
 	var timeout time.Duration
-	var asJSON bool
-	tlsCmd := &cobra.Command{
+	tlsCmd := showCmd(o, e, &cobra.Command{
 		Use:   "tls HOST:PORT",
 		Short: "Connect, read the chain the server presents and count it",
 		Args:  cobra.ExactArgs(1),
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
-			obs, err := a.ScanTLS(cmd.Context(), args[0], serverName, timeout)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, obs)
-			}
-			fmt.Fprintf(e.stdout, "recorded %s (SPKI SHA-256 %s), %d certificates, trusted: %v\n", obs.Subject, obs.SPKISHA256, obs.Certificates, obs.Trusted)
-			return nil
-		}),
-	}
+	}, "print JSON", func(cmd *cobra.Command, a *agent.Agent, args []string) (agent.TLSObservation, error) {
+		return a.ScanTLS(cmd.Context(), args[0], serverName, timeout)
+	}, func(w io.Writer, obs agent.TLSObservation) {
+		fmt.Fprintf(w, "recorded %s (SPKI SHA-256 %s), %d certificates, trusted: %v\n", obs.Subject, obs.SPKISHA256, obs.Certificates, obs.Trusted)
+	})
 	tlsCmd.Flags().StringVar(&serverName, "server-name", "", "name to send as SNI (default: the host)")
 	tlsCmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "connection and handshake timeout")
-	tlsCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	var fileJSON bool
-	fileCmd := &cobra.Command{
+	fileCmd := showCmd(o, e, &cobra.Command{
 		Use:   "file PATH",
 		Short: "Read the Authenticode signers of a file, or of every file under a directory, and count them",
 		Args:  cobra.ExactArgs(1),
-		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, _ agentFileConfig, args []string) error {
-			rep, err := a.ScanFile(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if fileJSON {
-				return printJSON(e.stdout, rep)
-			}
-			for _, s := range rep.Signatures {
-				fmt.Fprintf(e.stdout, "%s: %s (SPKI SHA-256 %s), digest valid: %v\n", s.Path, s.Subject, s.SPKISHA256, s.DigestValid)
-			}
-			for _, f := range rep.Failed {
-				fmt.Fprintf(e.stdout, "%s: %s\n", f.Path, f.Error)
-			}
-			fmt.Fprintf(e.stdout, "%d files, %d signed, %d signatures recorded, %d not PE images, %d unreadable\n", rep.Files, rep.Signed, rep.Recorded, rep.NotPE, len(rep.Failed))
-			return nil
-		}),
-	}
-	fileCmd.Flags().BoolVar(&fileJSON, "json", false, "print JSON")
-	cmd.AddCommand(tlsCmd, fileCmd)
-	return cmd
+	}, "print JSON", func(cmd *cobra.Command, a *agent.Agent, args []string) (agent.FileReport, error) {
+		return a.ScanFile(cmd.Context(), args[0])
+	}, func(w io.Writer, rep agent.FileReport) {
+		for _, s := range rep.Signatures {
+			fmt.Fprintf(w, "%s: %s (SPKI SHA-256 %s), digest valid: %v\n", s.Path, s.Subject, s.SPKISHA256, s.DigestValid)
+		}
+		for _, f := range rep.Failed {
+			fmt.Fprintf(w, "%s: %s\n", f.Path, f.Error)
+		}
+		fmt.Fprintf(w, "%d files, %d signed, %d signatures recorded, %d not PE images, %d unreadable\n", rep.Files, rep.Signed, rep.Recorded, rep.NotPE, len(rep.Failed))
+	})
+	return group("scan", "Record the certificates of a TLS server or the signers of files", "", tlsCmd, fileCmd)
 }
 
 func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
@@ -371,17 +350,8 @@ func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
 		Short: "Upload the waiting deletion requests and events now",
 		Args:  cobra.NoArgs,
 		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, fc agentFileConfig, _ []string) error {
-			if up.Server == "" {
-				up.Server = fc.Server
-			}
-			if up.CAFile == "" {
-				up.CAFile = fc.CA
-			}
-			if up.Pin == "" {
-				up.Pin = fc.Pin
-			}
-			if up.Server == "" {
-				return errors.New("no server: give --server URL or server: in the agent config")
+			if err := fillUpload(&up, fc); err != nil {
+				return err
 			}
 			rep, err := a.Flush(cmd.Context(), up)
 			if asJSON {
@@ -395,14 +365,29 @@ func newAgentFlushCmd(o *agentOptions, e *env) *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
-	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
-	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
-	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+	registerUpload(cmd, &up)
 	cmd.Flags().IntVar(&up.MaxAttempts, "attempts", 5, "tries per request before leaving the data for the next flush")
 	cmd.Flags().DurationVar(&up.MaxWait, "max-wait", 2*time.Minute, "longest wait between tries that this flush accepts")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// registerUpload adds the flags that say where and how to upload.
+func registerUpload(cmd *cobra.Command, up *agent.Upload) {
+	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
+	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
+	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
+	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+}
+
+// fillUpload takes from the agent configuration file what the flags left
+// unsaid; a server must be named by one or the other.
+func fillUpload(up *agent.Upload, fc agentFileConfig) error {
+	up.Server, up.CAFile, up.Pin = cmp.Or(up.Server, fc.Server), cmp.Or(up.CAFile, fc.CA), cmp.Or(up.Pin, fc.Pin)
+	if up.Server == "" {
+		return errors.New("no server: give --server URL or server: in the agent config")
+	}
+	return nil
 }
 
 func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
@@ -412,9 +397,8 @@ func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
 		Short: "Collect and upload in the background, at jittered intervals, until stopped",
 		Args:  cobra.NoArgs,
 		RunE: withAgent(o, e, func(cmd *cobra.Command, a *agent.Agent, fc agentFileConfig, _ []string) error {
-			up.Server, up.CAFile, up.Pin = cmp.Or(up.Server, fc.Server), cmp.Or(up.CAFile, fc.CA), cmp.Or(up.Pin, fc.Pin)
-			if up.Server == "" {
-				return errors.New("no server: give --server URL or server: in the agent config")
+			if err := fillUpload(&up, fc); err != nil {
+				return err
 			}
 			err := a.Run(cmd.Context(), up)
 			if errors.Is(err, context.Canceled) {
@@ -423,41 +407,28 @@ func newAgentRunCmd(o *agentOptions, e *env) *cobra.Command {
 			return err
 		}),
 	}
-	cmd.Flags().StringVar(&up.Server, "server", "", "server `URL` (https only)")
-	cmd.Flags().StringVar(&up.CAFile, "ca", "", "PEM `FILE` of the roots that sign the server's certificate")
-	cmd.Flags().StringVar(&up.Pin, "pin", "", "hex SHA-256 of the server certificate's public key (SPKI), checked in addition")
-	cmd.Flags().StringVar(&up.Encoding, "encoding", "gzip", "body encoding: gzip, zstd or identity")
+	registerUpload(cmd, &up)
 	cmd.Flags().DurationVar(&up.Interval, "interval", agent.DefaultInterval, "average time between uploads (jittered; never a divisor of 24h)")
 	return cmd
 }
 
 func newAgentSentCmd(o *agentOptions, e *env) *cobra.Command {
 	var last int
-	var asJSON bool
-	cmd := &cobra.Command{
+	cmd := showCmd(o, e, &cobra.Command{
 		Use:   "sent [--last N] [--json]",
 		Short: "Show what left this machine: every batch and deletion request sent, with the server's answer",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			entries, err := a.Sent(last)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, entries)
-			}
-			if len(entries) == 0 {
-				fmt.Fprintln(e.stdout, "nothing was sent")
-				return nil
-			}
-			for _, en := range entries {
-				writeSentEntry(e.stdout, &en)
-			}
-			return nil
-		}),
-	}
+	}, "print JSON, with each batch exactly as sent", func(_ *cobra.Command, a *agent.Agent, _ []string) ([]agent.SentEntry, error) {
+		return a.Sent(last)
+	}, func(w io.Writer, entries []agent.SentEntry) {
+		if len(entries) == 0 {
+			fmt.Fprintln(w, "nothing was sent")
+		}
+		for _, en := range entries {
+			writeSentEntry(w, &en)
+		}
+	})
 	cmd.Flags().IntVar(&last, "last", 0, "show only the last N entries")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with each batch exactly as sent")
 	return cmd
 }
 
@@ -517,25 +488,15 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 }
 
 func newAgentStatusCmd(o *agentOptions, e *env) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
+	return showCmd(o, e, &cobra.Command{
 		Use:   "status",
 		Short: "Show consent and what waits in the outbox",
 		Args:  cobra.NoArgs,
-		RunE: withAgent(o, e, func(_ *cobra.Command, a *agent.Agent, _ agentFileConfig, _ []string) error {
-			st, err := a.Status()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(e.stdout, st)
-			}
-			fmt.Fprintf(e.stdout, "consent accepted: %v (region %s)\n", st.Consent.Accepted, st.Consent.Region)
-			fmt.Fprintf(e.stdout, "waiting: %d events, %d bytes; in flight: %v; deletion requests: %d; dropped by bounds: %d\n",
-				st.Events, st.Bytes, st.Inflight, st.Deletions, st.Dropped)
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	}, "print JSON", func(_ *cobra.Command, a *agent.Agent, _ []string) (agent.Status, error) {
+		return a.Status()
+	}, func(w io.Writer, st agent.Status) {
+		fmt.Fprintf(w, "consent accepted: %v (region %s)\n", st.Consent.Accepted, st.Consent.Region)
+		fmt.Fprintf(w, "waiting: %d events, %d bytes; in flight: %v; deletion requests: %d; dropped by bounds: %d\n",
+			st.Events, st.Bytes, st.Inflight, st.Deletions, st.Dropped)
+	})
 }

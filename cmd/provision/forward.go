@@ -9,18 +9,15 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 func newForwardCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "forward",
-		Short: "Pass the daily user count on to Google Analytics and the third-party provider",
-		Long: "The forwarders read the event log from their own checkpoints and send each\n" +
-			"installation's user count, once a day, to the recipients the licence names —\n" +
+	return group("forward", "Pass the daily user count on to Google Analytics and the third-party provider",
+		"The forwarders read the event log from their own checkpoints and send each\n"+
+			"installation's user count, once a day, to the recipients the licence names —\n"+
 			"only the fields the manifest declares for each. See docs/forwarding.md.",
-	}
-	cmd.AddCommand(newForwardFieldsCmd(e), newForwardCheckCmd(e), newForwardStatusCmd(e))
-	return cmd
+		newForwardFieldsCmd(e), newForwardCheckCmd(e), newForwardStatusCmd(e))
 }
 
 func newForwardFieldsCmd(e *env) *cobra.Command {
@@ -29,13 +26,9 @@ func newForwardFieldsCmd(e *env) *cobra.Command {
 		Use:   "fields",
 		Short: "Print which manifest items go to which recipient, and under which names",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadManifest(cmd)
-			if err != nil {
-				return err
-			}
+		RunE: withManifest(func(_ *cobra.Command, m *manifest.Manifest, _ []string) error {
 			return forward.WriteFieldTable(e.stdout, m, format)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", forward.FormatMarkdown, "output format: md, text or json")
 	return cmd
@@ -55,11 +48,7 @@ func newForwardCheckCmd(e *env) *cobra.Command {
 			"without recording) and prints the validationMessages. Exit status 1 means\n" +
 			"the validation server found something.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadManifest(cmd)
-			if err != nil {
-				return err
-			}
+		RunE: withManifest(func(cmd *cobra.Command, m *manifest.Manifest, _ []string) error {
 			cfg, err := forward.LoadConfig(configPath)
 			if err != nil {
 				return err
@@ -100,7 +89,7 @@ func newForwardCheckCmd(e *env) *cobra.Command {
 			out, _ := json.MarshalIndent(msgs, "", "  ")
 			fmt.Fprintf(e.stdout, "validationMessages: %s\n", out)
 			return &findingError{msg: fmt.Sprintf("%d validation message(s)", len(msgs))}
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "forwarding configuration `FILE` (YAML)")
 	cmd.Flags().StringVar(&region, "region", provision.RegionEU, "region whose declarations the sample follows: eu, uk, br or us-ca")

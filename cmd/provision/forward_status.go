@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/backend"
 	"github.com/provisionhq/provision/internal/forward"
 )
 
@@ -109,15 +110,10 @@ func newForwardStatusCmd(e *env) *cobra.Command {
 			"Installation ids are never printed. Exit status 1 means a forwarder is\n" +
 			"behind by more than --max-lag records or has dead letters.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "text" && format != "json" {
-				return fmt.Errorf("--format: %q is not text or json", format)
-			}
-			b, err := so.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
+		PreRunE: func(*cobra.Command, []string) error {
+			return checkFormat(format, []string{"text", "json"})
+		},
+		RunE: withBackend(&so, e, func(cmd *cobra.Command, b *backend.Backend, _ []string) error {
 			rep, err := inspectForwarders(cmd.Context(), b.Stored, b.StoredCheckpoints, b.Forward, maxLag)
 			if err != nil {
 				return err
@@ -129,10 +125,9 @@ func newForwardStatusCmd(e *env) *cobra.Command {
 				return &findingError{msg: "a forwarder is unhealthy"}
 			}
 			return nil
-		},
+		}),
 	}
-	so.registerData(cmd)
-	so.registerStore(cmd, "forward")
+	so.register(cmd, "forward")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	cmd.Flags().Int64Var(&maxLag, "max-lag", 10000, "lag in log records above which a forwarder is reported unhealthy")
 	return cmd

@@ -4,19 +4,29 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/limitread"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // maxEventDocument bounds what validate-event reads.
 const maxEventDocument = 8 << 20
+
+// withManifest wraps a command body that needs the manifest.
+func withManifest(body func(cmd *cobra.Command, m *manifest.Manifest, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		m, err := loadManifest(cmd)
+		if err != nil {
+			return err
+		}
+		return body(cmd, m, args)
+	}
+}
 
 // loadManifest returns the manifest named by --manifest, or the embedded one.
 func loadManifest(cmd *cobra.Command) (*manifest.Manifest, error) {
@@ -28,12 +38,8 @@ func loadManifest(cmd *cobra.Command) (*manifest.Manifest, error) {
 }
 
 func newManifestCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "manifest",
-		Short: "Show, check and apply the data manifest",
-	}
-	cmd.AddCommand(newManifestShowCmd(e), newManifestCheckCmd(e), newManifestValidateEventCmd(e))
-	return cmd
+	return group("manifest", "Show, check and apply the data manifest", "",
+		newManifestShowCmd(e), newManifestCheckCmd(e), newManifestValidateEventCmd(e))
 }
 
 func newManifestShowCmd(e *env) *cobra.Command {
@@ -42,13 +48,9 @@ func newManifestShowCmd(e *env) *cobra.Command {
 		Use:   "show [--region eu|uk|br|us-ca] [--format md|text|json|html]",
 		Short: "Print the notice: who is responsible, what is collected, why, for whom, where, for how long, and the person's rights",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := loadManifest(cmd)
-			if err != nil {
-				return err
-			}
+		RunE: withManifest(func(_ *cobra.Command, m *manifest.Manifest, _ []string) error {
 			return m.WriteDisclosure(e.stdout, format, region)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", manifest.FormatMarkdown, "output format: md, text, json or html")
 	cmd.Flags().StringVar(&region, "region", "", "the region whose notice to print (eu, uk, br, us-ca); empty prints every region's notice")
@@ -117,23 +119,10 @@ func newManifestValidateEventCmd(e *env) *cobra.Command {
 }
 
 func readInput(e *env, name string) ([]byte, error) {
-	var r io.Reader = e.stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
+	if name == "-" {
+		return limitread.All(e.stdin, name, maxEventDocument)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxEventDocument+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxEventDocument {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxEventDocument)
-	}
-	return data, nil
+	return limitread.File(name, maxEventDocument)
 }
 
 // validateDocument checks an event or a batch and returns the violations and

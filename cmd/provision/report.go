@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
-	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/provisionhq/provision/internal/atomicfile"
+	"github.com/provisionhq/provision/internal/backend"
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/report"
 )
 
@@ -33,13 +32,12 @@ adds Laplace noise. The rollups are brought up to date first unless
 --no-update is given. Exit code 1 means the report raised a flag.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"quality", "threats"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			kind := args[0]
-			if kind != "quality" && kind != "threats" {
+		PreRunE: func(_ *cobra.Command, args []string) error {
+			if kind := args[0]; kind != "quality" && kind != "threats" {
 				return fmt.Errorf("unknown report %q: want quality or threats", kind)
 			}
-			if !slices.Contains(report.Formats, format) {
-				return fmt.Errorf("--format: want one of %s", strings.Join(report.Formats, ", "))
+			if err := checkFormat(format, report.Formats); err != nil {
+				return err
 			}
 			if to == "" {
 				to = time.Now().UTC().Format(time.DateOnly)
@@ -51,12 +49,11 @@ adds Laplace noise. The rollups are brought up to date first unless
 				}
 				from = t.AddDate(0, 0, -29).Format(time.DateOnly)
 			}
+			return nil
+		},
+		RunE: withBackend(&so, e, func(cmd *cobra.Command, b *backend.Backend, args []string) error {
+			kind := args[0]
 			ctx := cmd.Context()
-			b, err := so.open(ctx, e)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
 			rs := b.Rollups
 			if !noUpdate {
 				if _, err := b.Updater(nil).Update(ctx); err != nil {
@@ -65,6 +62,7 @@ adds Laplace noise. The rollups are brought up to date first unless
 			}
 			o := report.Options{From: from, To: to, K: k, Epsilon: epsilon, Version: version}
 			if roots != "" {
+				var err error
 				if o.PublicRoots, err = loadRoots(roots); err != nil {
 					return err
 				}
@@ -99,10 +97,9 @@ adds Laplace noise. The rollups are brought up to date first unless
 				return &findingError{msg: fmt.Sprintf("%s report: %d flags raised", kind, flags)}
 			}
 			return nil
-		},
+		}),
 	}
-	so.registerData(cmd)
-	so.registerStore(cmd, "report")
+	so.register(cmd, "report")
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "first `DATE` (YYYY-MM-DD, UTC) of the period; default 29 days before --to")
 	f.StringVar(&to, "to", "", "last `DATE` of the period; default today")
@@ -116,24 +113,10 @@ adds Laplace noise. The rollups are brought up to date first unless
 	return cmd
 }
 
-// maxRootsFile bounds a roots bundle; the public root programs are well under 1 MiB.
-const maxRootsFile = 4 << 20
-
 func loadRoots(path string) (*x509.CertPool, error) {
-	fi, err := os.Stat(path)
+	pool, err := certs.LoadPool(path)
 	if err != nil {
 		return nil, fmt.Errorf("--roots: %w", err)
-	}
-	if fi.Size() > maxRootsFile {
-		return nil, fmt.Errorf("--roots: %s is larger than %d bytes", path, maxRootsFile)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--roots: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--roots: no PEM certificate in %s", path)
 	}
 	return pool, nil
 }

@@ -8,10 +8,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -21,12 +18,8 @@ import (
 )
 
 func newScanCmd(e *env) *cobra.Command {
-	scan := &cobra.Command{
-		Use:   "scan",
-		Short: "Report the certificates of a secure connection, a certificate file or a signed program",
-	}
-	scan.AddCommand(newScanTLSCmd(e), newScanCertCmd(e), newScanFileCmd(e))
-	return scan
+	return group("scan", "Report the certificates of a secure connection, a certificate file or a signed program", "",
+		newScanTLSCmd(e), newScanCertCmd(e), newScanFileCmd(e))
 }
 
 func newScanTLSCmd(e *env) *cobra.Command {
@@ -45,7 +38,7 @@ against the system roots.`,
 			if err != nil {
 				return err
 			}
-			return writeJSON(e.stdout, chain)
+			return printJSON(e.stdout, chain)
 		},
 	}
 	cmd.Flags().StringVar(&serverName, "servername", "", "server `NAME` to send (SNI) and check; default: the host of HOST:PORT")
@@ -59,7 +52,7 @@ func newScanCertCmd(e *env) *cobra.Command {
 		Short: "Print the certificates of a PEM bundle or DER file as JSON, leaf first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readBounded(args[0], certs.MaxBundleSize)
+			data, err := certs.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -67,7 +60,7 @@ func newScanCertCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			return writeJSON(e.stdout, certs.Build(parsed, certs.Verification{}))
+			return printJSON(e.stdout, certs.Build(parsed, certs.Verification{}))
 		},
 	}
 }
@@ -87,7 +80,7 @@ with its error and the command exits 1.`,
 				if err != nil {
 					return err
 				}
-				if err := writeJSON(e.stdout, result); err != nil {
+				if err := printJSON(e.stdout, result); err != nil {
 					return err
 				}
 				if result.Failed() {
@@ -99,33 +92,7 @@ with its error and the command exits 1.`,
 			if err != nil {
 				return err
 			}
-			return writeJSON(e.stdout, result)
+			return printJSON(e.stdout, result)
 		},
 	}
-}
-
-// readBounded reads a whole file that must not exceed limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, certs.ErrMalformed, limit)
-	}
-	return data, nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return errors.New("write output: " + err.Error())
-	}
-	return nil
 }

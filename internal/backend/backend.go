@@ -226,17 +226,13 @@ func openPostgres(ctx context.Context, o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return postgresBackend(s), nil
-}
-
-func postgresBackend(s *postgres.Store) *Backend {
 	return &Backend{
 		Engine: Postgres,
 		Log:    s, Ready: s.Ping, Checkpoints: s, Consumers: s.Consumers,
 		Stored: s, StoredCheckpoints: s,
 		Rollups: s.Rollups(), Forward: s.ForwardState(), Privacy: postgres.NewPrivacyStore(s),
 		Postgres: s, close: s.Close,
-	}
+	}, nil
 }
 
 // NATSConfig returns the JetStream configuration o describes.
@@ -261,14 +257,11 @@ func openJetStream(ctx context.Context, o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := o.postgresConfig()
+	b, err := openPostgres(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	s, err := postgres.Open(ctx, pc)
-	if err != nil {
-		return nil, err
-	}
+	s := b.Postgres
 	// A resend that JetStream no longer remembers is answered from what
 	// the workers stored.
 	nc.Responses = s
@@ -276,7 +269,6 @@ func openJetStream(ctx context.Context, o Options) (*Backend, error) {
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
-	b := postgresBackend(s)
 	b.Engine = JetStream
 	b.Log, b.Ready, b.NATS = l, l.Ping, l
 	b.Checkpoints, b.Consumers = nil, nil

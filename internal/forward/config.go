@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -167,6 +168,29 @@ func readSecret(file, envName string, getenv func(string) string) ([]byte, error
 	return []byte(v), nil
 }
 
+// recipientClient is the HTTP client for the recipient configured in
+// section.
+func recipientClient(section, caFile string, timeout time.Duration) (*http.Client, error) {
+	client, err := NewHTTPClient(caFile, orDefault(timeout, 30*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", section, err)
+	}
+	return client, nil
+}
+
+// config reads the third party's secret and makes its client.
+func (w *WebhookSettings) config(getenv func(string) string) (WebhookConfig, error) {
+	secret, err := readSecret(w.SecretFile, w.SecretEnv, getenv)
+	if err != nil {
+		return WebhookConfig{}, fmt.Errorf("third_party secret: %w", err)
+	}
+	client, err := recipientClient("third_party", w.CAFile, w.Timeout)
+	if err != nil {
+		return WebhookConfig{}, err
+	}
+	return WebhookConfig{URL: w.URL, Secret: secret, Client: client}, nil
+}
+
 // Senders builds the configured senders. getenv reads secrets named by
 // *_env settings.
 func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
@@ -177,9 +201,9 @@ func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
 			return nil, fmt.Errorf("google_analytics api secret: %w", err)
 		}
 		endpoint, _ := ga4Endpoint(g.Endpoint)
-		client, err := NewHTTPClient(g.CAFile, orDefault(g.Timeout, 30*time.Second))
+		client, err := recipientClient("google_analytics", g.CAFile, g.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("google_analytics: %w", err)
+			return nil, err
 		}
 		s, err := NewGA4(GA4Config{MeasurementID: g.MeasurementID, APISecret: string(secret), Endpoint: endpoint, Client: client})
 		if err != nil {
@@ -188,15 +212,11 @@ func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
 		out = append(out, s)
 	}
 	if w := c.ThirdParty; w != nil {
-		secret, err := readSecret(w.SecretFile, w.SecretEnv, getenv)
+		wc, err := w.config(getenv)
 		if err != nil {
-			return nil, fmt.Errorf("third_party secret: %w", err)
+			return nil, err
 		}
-		client, err := NewHTTPClient(w.CAFile, orDefault(w.Timeout, 30*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("third_party: %w", err)
-		}
-		s, err := NewWebhook(WebhookConfig{URL: w.URL, Secret: secret, Client: client})
+		s, err := NewWebhook(wc)
 		if err != nil {
 			return nil, err
 		}
@@ -215,9 +235,9 @@ func (c *Config) Deleters(getenv func(string) string) ([]Deleter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("google_analytics.deletion: %w", err)
 		}
-		client, err := NewHTTPClient(g.CAFile, orDefault(g.Timeout, 30*time.Second))
+		client, err := recipientClient("google_analytics", g.CAFile, g.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("google_analytics: %w", err)
+			return nil, err
 		}
 		d, err := NewGA4Deletion(GA4DeletionConfig{PropertyID: g.Deletion.PropertyID, Credentials: key,
 			Endpoint: g.Deletion.Endpoint, TokenURL: g.Deletion.TokenURL, Client: client, Retry: DeletionRetry})
@@ -227,15 +247,12 @@ func (c *Config) Deleters(getenv func(string) string) ([]Deleter, error) {
 		out = append(out, d)
 	}
 	if w := c.ThirdParty; w != nil {
-		secret, err := readSecret(w.SecretFile, w.SecretEnv, getenv)
+		wc, err := w.config(getenv)
 		if err != nil {
-			return nil, fmt.Errorf("third_party secret: %w", err)
+			return nil, err
 		}
-		client, err := NewHTTPClient(w.CAFile, orDefault(w.Timeout, 30*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("third_party: %w", err)
-		}
-		d, err := NewWebhook(WebhookConfig{URL: w.URL, Secret: secret, Client: client, Retry: DeletionRetry})
+		wc.Retry = DeletionRetry
+		d, err := NewWebhook(wc)
 		if err != nil {
 			return nil, err
 		}

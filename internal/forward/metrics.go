@@ -20,29 +20,14 @@ type Metrics struct {
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	label := []string{"recipient"}
 	m := &Metrics{
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "provision_forward_sent_total", Help: "User counts delivered to the recipient.",
-		}, label),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "provision_forward_failed_total", Help: "User counts that were dead-lettered.",
-		}, label),
-		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "provision_forward_retried_total", Help: "Delivery attempts that were retried.",
-		}, label),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "provision_forward_skipped_total", Help: "User counts not sent, by reason (already_counted, suppressed, undeclared_field, too_old: the day of use is older than the recipient accepts).",
-		}, []string{"recipient", "reason"}),
-		deadLetter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "provision_forward_dead_letters", Help: "Dead letters waiting for the recipient.",
-		}, label),
-		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "provision_forward_lag_records", Help: "Log records appended but not yet read by the forwarder.",
-		}, label),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "provision_forward_last_success_timestamp_seconds", Help: "Unix time of the last delivery that succeeded.",
-		}, label),
+		sent:        counter("provision_forward_sent_total", "User counts delivered to the recipient."),
+		failed:      counter("provision_forward_failed_total", "User counts that were dead-lettered."),
+		retried:     counter("provision_forward_retried_total", "Delivery attempts that were retried."),
+		skipped:     counter("provision_forward_skipped_total", "User counts not sent, by reason (already_counted, suppressed, undeclared_field, too_old: the day of use is older than the recipient accepts).", "reason"),
+		deadLetter:  gauge("provision_forward_dead_letters", "Dead letters waiting for the recipient."),
+		lagRecords:  gauge("provision_forward_lag_records", "Log records appended but not yet read by the forwarder."),
+		lastSuccess: gauge("provision_forward_last_success_timestamp_seconds", "Unix time of the last delivery that succeeded."),
 	}
 	for _, c := range []prometheus.Collector{m.sent, m.failed, m.retried, m.skipped, m.deadLetter, m.lagRecords, m.lastSuccess} {
 		if err := reg.Register(c); err != nil {
@@ -50,6 +35,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// counter is a counter labelled by recipient and the labels given.
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"recipient"}, labels...))
+}
+
+// gauge is a gauge labelled by recipient.
+func gauge(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"recipient"})
 }
 
 // init makes every series of the recipient exist at zero, so dashboards and

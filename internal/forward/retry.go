@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"cmp"
 	"net/http"
 	"time"
 
@@ -21,25 +22,15 @@ type RetryPolicy struct {
 	MaxWait        time.Duration `yaml:"max_wait"`
 }
 
-// DefaultRetryPolicy is used for fields left zero.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 8, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, MaxWait: 5 * time.Minute}
+// DefaultRetryPolicy is used for fields left zero. The waits are the wire
+// policy's defaults; the bounds are the forwarders' own.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 8, InitialBackoff: wire.DefaultPolicy.Initial, MaxBackoff: wire.DefaultPolicy.Max, MaxWait: 5 * time.Minute}
 
+// withDefaults fills the bounds left zero; the waits left zero are filled
+// by the wire policy.
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = DefaultRetryPolicy.MaxAttempts
-	}
-	if p.InitialBackoff <= 0 {
-		p.InitialBackoff = DefaultRetryPolicy.InitialBackoff
-	}
-	if p.MaxBackoff <= 0 {
-		p.MaxBackoff = DefaultRetryPolicy.MaxBackoff
-	}
-	if p.MaxBackoff < p.InitialBackoff {
-		p.MaxBackoff = p.InitialBackoff
-	}
-	if p.MaxWait <= 0 {
-		p.MaxWait = DefaultRetryPolicy.MaxWait
-	}
+	p.MaxAttempts = cmp.Or(max(p.MaxAttempts, 0), DefaultRetryPolicy.MaxAttempts)
+	p.MaxWait = cmp.Or(max(p.MaxWait, 0), DefaultRetryPolicy.MaxWait)
 	return p
 }
 

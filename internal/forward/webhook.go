@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,12 +13,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -196,13 +195,9 @@ func VerifySignature(header string, body, secret []byte, now time.Time, window t
 func NewHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pool, err := certs.LoadPool(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", caFile)
 		}
 		tc.RootCAs = pool
 	}

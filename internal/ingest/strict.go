@@ -324,6 +324,16 @@ func (bd *batchDecoder) open() error {
 	return nil
 }
 
+// member reads the name of the next member of the object being read, or
+// its closing brace (done).
+func (bd *batchDecoder) member(ns *names) (key string, done bool, err error) {
+	if done, err = bd.end('}'); err != nil || done {
+		return "", done, err
+	}
+	key, err = bd.name(ns)
+	return key, false, err
+}
+
 // end reports whether the next token closes the current object or array,
 // consuming it if so.
 func (bd *batchDecoder) end(closer jsontext.Kind) (bool, error) {
@@ -368,16 +378,12 @@ func (bd *batchDecoder) batch() error {
 	b := &bd.out.Batch
 	var ns names
 	for {
-		done, err := bd.end('}')
+		key, done, err := bd.member(&ns)
 		if err != nil {
 			return err
 		}
 		if done {
 			break
-		}
-		key, err := bd.name(&ns)
-		if err != nil {
-			return err
 		}
 		var dst *string
 		switch key {
@@ -497,16 +503,12 @@ func (bd *batchDecoder) event(i int) error {
 		}
 	}
 	for {
-		done, err := bd.end('}')
+		key, done, err := bd.member(&ns)
 		if err != nil {
 			return err
 		}
 		if done {
 			break
-		}
-		key, err := bd.name(&ns)
-		if err != nil {
-			return err
 		}
 		switch key {
 		case "id", "type", "time":
@@ -592,16 +594,12 @@ func (bd *batchDecoder) fields(i int, ev *provision.Event) (*wire.Rejection, err
 	)
 	ev.Fields = make(map[string]any, 8)
 	for n := 0; ; n++ {
-		done, err := bd.end('}')
+		key, done, err := bd.member(&ns)
 		if err != nil {
 			return nil, err
 		}
 		if done {
 			break
-		}
-		key, err := bd.name(&ns)
-		if err != nil {
-			return nil, err
 		}
 		if n >= manifest.MaxFieldsPerEvent || rej != nil {
 			// The event is rejected already: read on without keeping.

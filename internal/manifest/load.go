@@ -3,8 +3,6 @@ package manifest
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/provisionhq/provision/internal/limitread"
 )
 
 // maxManifestBytes bounds the manifest file; a real one is a few dozen KiB.
@@ -19,17 +19,9 @@ const maxManifestBytes = 4 << 20
 
 // Load reads and checks the manifest file at path.
 func Load(path string) (*Manifest, error) {
-	f, err := os.Open(path)
+	data, err := limitread.File(path, maxManifestBytes)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxManifestBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxManifestBytes)
 	}
 	return Parse(path, data)
 }

@@ -1,23 +1,15 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/provisionhq/provision/internal/atomicfile"
+	"github.com/provisionhq/provision/internal/selfsigned"
 )
 
 // The names of the generated certificate and key in the data directory.
@@ -61,46 +53,17 @@ func certificate(cfg *Config) (tls.Certificate, []byte, bool, error) {
 	return c, pemBytes, true, err
 }
 
-// generateCertificate writes a self-signed ECDSA P-256 certificate for the
-// loopback names and this host's name. Agents trust it by its SPKI pin,
-// not by a CA, so its names matter little and its life can be long.
+// generateCertificate writes a self-signed certificate for the loopback
+// names and this host's name. Agents trust it by its SPKI pin, not by a CA,
+// so its names matter little and its life can be long.
 func generateCertificate(certPath, keyPath string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return err
-	}
 	names := []string{"localhost"}
 	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
 		names = append(names, h)
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "provision server"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              names,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, err := selfsigned.New("provision server", 10*365*24*time.Hour, names...)
 	if err != nil {
 		return err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	// The key first and private, so a crash between the two writes leaves
-	// no certificate without its key.
-	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return err
-	}
-	return atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return c.WriteFiles(certPath, keyPath)
 }

@@ -74,11 +74,7 @@ func RollupJob(b *backend.Backend, every time.Duration, logger *slog.Logger, das
 // newForwarders builds one forwarder per recipient configured in the file.
 // They read the stored events from their own checkpoints, so a recipient
 // that is down never slows ingest, and they skip every erased installation.
-func newForwarders(cfg *Config, b *backend.Backend, m *manifest.Manifest, svc *privacy.Service) (forward.Group, error) {
-	fc, err := forward.LoadConfig(cfg.ForwardConfig)
-	if err != nil {
-		return nil, err
-	}
+func newForwarders(cfg *Config, fc *forward.Config, b *backend.Backend, m *manifest.Manifest, svc *privacy.Service) (forward.Group, error) {
 	senders, err := fc.Senders(cfg.Getenv)
 	if err != nil {
 		return nil, err

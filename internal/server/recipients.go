@@ -5,13 +5,6 @@ import (
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
-// recipientOwners registers each recipient that received installation
-// data as an owner of its copy: every erasure tells it, and the receipt
-// says when it confirmed.
-func recipientOwners(cfg *Config) ([]privacy.Owner, error) {
-	return RecipientOwners(cfg.ForwardConfig, cfg.Getenv)
-}
-
 // RecipientOwners returns the recipients the forwarders' file configures
 // as owners, none when file is empty. `provision privacy erase` registers
 // them too, so its erasures queue the same notices the server delivers.
@@ -22,6 +15,16 @@ func RecipientOwners(file string, getenv func(string) string) ([]privacy.Owner, 
 	fc, err := forward.LoadConfig(file)
 	if err != nil {
 		return nil, err
+	}
+	return recipientOwners(fc, getenv)
+}
+
+// recipientOwners registers each recipient that received installation
+// data as an owner of its copy: every erasure tells it, and the receipt
+// says when it confirmed.
+func recipientOwners(fc *forward.Config, getenv func(string) string) ([]privacy.Owner, error) {
+	if fc == nil {
+		return nil, nil
 	}
 	deleters, err := fc.Deleters(getenv)
 	if err != nil {

@@ -206,7 +206,15 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		}
 	}
 	s.refresh = b.Refresher(cfg.Logger)
-	recipients, err := recipientOwners(&cfg)
+	// The forwarding file is read once: its recipients are told of
+	// erasures and, further down, fed by the forwarders.
+	var fc *forward.Config
+	if cfg.ForwardConfig != "" {
+		if fc, err = forward.LoadConfig(cfg.ForwardConfig); err != nil {
+			return nil, err
+		}
+	}
+	recipients, err := recipientOwners(fc, cfg.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -254,8 +262,8 @@ func New(cfg Config, b *backend.Backend, m *manifest.Manifest) (s *Server, err e
 		}
 		rt.dashboard = dash
 	}
-	if cfg.ForwardConfig != "" {
-		if s.forwards, err = newForwarders(&cfg, b, m, svc); err != nil {
+	if fc != nil {
+		if s.forwards, err = newForwarders(&cfg, fc, b, m, svc); err != nil {
 			return nil, err
 		}
 		rt.forward = forwardStatusHandler(s.forwards)

@@ -2,15 +2,11 @@ package sim
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -18,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/provisionhq/provision/internal/selfsigned"
 )
 
 // Gateway stands for the edge of the simulated internet: a TLS-terminating
@@ -108,23 +106,9 @@ func (g *Gateway) Close() error {
 // SelfSignedCert makes a short-lived certificate for 127.0.0.1 and returns
 // it in PEM, for clients to trust, and as a TLS certificate.
 func SelfSignedCert() ([]byte, tls.Certificate, error) {
-	pub, key, err := ed25519.GenerateKey(nil)
+	c, err := selfsigned.New("provision simulator", 7*24*time.Hour)
 	if err != nil {
 		return nil, tls.Certificate{}, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "provision simulator"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(7 * 24 * time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(nil, tmpl, tmpl, pub, key)
-	if err != nil {
-		return nil, tls.Certificate{}, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return c.CertPEM, c.TLS, nil
 }

@@ -73,25 +73,20 @@ func DefaultLimits() Limits {
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxEvents <= 0 {
-		l.MaxEvents = d.MaxEvents
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = d.MaxBytes
-	}
-	if l.MaxAge <= 0 {
-		l.MaxAge = d.MaxAge
-	}
-	if l.SentEntries <= 0 {
-		l.SentEntries = d.SentEntries
-	}
-	if l.SentBytes <= 0 {
-		l.SentBytes = d.SentBytes
-	}
-	if l.MaxEventSize <= 0 {
-		l.MaxEventSize = d.MaxEventSize
-	}
+	orDefault(&l.MaxEvents, d.MaxEvents)
+	orDefault(&l.MaxBytes, d.MaxBytes)
+	orDefault(&l.MaxAge, d.MaxAge)
+	orDefault(&l.SentEntries, d.SentEntries)
+	orDefault(&l.SentBytes, d.SentBytes)
+	orDefault(&l.MaxEventSize, d.MaxEventSize)
 	return l
+}
+
+// orDefault sets a limit left zero (or negative) to its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // ErrTooLarge is returned for an event larger than Limits.MaxEventSize.
@@ -287,29 +282,50 @@ func deleteRecord(tx *bolt.Tx, k, v []byte, r *record) error {
 func (s *Store) Pending(maxEvents, maxBytes int) ([]Entry, error) {
 	var out []Entry
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEvents).Cursor()
-		total := 0
-		for k, v := c.First(); k != nil && len(out) < maxEvents; k, v = c.Next() {
-			if len(out) > 0 && total+len(v) > maxBytes {
-				break
-			}
-			e, err := decodeEntry(k, v)
-			if err != nil {
-				return err
-			}
-			total += len(v)
-			out = append(out, e)
-		}
-		return nil
+		var err error
+		out, err = oldest(tx.Bucket(bucketEvents).Cursor(), maxEvents, maxBytes, false, nil)
+		return err
 	})
 	return out, err
 }
 
-func decodeEntry(k, v []byte) (Entry, error) {
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
-		return Entry{}, fmt.Errorf("outbox: corrupt record: %w", err)
+// oldest reads the waiting events from the oldest, at most maxEvents of
+// them and at most maxBytes of encoded events (always one if any waits).
+// With oneRegion it passes over the events of other regions than the
+// first one's. kept, when set, is told of each record taken.
+func oldest(c *bolt.Cursor, maxEvents, maxBytes int, oneRegion bool, kept func(k []byte, r *record)) ([]Entry, error) {
+	var out []Entry
+	total := 0
+	for k, v := c.First(); k != nil && len(out) < maxEvents; k, v = c.Next() {
+		if !oneRegion && len(out) > 0 && total+len(v) > maxBytes {
+			break // without reading a record it would not take
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("outbox: corrupt record: %w", err)
+		}
+		if oneRegion && len(out) > 0 && r.Region != out[0].Region {
+			continue
+		}
+		if len(out) > 0 && total+len(v) > maxBytes {
+			break
+		}
+		e, err := decodeEntry(k, &r, len(v))
+		if err != nil {
+			return nil, err
+		}
+		total += len(v)
+		out = append(out, e)
+		if kept != nil {
+			kept(k, &r)
+		}
 	}
+	return out, nil
+}
+
+// decodeEntry makes the entry of record r, stored under key k in size
+// bytes.
+func decodeEntry(k []byte, r *record, size int) (Entry, error) {
 	var ev provision.Event
 	dec := json.NewDecoder(bytes.NewReader(r.Event))
 	dec.UseNumber()
@@ -322,7 +338,7 @@ func decodeEntry(k, v []byte) (Entry, error) {
 		}
 		ev.Fields["event.count"] = r.Count
 	}
-	return Entry{Seq: binary.BigEndian.Uint64(k), Region: r.Region, Event: ev, Size: len(v)}, nil
+	return Entry{Seq: binary.BigEndian.Uint64(k), Region: r.Region, Event: ev, Size: size}, nil
 }
 
 // Inflight is a batch handed to the server and not yet confirmed. It is kept
@@ -352,32 +368,16 @@ func (s *Store) StartBatch(maxEvents, maxBytes int, build func([]Entry) (*Inflig
 			out = new(Inflight)
 			return json.Unmarshal(v, out)
 		}
-		var entries []Entry
 		var keys []string
-		total := 0
-		c := events.Cursor()
-		for k, v := c.First(); k != nil && len(entries) < maxEvents; k, v = c.Next() {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("outbox: corrupt record: %w", err)
-			}
-			if len(entries) > 0 && r.Region != entries[0].Region {
-				continue
-			}
-			if len(entries) > 0 && total+len(v) > maxBytes {
-				break
-			}
-			e, err := decodeEntry(k, v)
-			if err != nil {
-				return err
-			}
-			total += len(v)
-			entries = append(entries, e)
+		entries, err := oldest(events.Cursor(), maxEvents, maxBytes, true, func(k []byte, r *record) {
 			if r.Key != "" {
 				if cur := agg.Get([]byte(r.Key)); cur != nil && bytes.Equal(cur, k) {
 					keys = append(keys, r.Key)
 				}
 			}
+		})
+		if err != nil {
+			return err
 		}
 		if len(entries) == 0 {
 			return nil

@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"io"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/provisionhq/provision/internal/atomicfile"
+	"github.com/provisionhq/provision/internal/limitread"
 )
 
 // FileSessionCache keeps the last TLS session ticket of one server in a
@@ -57,13 +57,8 @@ func (c *FileSessionCache) now() time.Time {
 func (c *FileSessionCache) Get(key string) (*tls.ClientSessionState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, err := os.Open(c.Path)
+	data, err := limitread.File(c.Path, maxSessionFile)
 	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSessionFile+1))
-	if err != nil || len(data) > maxSessionFile {
 		return nil, false
 	}
 	e, err := parseSession(data)

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +19,21 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/wire"
 )
+
+// Build builds the provision command into dir and returns the path of
+// the binary.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "provision")
+	build := exec.Command("go", "build", "-o", bin, "github.com/provisionhq/provision/cmd/provision")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return bin, nil
+}
 
 var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
 
@@ -89,13 +101,9 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Client returns an HTTPS client that trusts the server's certificate,
 // with up to conns connections.
 func (s *Server) Client(conns int) (*http.Client, error) {
-	pemBytes, err := os.ReadFile(filepath.Join(s.Dir, "server.crt"))
+	pool, err := certs.LoadPool(filepath.Join(s.Dir, "server.crt"))
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, errors.New("server.crt holds no certificate")
 	}
 	return &http.Client{
 		Timeout: 30 * time.Second,

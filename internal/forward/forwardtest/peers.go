@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisionhq/provision/internal/forward"
+	"github.com/provisionhq/provision/internal/recorder"
 )
 
 // outage makes a peer answer with an error status for a while.
@@ -76,9 +77,8 @@ type GA4Server struct {
 	MeasurementID, APISecret string
 	Now                      func() time.Time
 
-	mu         sync.Mutex
-	accepted   []forward.MPRequest
-	violations []string
+	accepted   recorder.List[forward.MPRequest]
+	violations recorder.List[string]
 }
 
 // NewGA4Server starts the server; it stops with the test.
@@ -96,18 +96,10 @@ func NewGA4Server(t testing.TB, measurementID, apiSecret string) *GA4Server {
 func (s *GA4Server) Endpoint() string { return s.URL + "/mp/collect" }
 
 // Accepted returns the requests that met every rule.
-func (s *GA4Server) Accepted() []forward.MPRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.accepted)
-}
+func (s *GA4Server) Accepted() []forward.MPRequest { return s.accepted.All() }
 
 // Violations returns every rule broken so far.
-func (s *GA4Server) Violations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.violations)
-}
+func (s *GA4Server) Violations() []string { return s.violations.All() }
 
 func (s *GA4Server) serve(w http.ResponseWriter, r *http.Request, debug bool) {
 	if s.intercept(w) {
@@ -194,13 +186,11 @@ func (s *GA4Server) record(debug bool, w http.ResponseWriter, req *forward.MPReq
 		_ = json.NewEncoder(w).Encode(map[string]any{"validationMessages": append([]forward.ValidationMessage{}, msgs...)})
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, m := range msgs {
-		s.violations = append(s.violations, m.FieldPath+": "+m.Description)
+		s.violations.Add(m.FieldPath + ": " + m.Description)
 	}
 	if len(msgs) == 0 && req != nil {
-		s.accepted = append(s.accepted, *req)
+		s.accepted.Add(*req)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -251,10 +241,11 @@ type Receiver struct {
 	Window time.Duration
 	Now    func() time.Time
 
+	received recorder.List[forward.WebhookBody]
+	rejected recorder.List[string]
+
 	mu         sync.Mutex
-	received   []forward.WebhookBody
 	duplicates int
-	rejected   []string
 	seen       map[string]bool
 }
 
@@ -267,11 +258,7 @@ func NewReceiver(t testing.TB, secret []byte) *Receiver {
 }
 
 // Received returns the deliveries accepted, each delivery id once.
-func (r *Receiver) Received() []forward.WebhookBody {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.received)
-}
+func (r *Receiver) Received() []forward.WebhookBody { return r.received.All() }
 
 // Duplicates is how many repeats of a delivery id arrived.
 func (r *Receiver) Duplicates() int {
@@ -281,11 +268,7 @@ func (r *Receiver) Duplicates() int {
 }
 
 // Rejected lists why requests were refused (bad signature, replay, bad body).
-func (r *Receiver) Rejected() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.rejected)
-}
+func (r *Receiver) Rejected() []string { return r.rejected.All() }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if r.intercept(w) {
@@ -313,15 +296,13 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.duplicates++
 	} else {
 		r.seen[b.DeliveryID] = true
-		r.received = append(r.received, b)
+		r.received.Add(b)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (r *Receiver) reject(w http.ResponseWriter, status int, why string) {
-	r.mu.Lock()
-	r.rejected = append(r.rejected, why)
-	r.mu.Unlock()
+	r.rejected.Add(why)
 	http.Error(w, why, status)
 }
 

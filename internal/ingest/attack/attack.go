@@ -13,19 +13,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,6 +33,7 @@ import (
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/selfsigned"
 	"github.com/provisionhq/provision/internal/sqlite"
 	"github.com/provisionhq/provision/internal/wire"
 )
@@ -79,7 +73,7 @@ func NewRig(ctx context.Context, dir string, l ingest.Limits) (*Rig, error) {
 		store.Close()
 		return nil, err
 	}
-	cert, err := selfSigned()
+	cert, err := selfsigned.New("attack rig", 24*time.Hour, "example.com")
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -89,34 +83,12 @@ func NewRig(ctx context.Context, dir string, l ingest.Limits) (*Rig, error) {
 	// An ECDSA certificate, as `provision serve` generates: httptest's
 	// RSA one would make every handshake of the attack cost ten times
 	// more than in production.
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
 	hs.Config.ReadHeaderTimeout = 10 * time.Second
 	// net/http's own messages name the peer address: they go nowhere.
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	hs.StartTLS()
 	return &Rig{Store: store, Server: srv, HTTP: hs, Limits: l}, nil
-}
-
-func selfSigned() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "attack rig"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"example.com"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // Close stops the server and closes the store.

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/provisionhq/provision/internal/certs"
 )
 
 // ServerProcess is `provision serve` run as a child process on a fixed
@@ -94,12 +95,8 @@ func (s *ServerProcess) healthy(ctx context.Context) bool {
 	if s.Plain {
 		return s.get(ctx, &http.Transport{}, "http://")
 	}
-	pem, err := os.ReadFile(s.CertFile())
+	pool, err := certs.LoadPool(s.CertFile())
 	if err != nil {
-		return false
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
 		return false
 	}
 	return s.get(ctx, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, "https://")

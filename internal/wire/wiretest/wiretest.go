@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/memlog"
 	"github.com/provisionhq/provision/internal/privacy"
+	"github.com/provisionhq/provision/internal/recorder"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -41,16 +41,17 @@ type Server struct {
 	*httptest.Server
 	Log *memlog.Log
 
-	mu        sync.Mutex
-	refuse    int
-	after     time.Duration
-	failWith  *wire.Error
-	failDel   *wire.Error
-	attempts  map[string]int
-	deletions []wire.DeletionRequest
-	encodings []string
-	wireBytes []int
-	requests  int
+	mu       sync.Mutex
+	refuse   int
+	after    time.Duration
+	failWith *wire.Error
+	failDel  *wire.Error
+	attempts map[string]int
+	requests int
+
+	deletions recorder.List[wire.DeletionRequest]
+	encodings recorder.List[string]
+	wireBytes recorder.List[int]
 }
 
 // New starts a server. It stops with the test.
@@ -144,25 +145,13 @@ func (s *Server) Batches() []provision.Batch {
 }
 
 // Deletions returns the deletion requests accepted.
-func (s *Server) Deletions() []wire.DeletionRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.deletions)
-}
+func (s *Server) Deletions() []wire.DeletionRequest { return s.deletions.All() }
 
 // Encodings returns the Content-Encoding of every submission.
-func (s *Server) Encodings() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.encodings)
-}
+func (s *Server) Encodings() []string { return s.encodings.All() }
 
 // WireBytes returns the size of every submission body as it came.
-func (s *Server) WireBytes() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.wireBytes)
-}
+func (s *Server) WireBytes() []int { return s.wireBytes.All() }
 
 // Requests counts every request that reached the server.
 func (s *Server) Requests() int {
@@ -178,8 +167,8 @@ func (s *Server) observe(h http.Handler) http.Handler {
 		s.requests++
 		fail := s.failWith
 		if r.URL.Path == "/v1/submit" {
-			s.encodings = append(s.encodings, r.Header.Get("Content-Encoding"))
-			s.wireBytes = append(s.wireBytes, int(r.ContentLength))
+			s.encodings.Add(r.Header.Get("Content-Encoding"))
+			s.wireBytes.Add(int(r.ContentLength))
 		} else {
 			fail = nil
 		}
@@ -216,9 +205,7 @@ func (s *Server) deletion(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, wire.Errorf(http.StatusBadRequest, wire.CodeBadRequestID, "request_id must be a UUID"))
 		return
 	}
-	s.mu.Lock()
-	s.deletions = append(s.deletions, req)
-	s.mu.Unlock()
+	s.deletions.Add(req)
 	wire.WriteJSON(w, http.StatusAccepted, wire.DeletionAnswer{RequestID: req.RequestID, Status: privacy.StatusPending})
 }
 
