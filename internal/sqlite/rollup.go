@@ -125,11 +125,12 @@ func mergeCell(ctx context.Context, c *sql.Conn, cell *rollup.Cell) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.ExecContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = c.ExecContext(ctx, `INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations, installs_distinct)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (day, view, dims) DO UPDATE SET events = excluded.events, weight = excluded.weight,
-			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations`,
-		merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations)
+			failures = excluded.failures, installs = excluded.installs, durations = excluded.durations,
+			installs_distinct = excluded.installs_distinct`,
+		merged.Day, merged.View, merged.Dims, merged.Events, merged.Weight, merged.Failures, e.Installs, e.Durations, e.Distinct)
 	return err
 }
 
@@ -157,7 +158,7 @@ func (s *RollupStore) Cells(ctx context.Context, q rollup.Query) ([]*rollup.Cell
 		where = append(where, "day <= ?")
 		args = append(args, q.To)
 	}
-	query := `SELECT day, view, dims, events, weight, failures, installs, durations FROM rollup_cells`
+	query := `SELECT day, view, dims, events, weight, failures, installs, durations, installs_distinct FROM rollup_cells`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -172,10 +173,11 @@ func (s *RollupStore) Cells(ctx context.Context, q rollup.Query) ([]*rollup.Cell
 		var k rollup.Key
 		var events, weight, failures int64
 		var inst, dur []byte
-		if err := rows.Scan(&k.Day, &k.View, &k.Dims, &events, &weight, &failures, &inst, &dur); err != nil {
+		var distinct *int64
+		if err := rows.Scan(&k.Day, &k.View, &k.Dims, &events, &weight, &failures, &inst, &dur, &distinct); err != nil {
 			return nil, fmt.Errorf("sqlite: rollup cells: %w", err)
 		}
-		c, err := rollup.DecodeCell(k, events, weight, failures, rollup.Encoded{Installs: inst, Durations: dur})
+		c, err := rollup.DecodeCell(k, events, weight, failures, rollup.Encoded{Installs: inst, Durations: dur, Distinct: distinct})
 		if err != nil {
 			return nil, err
 		}
