@@ -21,6 +21,11 @@ func TestRollupEstimatesStored(t *testing.T) {
 	rolluptest.EstimateContract(t, func(t *testing.T) rollup.DayStore { return pgtest.Open(t).Rollups() })
 }
 
+func TestRollupDaySpan(t *testing.T) {
+	t.Parallel()
+	rolluptest.DaySpanContract(t, func(t *testing.T) rolluptest.SpanStore { return pgtest.Open(t).Rollups() })
+}
+
 // Several consumers (say, one per shard of the log) merge into the same
 // cells at the same time; every merge counts.
 func TestRollupConcurrentConsumersLoseNoUpdate(t *testing.T) {

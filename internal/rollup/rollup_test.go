@@ -188,3 +188,7 @@ func TestStoredEstimateFollowsTheSketch(t *testing.T) {
 		t.Fatal("a negative estimate decoded without error")
 	}
 }
+
+func TestMemoryDaySpan(t *testing.T) {
+	rolluptest.DaySpanContract(t, func(t *testing.T) rolluptest.SpanStore { return rollup.NewMemoryStore([]byte("k")) })
+}

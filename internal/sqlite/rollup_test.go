@@ -136,3 +136,7 @@ func TestRollupEstimateRead(t *testing.T) {
 		t.Fatal("a negative stored estimate was read without error")
 	}
 }
+
+func TestRollupDaySpan(t *testing.T) {
+	rolluptest.DaySpanContract(t, func(t *testing.T) rolluptest.SpanStore { return openRollupStore(t) })
+}
