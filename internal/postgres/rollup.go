@@ -158,9 +158,9 @@ func applyTx(ctx context.Context, tx pgx.Tx, consumer string, from, to int64, ce
 			cols := columns(upd)
 			if _, err := tx.Exec(ctx, `
 				UPDATE rollup_cells c SET events = u.events, weight = u.weight, failures = u.failures,
-					installs = u.installs, durations = u.durations
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[])
-					AS u(day, view, dims, events, weight, failures, installs, durations)
+					installs = u.installs, durations = u.durations, installs_distinct = u.installs_distinct
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[])
+					AS u(day, view, dims, events, weight, failures, installs, durations, installs_distinct)
 				WHERE c.day = u.day AND c.view = u.view AND c.dims = u.dims`, cols...); err != nil {
 				return err
 			}
@@ -168,8 +168,8 @@ func applyTx(ctx context.Context, tx pgx.Tx, consumer string, from, to int64, ce
 		if len(ins) > 0 {
 			cols := columns(ins)
 			tag, err := tx.Exec(ctx, `
-				INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations)
-				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[])
+				INSERT INTO rollup_cells (day, view, dims, events, weight, failures, installs, durations, installs_distinct)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[])
 				ORDER BY 1, 2, 3
 				ON CONFLICT (day, view, dims) DO NOTHING`, cols...)
 			if err != nil {
@@ -196,12 +196,14 @@ func columns(rows [][]any) []any {
 	day, view, dims := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 	events, weight, failures := make([]int64, len(rows)), make([]int64, len(rows)), make([]int64, len(rows))
 	inst, dur := make([][]byte, len(rows)), make([][]byte, len(rows))
+	distinct := make([]*int64, len(rows))
 	for i, r := range rows {
 		day[i], view[i], dims[i] = r[0].(string), r[1].(string), r[2].(string)
 		events[i], weight[i], failures[i] = r[3].(int64), r[4].(int64), r[5].(int64)
 		inst[i], dur[i] = r[6].([]byte), r[7].([]byte)
+		distinct[i] = r[8].(*int64)
 	}
-	return []any{day, view, dims, events, weight, failures, inst, dur}
+	return []any{day, view, dims, events, weight, failures, inst, dur, distinct}
 }
 
 // sortCerts orders certificates by view and id, in Go's byte order, which
@@ -221,7 +223,7 @@ func nullTime(t time.Time) any {
 
 func (r *RollupStore) Cells(ctx context.Context, q rollup.Query) ([]*rollup.Cell, error) {
 	rows, err := r.s.pool.Query(ctx, `
-		SELECT day, view, dims, events, weight, failures, installs, durations FROM rollup_cells
+		SELECT day, view, dims, events, weight, failures, installs, durations, installs_distinct FROM rollup_cells
 		WHERE (coalesce(cardinality($1::text[]), 0) = 0 OR view = ANY($1))
 		  AND ($2 = '' OR day >= $2) AND ($3 = '' OR day <= $3)
 		ORDER BY day, view, dims`, q.Views, q.From, q.To)
@@ -234,7 +236,7 @@ func (r *RollupStore) Cells(ctx context.Context, q rollup.Query) ([]*rollup.Cell
 		var k rollup.Key
 		var events, weight, failures int64
 		var e rollup.Encoded
-		if err := rows.Scan(&k.Day, &k.View, &k.Dims, &events, &weight, &failures, &e.Installs, &e.Durations); err != nil {
+		if err := rows.Scan(&k.Day, &k.View, &k.Dims, &events, &weight, &failures, &e.Installs, &e.Durations, &e.Distinct); err != nil {
 			return nil, fmt.Errorf("postgres: rollup cells: %w", classify(err))
 		}
 		c, err := rollup.DecodeCell(k, events, weight, failures, e)

@@ -16,6 +16,16 @@ func TestRollupStoreContract(t *testing.T) {
 	rolluptest.StoreContract(t, func(t *testing.T) rollup.Store { return pgtest.Open(t).Rollups() })
 }
 
+func TestRollupEstimatesStored(t *testing.T) {
+	t.Parallel()
+	rolluptest.EstimateContract(t, func(t *testing.T) rollup.DayStore { return pgtest.Open(t).Rollups() })
+}
+
+func TestRollupDaySpan(t *testing.T) {
+	t.Parallel()
+	rolluptest.DaySpanContract(t, func(t *testing.T) rolluptest.SpanStore { return pgtest.Open(t).Rollups() })
+}
+
 // Several consumers (say, one per shard of the log) merge into the same
 // cells at the same time; every merge counts.
 func TestRollupConcurrentConsumersLoseNoUpdate(t *testing.T) {

@@ -141,27 +141,6 @@ func (o Options) dailyPoints(sr *series) []Point {
 	return pts
 }
 
-// grouped merges the days of sr by a period function (week, month).
-func (o Options) grouped(sr *series, period func(string) string) []Point {
-	var order []string
-	acc := map[string][]*rollup.Cell{}
-	for _, d := range days(o.From, o.To) {
-		p := period(d)
-		if _, ok := acc[p]; !ok {
-			acc[p] = nil
-			order = append(order, p)
-		}
-		if c := sr.byDay[d]; c != nil {
-			acc[p] = append(acc[p], c)
-		}
-	}
-	pts := make([]Point, 0, len(order))
-	for _, p := range order {
-		pts = append(pts, o.point(p, mergeAll(rollup.Key{}, acc[p]).Distinct()))
-	}
-	return pts
-}
-
 func ratio(a, b *int64) *float64 {
 	if a == nil || b == nil || *b == 0 {
 		return nil

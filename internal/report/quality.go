@@ -140,11 +140,11 @@ func (o Options) active(set *seriesSet) (a Active, versions []string, withheld i
 	if total == nil {
 		total = &series{view: rollup.ViewActive, dims: allDims, byDay: map[string]*rollup.Cell{}}
 	}
-	tc := total.merged(o.From, o.To)
-	a.Period = o.point(o.From+"/"+o.To, tc.Distinct())
+	ts := o.periodsOf(total)
+	a.Period = o.point(o.From+"/"+o.To, ts.period.Distinct())
 	a.Daily = o.dailyPoints(total)
-	a.Weekly = o.grouped(total, week)
-	a.Monthly = o.grouped(total, month)
+	a.Weekly = o.points(ts.weeks)
+	a.Monthly = o.points(ts.months)
 	a.By = []DimRow{}
 	for _, sr := range set.view(rollup.ViewActive) {
 		if sr.dims == allDims {
@@ -152,7 +152,8 @@ func (o Options) active(set *seriesSet) (a Active, versions []string, withheld i
 		}
 		v, _ := rollup.ParseDims(sr.dims)
 		for dim := range v {
-			c := sr.merged(o.From, o.To)
+			sp := o.periodsOf(sr)
+			c := sp.period
 			if c.Events == 0 {
 				continue
 			}
@@ -169,7 +170,7 @@ func (o Options) active(set *seriesSet) (a Active, versions []string, withheld i
 			}
 			n := p.installations()
 			a.By = append(a.By, DimRow{Dimension: dim, Value: v.Get(dim), Installs: n, Share: ratio(n, a.Period.Installs),
-				Daily: o.dailyPoints(sr), Weekly: o.grouped(sr, week), Monthly: o.grouped(sr, month)})
+				Daily: o.dailyPoints(sr), Weekly: o.points(sp.weeks), Monthly: o.points(sp.months)})
 		}
 	}
 	sort.SliceStable(a.By, func(i, j int) bool {

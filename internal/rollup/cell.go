@@ -106,6 +106,12 @@ type Cell struct {
 	Failures  int64               // task records whose status is failure
 	Installs  *hyperloglog.Sketch // distinct installations (keyed hashes)
 	Durations *ddsketch.DDSketch  // task durations in milliseconds; nil when unused
+
+	// distinct is the estimate of Installs stored with the cell (see
+	// Encoded.Distinct), valid while known is set: a merge clears it.
+	// Code that inserts into Installs directly does so on fresh cells.
+	distinct int64
+	known    bool
 }
 
 // durationAccuracy is the relative accuracy of duration quantiles.
@@ -129,6 +135,7 @@ func (c *Cell) Merge(o *Cell) error {
 	if c.Key != o.Key {
 		return fmt.Errorf("rollup: merge of %s into %s", o.Key, c.Key)
 	}
+	c.known = false
 	c.Events += o.Events
 	c.Weight += o.Weight
 	c.Failures += o.Failures
@@ -199,13 +206,23 @@ func (c *Cell) MergeAs(o *Cell) error {
 	return err
 }
 
-// Distinct estimates the number of distinct installations.
+// Distinct estimates the number of distinct installations. A cell read
+// from a store answers the estimate stored with it, which is what its
+// sketch gives: a dense estimate reads all 65,536 registers, and a report
+// asks for one per cell per day.
 func (c *Cell) Distinct() int64 {
+	if c.known {
+		return c.distinct
+	}
 	if c.Installs == nil {
 		return 0
 	}
 	return int64(c.Installs.Estimate())
 }
+
+// StoredDistinct returns the estimate read with the cell from a store, and
+// false when the store had none or the cell was merged since.
+func (c *Cell) StoredDistinct() (int64, bool) { return c.distinct, c.known }
 
 // Quantile returns the duration at quantile q in milliseconds, and false when
 // the cell has no durations.
@@ -224,18 +241,29 @@ func (c *Cell) Quantile(q float64) (float64, bool) {
 type Encoded struct {
 	Installs  []byte
 	Durations []byte // nil when the cell has none
+	// Distinct is the estimate of Installs, stored beside it so that a
+	// reader gets the per-day figure without decoding and estimating the
+	// sketch. Nil when unknown (rows written before it was stored); the
+	// reader then estimates.
+	Distinct *int64
 }
 
-// Encode serialises the sketches of c.
+// Encode serialises the sketches of c and estimates its installations.
 func (c *Cell) Encode() (Encoded, error) {
 	var e Encoded
+	var distinct int64
 	if c.Installs != nil {
 		b, err := c.Installs.MarshalBinary()
 		if err != nil {
 			return e, fmt.Errorf("rollup: encode installs: %w", err)
 		}
 		e.Installs = b
+		// Estimate compacts a sparse sketch and may turn it dense; the
+		// clone keeps c as it was encoded, so the figure is exactly what
+		// the decoded cell would estimate.
+		distinct = int64(c.Installs.Clone().Estimate())
 	}
+	e.Distinct = &distinct
 	if c.Durations != nil && !c.Durations.IsEmpty() {
 		e.Durations = encodeDurations(c.Durations)
 	}
@@ -264,12 +292,18 @@ func DecodeCell(k Key, events, weight, failures int64, e Encoded) (*Cell, error)
 		}
 		c.Durations = d
 	}
+	if e.Distinct != nil {
+		if *e.Distinct < 0 {
+			return nil, fmt.Errorf("rollup: stored estimate of %s is negative", k)
+		}
+		c.distinct, c.known = *e.Distinct, true
+	}
 	return c, nil
 }
 
 // MergedValues returns what a store writes for a cell of a delta: the
 // column values (day, view, dims, events, weight, failures, installs,
-// durations, sketches encoded) of the stored cell with the delta's merged
+// durations, installs_distinct; sketches encoded) of the stored cell with the delta's merged
 // in, or of the delta's own when none is stored (stored nil). It merges
 // into stored.
 func MergedValues(stored, delta *Cell) ([]any, error) {
@@ -284,5 +318,5 @@ func MergedValues(stored, delta *Cell) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{c.Day, c.View, c.Dims, c.Events, c.Weight, c.Failures, e.Installs, e.Durations}, nil
+	return []any{c.Day, c.View, c.Dims, c.Events, c.Weight, c.Failures, e.Installs, e.Durations, e.Distinct}, nil
 }

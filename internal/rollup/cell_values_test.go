@@ -10,8 +10,11 @@ func TestMergedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vals) != 8 || vals[0] != k.Day || vals[2] != k.Dims || vals[3] != int64(2) || vals[5] != int64(1) {
+	if len(vals) != 9 || vals[0] != k.Day || vals[2] != k.Dims || vals[3] != int64(2) || vals[5] != int64(1) {
 		t.Errorf("values of a new cell: %v", vals)
+	}
+	if d, ok := vals[8].(*int64); !ok || d == nil || *d != 0 {
+		t.Errorf("distinct estimate of a cell with no installation: %v", vals[8])
 	}
 	stored := NewCell(k)
 	stored.Events = 5

@@ -156,3 +156,53 @@ func TestRunKeepsUpWithTheLog(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A cell read with its stored estimate answers it until it is merged; the
+// encoded estimate is what the decoded sketch estimates, and encoding does
+// not change the cell.
+func TestStoredEstimateFollowsTheSketch(t *testing.T) {
+	c := rollup.NewCell(rollup.Key{Day: "2026-10-01", View: rollup.ViewActive, Dims: "all=all"})
+	for i := range uint64(3000) {
+		c.Installs.InsertHash(i * 0x9e3779b97f4a7c15)
+	}
+	before, _ := c.Installs.MarshalBinary()
+	e, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := c.Installs.MarshalBinary()
+	if string(before) != string(after) {
+		t.Fatal("Encode changed the sketch")
+	}
+	back, err := rollup.DecodeCell(c.Key, 0, 0, 0, rollup.Encoded{Installs: e.Installs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Distinct == nil || *e.Distinct != back.Distinct() {
+		t.Fatalf("encoded estimate %v, decoded sketch estimates %d", e.Distinct, back.Distinct())
+	}
+	wrong := *e.Distinct + 5
+	stored, err := rollup.DecodeCell(c.Key, 0, 0, 0, rollup.Encoded{Installs: e.Installs, Distinct: &wrong})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := stored.StoredDistinct(); !ok || v != wrong || stored.Distinct() != wrong {
+		t.Fatalf("stored estimate not answered: %d %v, Distinct %d", v, ok, stored.Distinct())
+	}
+	more := rollup.NewCell(c.Key)
+	more.Installs.InsertHash(1)
+	if err := stored.Merge(more); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := stored.StoredDistinct(); ok || stored.Distinct() != back.Distinct()+1 {
+		t.Fatalf("after a merge Distinct = %d, want the sketch's %d", stored.Distinct(), back.Distinct()+1)
+	}
+	neg := int64(-1)
+	if _, err := rollup.DecodeCell(c.Key, 0, 0, 0, rollup.Encoded{Installs: e.Installs, Distinct: &neg}); err == nil {
+		t.Fatal("a negative estimate decoded without error")
+	}
+}
+
+func TestMemoryDaySpan(t *testing.T) {
+	rolluptest.DaySpanContract(t, func(t *testing.T) rolluptest.SpanStore { return rollup.NewMemoryStore([]byte("k")) })
+}

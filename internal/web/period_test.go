@@ -45,18 +45,24 @@ func TestDefaultPeriodIsTheData(t *testing.T) {
 	}
 	first := f.Start.Format(time.DateOnly)
 	last := f.Start.AddDate(0, 0, f.Days-1)
+	// A store that cannot tell its days without reading the cells (no
+	// rollup.DaySpanner) gives the same period.
+	cellsOnly := struct{ rollup.Store }{store}
 	for _, tc := range []struct {
 		name     string
 		now      time.Time
 		from, to string
+		store    rollup.Store
 	}{
-		{"after the data", last.AddDate(0, 0, 10), first, last.Format(time.DateOnly)},
-		{"on the last day", last, first, last.Format(time.DateOnly)},
+		{"after the data", last.AddDate(0, 0, 10), first, last.Format(time.DateOnly), store},
+		{"on the last day", last, first, last.Format(time.DateOnly), store},
 		// Days after today do not count: the period ends today.
-		{"within the data", f.Start.AddDate(0, 0, 5), first, f.Start.AddDate(0, 0, 5).Format(time.DateOnly)},
+		{"within the data", f.Start.AddDate(0, 0, 5), first, f.Start.AddDate(0, 0, 5).Format(time.DateOnly), store},
+		{"after the data, read from cells", last.AddDate(0, 0, 10), first, last.Format(time.DateOnly), cellsOnly},
+		{"within the data, read from cells", f.Start.AddDate(0, 0, 5), first, f.Start.AddDate(0, 0, 5).Format(time.DateOnly), cellsOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := web.New(web.Config{Token: token, Rollups: store, PublicRoots: f.PublicRoots, Now: func() time.Time { return tc.now }})
+			h, err := web.New(web.Config{Token: token, Rollups: tc.store, PublicRoots: f.PublicRoots, Now: func() time.Time { return tc.now }})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -523,14 +523,27 @@ func (s *server) dataDays(ctx context.Context) (first, last string) {
 		return s.span.first, s.span.last
 	}
 	first, last = now.AddDate(0, 0, 1-defaultDays).Format(time.DateOnly), today
-	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, To: today})
+	f, l, err := s.activeDays(ctx, today)
 	if err != nil {
 		s.log.Warn("dashboard: the data's period", "err", err)
 		return first, last
 	}
-	if len(cells) > 0 {
-		first, last = cells[0].Key.Day, cells[len(cells)-1].Key.Day
+	if f != "" {
+		first, last = f, l
 	}
 	s.span.first, s.span.last, s.span.at = first, last, now
 	return first, last
+}
+
+// activeDays is the first and last day of active cells up to today; a
+// store that cannot tell without reading them is read whole.
+func (s *server) activeDays(ctx context.Context, today string) (first, last string, err error) {
+	if ds, ok := s.cfg.Rollups.(rollup.DaySpanner); ok {
+		return ds.DaySpan(ctx, rollup.ViewActive, today)
+	}
+	cells, err := s.cfg.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}, To: today})
+	if err != nil || len(cells) == 0 {
+		return "", "", err
+	}
+	return cells[0].Key.Day, cells[len(cells)-1].Key.Day, nil
 }
