@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/provisionhq/provision/internal/batchcodec"
 
 	"github.com/provisionhq/provision/agent"
 	"github.com/provisionhq/provision/internal/backend"
@@ -272,10 +273,24 @@ func runWorker(t *testing.T, b *backend.Backend) {
 	})
 }
 
-// expand returns b and the output of every zstd frame inside it, so a
-// search also finds what stored payloads and messages hold compressed.
+// expand returns b, the output of every zstd frame inside it and the
+// events of a stored batch payload that ends it (S2-compressed, as rows and
+// stream messages hold them), so a search also finds what they hold
+// compressed.
 func expand(b []byte) [][]byte {
 	out := [][]byte{b}
+	for i := range b {
+		// A payload starts with its format byte and runs to the end; a
+		// wrong start fails to decode.
+		if b[i] != 1 && b[i] != 2 {
+			continue
+		}
+		if entries, err := batchcodec.Decode(b[i:]); err == nil && len(entries) > 0 {
+			if j, err := json.Marshal(entries); err == nil {
+				out = append(out, j)
+			}
+		}
+	}
 	magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
 	for off := 0; off < len(b); {
 		i := bytes.Index(b[off:], magic)
@@ -409,7 +424,11 @@ func streamsHolding(t *testing.T, b *backend.Backend, needles []string) map[stri
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := holds(append(m.Data, fmt.Sprint(m.Header)...), needles); n != "" {
+			n := holds(m.Data, needles)
+			if n == "" {
+				n = holds([]byte(fmt.Sprint(m.Header)), needles)
+			}
+			if n != "" {
 				found[fmt.Sprintf("%s/%d", name, seq)] = n
 			}
 		}
