@@ -126,6 +126,9 @@ func simulate(ctx context.Context, o simulateOptions, m *manifest.Manifest, stde
 		return nil, nil, fmt.Errorf("--ca %s: %w", o.caFile, err)
 	}
 	defer hc.CloseIdleConnections()
+	if err := sim.Reachable(ctx, hc, o.server); err != nil {
+		return nil, nil, err
+	}
 	client := &sim.Client{BaseURL: o.server, HTTP: hc, AddressHeader: o.addressHeader}
 	send := client.Send
 	if o.via == "agent" {

@@ -265,6 +265,11 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if !wire.IsRetryable(err) {
+			// A certificate that does not verify, say: the next flush
+			// would meet it again.
+			return nil, fmt.Errorf("installation %d: upload: %w", in.Index, err)
+		}
 		res.Retries++
 		select {
 		case <-ctx.Done():

@@ -40,9 +40,12 @@ func StartGateway(upstream string, upstreamCA []byte, header string, log *slog.L
 	if err != nil || target.Host == "" {
 		return nil, fmt.Errorf("gateway upstream %q is not a URL", upstream)
 	}
-	pool := x509.NewCertPool()
-	if len(upstreamCA) > 0 && !pool.AppendCertsFromPEM(upstreamCA) {
-		return nil, errors.New("gateway: no PEM certificate for the upstream")
+	var pool *x509.CertPool // nil: the system's roots
+	if len(upstreamCA) > 0 {
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(upstreamCA) {
+			return nil, errors.New("gateway: no PEM certificate for the upstream")
+		}
 	}
 	certPEM, cert, err := SelfSignedCert()
 	if err != nil {

@@ -76,6 +76,27 @@ func NewHTTPClient(caPEM []byte, conns int) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
+// Reachable checks, before a run, that the server at baseURL answers over
+// a connection hc trusts. A certificate that does not verify is a mistake
+// of the run's settings (a self-signed server without --ca, say) that no
+// retry would mend, so the run stops at once and says so; a server that
+// is only down or busy is left to the uploads' retries.
+func Reachable(ctx context.Context, hc *http.Client, baseURL string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", baseURL, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if wire.IsCertificateError(err) {
+			return fmt.Errorf("server %s: its certificate does not verify (pass the server's certificate with --ca FILE): %w", baseURL, err)
+		}
+		return nil
+	}
+	resp.Body.Close()
+	return nil
+}
+
 // Send delivers one upload and returns the server's final answer.
 func (c *Client) Send(ctx context.Context, u *Upload) (*Result, error) {
 	res := &Result{}
