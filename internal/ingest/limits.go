@@ -106,47 +106,36 @@ func (l Limits) requestShare() int64 {
 // Validate reports every limit that is out of range, naming its field.
 func (l Limits) Validate() error {
 	var errs []error
-	pos := func(name string, v int64) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %d", name, v))
-		}
-	}
-	pos("max_body_bytes", l.MaxBodyBytes)
-	pos("max_decompressed_bytes", l.MaxDecompressedBytes)
-	pos("max_compression_ratio", l.MaxCompressionRatio)
-	pos("max_depth", int64(l.MaxDepth))
-	pos("max_events", int64(l.MaxEvents))
-	pos("max_event_age", int64(l.MaxEventAge))
-	pos("max_in_flight", int64(l.MaxInFlight))
-	pos("memory_budget", l.MemoryBudget)
-	pos("max_sent_at_skew", int64(l.MaxSentAtSkew))
-	pos("min_body_rate", l.MinBodyRate)
-	pos("max_clients", int64(l.MaxClients))
-	for _, r := range []struct {
+	const positive, notNegative, atLeastOne = "must be positive", "must not be negative", "must be at least 1"
+	for _, c := range []struct {
 		name string
-		v    rate.Limit
-	}{{"submit_rate", l.SubmitRate}, {"deletion_rate", l.DeletionRate}} {
-		if !(r.v > 0) {
-			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %v", r.name, float64(r.v)))
+		ok   bool
+		rule string
+		v    any
+	}{
+		{"max_body_bytes", l.MaxBodyBytes > 0, positive, l.MaxBodyBytes},
+		{"max_decompressed_bytes", l.MaxDecompressedBytes > 0, positive, l.MaxDecompressedBytes},
+		{"max_compression_ratio", l.MaxCompressionRatio > 0, positive, l.MaxCompressionRatio},
+		{"max_depth", l.MaxDepth > 0, positive, l.MaxDepth},
+		{"max_events", l.MaxEvents > 0, positive, l.MaxEvents},
+		{"max_event_age", l.MaxEventAge > 0, positive, int64(l.MaxEventAge)},
+		{"max_in_flight", l.MaxInFlight > 0, positive, l.MaxInFlight},
+		{"memory_budget", l.MemoryBudget > 0, positive, l.MemoryBudget},
+		{"max_sent_at_skew", l.MaxSentAtSkew > 0, positive, int64(l.MaxSentAtSkew)},
+		{"min_body_rate", l.MinBodyRate > 0, positive, l.MinBodyRate},
+		{"max_clients", l.MaxClients > 0, positive, l.MaxClients},
+		{"submit_rate", l.SubmitRate > 0, positive, float64(l.SubmitRate)},
+		{"deletion_rate", l.DeletionRate > 0, positive, float64(l.DeletionRate)},
+		{"body_grace", l.BodyGrace >= 0, notNegative, l.BodyGrace},
+		{"submit_burst", l.SubmitBurst >= 1, atLeastOne, l.SubmitBurst},
+		{"deletion_burst", l.DeletionBurst >= 1, atLeastOne, l.DeletionBurst},
+		{"max_clock_skew", l.MaxClockSkew >= 0, notNegative, l.MaxClockSkew},
+		{"clock_skew_tolerance", l.ClockSkewTolerance >= 0, notNegative, l.ClockSkewTolerance},
+		{"queue_timeout", l.QueueTimeout >= 0, notNegative, l.QueueTimeout},
+	} {
+		if !c.ok {
+			errs = append(errs, fmt.Errorf("limits.%s: %s, is %v", c.name, c.rule, c.v))
 		}
-	}
-	if l.BodyGrace < 0 {
-		errs = append(errs, fmt.Errorf("limits.body_grace: must not be negative, is %s", l.BodyGrace))
-	}
-	if l.SubmitBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.submit_burst: must be at least 1, is %d", l.SubmitBurst))
-	}
-	if l.DeletionBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.deletion_burst: must be at least 1, is %d", l.DeletionBurst))
-	}
-	if l.MaxClockSkew < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_clock_skew: must not be negative, is %s", l.MaxClockSkew))
-	}
-	if l.ClockSkewTolerance < 0 {
-		errs = append(errs, fmt.Errorf("limits.clock_skew_tolerance: must not be negative, is %s", l.ClockSkewTolerance))
-	}
-	if l.QueueTimeout < 0 {
-		errs = append(errs, fmt.Errorf("limits.queue_timeout: must not be negative, is %s", l.QueueTimeout))
 	}
 	if l.MaxDepth > 0 && l.MaxDepth < 5 {
 		errs = append(errs, fmt.Errorf("limits.max_depth: a batch needs at least 5 levels, is %d", l.MaxDepth))
