@@ -10,45 +10,46 @@ import (
 )
 
 // Limits bound what one request may cost. Every limit has a documented
-// error; none is silent.
+// error; none is silent. The yaml names are the keys under limits: in
+// serve's configuration file, and the names Validate reports.
 type Limits struct {
-	MaxBodyBytes         int64         // compressed body as received (413 body_too_large)
-	MaxDecompressedBytes int64         // body after decompression (413 decompressed_too_large)
-	MaxCompressionRatio  int64         // decompressed/compressed, checked while streaming (413 compression_ratio)
-	MaxDepth             int           // JSON nesting (400 too_deep)
-	MaxEvents            int           // events per batch (400 too_many_events)
-	MaxEventAge          time.Duration // older events are rejected (bad_time)
-	MaxClockSkew         time.Duration // events further in the future are rejected (bad_time)
+	MaxBodyBytes         int64         `yaml:"max_body_bytes"`         // compressed body as received (413 body_too_large)
+	MaxDecompressedBytes int64         `yaml:"max_decompressed_bytes"` // body after decompression (413 decompressed_too_large)
+	MaxCompressionRatio  int64         `yaml:"max_compression_ratio"`  // decompressed/compressed, checked while streaming (413 compression_ratio)
+	MaxDepth             int           `yaml:"max_depth"`              // JSON nesting (400 too_deep)
+	MaxEvents            int           `yaml:"max_events"`             // events per batch (400 too_many_events)
+	MaxEventAge          time.Duration `yaml:"max_event_age"`          // older events are rejected (bad_time)
+	MaxClockSkew         time.Duration `yaml:"max_clock_skew"`         // events further in the future are rejected (bad_time)
 	// ClockSkewTolerance is how far receipt time minus sent_at may be
 	// before the batch's event times are corrected by it: what the
 	// upload itself takes (a slow body, a queue) is not a wrong clock.
-	ClockSkewTolerance time.Duration
+	ClockSkewTolerance time.Duration `yaml:"clock_skew_tolerance"`
 
-	MaxInFlight  int           // submissions being processed at once; more wait QueueTimeout, then 429
-	QueueTimeout time.Duration // how long a submission waits for a free slot
-	MemoryBudget int64         // bytes all in-flight submissions may hold; over it, 503
+	MaxInFlight  int           `yaml:"max_in_flight"` // submissions being processed at once; more wait QueueTimeout, then 429
+	QueueTimeout time.Duration `yaml:"queue_timeout"` // how long a submission waits for a free slot
+	MemoryBudget int64         `yaml:"memory_budget"` // bytes all in-flight submissions may hold; over it, 503
 
 	// MaxSentAtSkew is how far a batch's sent_at may be from the server's
 	// clock (400 bad_sent_at). Devices' clocks are off by days or months
 	// and sent_at is what corrects them, so this only refuses what cannot
 	// be a clock at all.
-	MaxSentAtSkew time.Duration
+	MaxSentAtSkew time.Duration `yaml:"max_sent_at_skew"`
 
 	// MinBodyRate is the slowest a body may arrive, in bytes per second,
 	// averaged from the start of the request after BodyGrace (408
 	// too_slow). It applies per connection and per HTTP/2 stream.
-	MinBodyRate int64
-	BodyGrace   time.Duration
+	MinBodyRate int64         `yaml:"min_body_rate"`
+	BodyGrace   time.Duration `yaml:"body_grace"`
 
 	// Per-client token buckets (requests per second and burst) on
 	// submission and deletion, answered 429 rate_limited with Retry-After.
 	// rate.Inf turns one off. MaxClients bounds the buckets kept; the
 	// least recently seen client is forgotten first.
-	SubmitRate    rate.Limit
-	SubmitBurst   int
-	DeletionRate  rate.Limit
-	DeletionBurst int
-	MaxClients    int
+	SubmitRate    rate.Limit `yaml:"submit_rate"`
+	SubmitBurst   int        `yaml:"submit_burst"`
+	DeletionRate  rate.Limit `yaml:"deletion_rate"`
+	DeletionBurst int        `yaml:"deletion_burst"`
+	MaxClients    int        `yaml:"max_clients"`
 }
 
 // DefaultLimits fit batches of a few hundred events with certificates, and
