@@ -302,29 +302,29 @@ func bench(d time.Duration, concurrency, events int, overload float64, rounds in
 	fmt.Printf("gzip body: %d bytes on average\n", gz/100)
 
 	// Both servers run with serve's runtime settings (its tuneGC), set
-	// here explicitly so neither is tuned differently.
+	// here explicitly so neither is tuned differently; with -cpuprofile,
+	// each writes its CPU profile there.
 	env := append(os.Environ(), runtimeEnv...)
+	start := func(name, dir string, cmd *exec.Cmd, profileFlag, profileFile string) (*driver.Server, error) {
+		if profiles != "" {
+			cmd.Args = append(cmd.Args, profileFlag, filepath.Join(profiles, profileFile))
+		}
+		cmd.Env = env
+		return driver.Start(name, cmd, dir)
+	}
 	baseDir := filepath.Join(tmp, "baseline")
 	os.MkdirAll(baseDir, 0o700)
-	baseCmd := exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir)
-	if profiles != "" {
-		baseCmd.Args = append(baseCmd.Args, "-baseline-profile", filepath.Join(profiles, "baseline.pprof"))
-	}
-	baseCmd.Env = env
-	base, err := driver.Start("baseline", baseCmd, baseDir)
+	base, err := start("baseline", baseDir, exec.Command(self, "-serve-baseline", "-baseline-dir", baseDir),
+		"-baseline-profile", "baseline.pprof")
 	if err != nil {
 		return err
 	}
 	defer base.Stop()
+	// serve's profile covers the whole run; serve is idle outside its
+	// phases, so what it shows is the closed-loop and overload load.
 	dataDir := filepath.Join(tmp, "data")
-	realCmd := exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn")
-	if profiles != "" {
-		// The profile covers the whole run; serve is idle outside its
-		// phases, so what it shows is the closed-loop and overload load.
-		realCmd.Args = append(realCmd.Args, "--cpu-profile", filepath.Join(profiles, "serve.pprof"))
-	}
-	realCmd.Env = env
-	real, err := driver.Start("provision serve", realCmd, dataDir)
+	real, err := start("provision serve", dataDir, exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--log-level", "warn"),
+		"--cpu-profile", "serve.pprof")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -30,32 +31,10 @@ type serveConfig struct {
 	LogLevel           string        `yaml:"log_level"`
 	LogFormat          string        `yaml:"log_format"`
 	ShutdownTimeout    time.Duration `yaml:"shutdown_timeout"`
-	Limits             limitsConfig  `yaml:"limits"`
-}
-
-// limitsConfig is the YAML form of ingest.Limits; zero (or an absent key)
-// keeps the default. Sizes are bytes, rates requests per second per
-// client address (.inf: no limit).
-type limitsConfig struct {
-	MaxBodyBytes         int64         `yaml:"max_body_bytes"`
-	MaxDecompressedBytes int64         `yaml:"max_decompressed_bytes"`
-	MaxCompressionRatio  int64         `yaml:"max_compression_ratio"`
-	MaxDepth             int           `yaml:"max_depth"`
-	MaxEvents            int           `yaml:"max_events"`
-	MaxEventAge          time.Duration `yaml:"max_event_age"`
-	MaxClockSkew         time.Duration `yaml:"max_clock_skew"`
-	MaxSentAtSkew        time.Duration `yaml:"max_sent_at_skew"`
-	ClockSkewTolerance   time.Duration `yaml:"clock_skew_tolerance"`
-	MaxInFlight          int           `yaml:"max_in_flight"`
-	QueueTimeout         time.Duration `yaml:"queue_timeout"`
-	MemoryBudget         int64         `yaml:"memory_budget"`
-	MinBodyRate          int64         `yaml:"min_body_rate"`
-	BodyGrace            time.Duration `yaml:"body_grace"`
-	SubmitRate           float64       `yaml:"submit_rate"`
-	SubmitBurst          int           `yaml:"submit_burst"`
-	DeletionRate         float64       `yaml:"deletion_rate"`
-	DeletionBurst        int           `yaml:"deletion_burst"`
-	MaxClients           int           `yaml:"max_clients"`
+	// Limits are the ingest limits set in the file, under their yaml
+	// names; zero (or an absent key) keeps the default. Sizes are bytes,
+	// rates requests per second per client address (.inf: no limit).
+	Limits ingest.Limits `yaml:"limits"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -67,46 +46,21 @@ func defaultServeConfig() serveConfig {
 	}
 }
 
-// setIfGiven overwrites dst with v unless v is zero, the value of a key
-// left out.
-func setIfGiven[T comparable](dst *T, v T) {
-	var zero T
-	if v != zero {
-		*dst = v
-	}
-}
-
-// perSecond is a rate from YAML, where .inf means no limit.
-func perSecond(v float64) rate.Limit {
-	if math.IsInf(v, 1) {
-		return rate.Inf
-	}
-	return rate.Limit(v)
-}
-
-// ingestLimits merges the configured limits over the defaults.
+// ingestLimits merges the configured limits over the defaults: each limit
+// given (not zero) replaces the default, a rate of .inf is no limit.
 func (c *serveConfig) ingestLimits() ingest.Limits {
 	l := ingest.DefaultLimits()
-	y := &c.Limits
-	setIfGiven(&l.MaxBodyBytes, y.MaxBodyBytes)
-	setIfGiven(&l.MaxDecompressedBytes, y.MaxDecompressedBytes)
-	setIfGiven(&l.MaxCompressionRatio, y.MaxCompressionRatio)
-	setIfGiven(&l.MaxDepth, y.MaxDepth)
-	setIfGiven(&l.MaxEvents, y.MaxEvents)
-	setIfGiven(&l.MaxEventAge, y.MaxEventAge)
-	setIfGiven(&l.MaxClockSkew, y.MaxClockSkew)
-	setIfGiven(&l.ClockSkewTolerance, y.ClockSkewTolerance)
-	setIfGiven(&l.MaxSentAtSkew, y.MaxSentAtSkew)
-	setIfGiven(&l.MaxInFlight, y.MaxInFlight)
-	setIfGiven(&l.QueueTimeout, y.QueueTimeout)
-	setIfGiven(&l.MemoryBudget, y.MemoryBudget)
-	setIfGiven(&l.MinBodyRate, y.MinBodyRate)
-	setIfGiven(&l.BodyGrace, y.BodyGrace)
-	setIfGiven(&l.SubmitRate, perSecond(y.SubmitRate))
-	setIfGiven(&l.SubmitBurst, y.SubmitBurst)
-	setIfGiven(&l.DeletionRate, perSecond(y.DeletionRate))
-	setIfGiven(&l.DeletionBurst, y.DeletionBurst)
-	setIfGiven(&l.MaxClients, y.MaxClients)
+	given, dst := reflect.ValueOf(c.Limits), reflect.ValueOf(&l).Elem()
+	for i := range given.NumField() {
+		if f := given.Field(i); !f.Equal(reflect.Zero(f.Type())) {
+			dst.Field(i).Set(f)
+		}
+	}
+	for _, r := range []*rate.Limit{&l.SubmitRate, &l.DeletionRate} {
+		if math.IsInf(float64(*r), 1) {
+			*r = rate.Inf
+		}
+	}
 	return l
 }
 

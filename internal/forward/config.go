@@ -178,17 +178,18 @@ func recipientClient(section, caFile string, timeout time.Duration) (*http.Clien
 	return client, nil
 }
 
-// config reads the third party's secret and makes its client.
-func (w *WebhookSettings) config(getenv func(string) string) (WebhookConfig, error) {
+// webhook reads the third party's secret, makes its client and builds its
+// webhook, whose deletion notices are retried by retry.
+func (w *WebhookSettings) webhook(getenv func(string) string, retry wire.Policy) (*Webhook, error) {
 	secret, err := readSecret(w.SecretFile, w.SecretEnv, getenv)
 	if err != nil {
-		return WebhookConfig{}, fmt.Errorf("third_party secret: %w", err)
+		return nil, fmt.Errorf("third_party secret: %w", err)
 	}
 	client, err := recipientClient("third_party", w.CAFile, w.Timeout)
 	if err != nil {
-		return WebhookConfig{}, err
+		return nil, err
 	}
-	return WebhookConfig{URL: w.URL, Secret: secret, Client: client}, nil
+	return NewWebhook(WebhookConfig{URL: w.URL, Secret: secret, Client: client, Retry: retry})
 }
 
 // Senders builds the configured senders. getenv reads secrets named by
@@ -212,11 +213,7 @@ func (c *Config) Senders(getenv func(string) string) ([]Sender, error) {
 		out = append(out, s)
 	}
 	if w := c.ThirdParty; w != nil {
-		wc, err := w.config(getenv)
-		if err != nil {
-			return nil, err
-		}
-		s, err := NewWebhook(wc)
+		s, err := w.webhook(getenv, wire.Policy{})
 		if err != nil {
 			return nil, err
 		}
@@ -247,12 +244,7 @@ func (c *Config) Deleters(getenv func(string) string) ([]Deleter, error) {
 		out = append(out, d)
 	}
 	if w := c.ThirdParty; w != nil {
-		wc, err := w.config(getenv)
-		if err != nil {
-			return nil, err
-		}
-		wc.Retry = DeletionRetry
-		d, err := NewWebhook(wc)
+		d, err := w.webhook(getenv, DeletionRetry)
 		if err != nil {
 			return nil, err
 		}

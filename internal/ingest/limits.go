@@ -10,45 +10,46 @@ import (
 )
 
 // Limits bound what one request may cost. Every limit has a documented
-// error; none is silent.
+// error; none is silent. The yaml names are the keys under limits: in
+// serve's configuration file, and the names Validate reports.
 type Limits struct {
-	MaxBodyBytes         int64         // compressed body as received (413 body_too_large)
-	MaxDecompressedBytes int64         // body after decompression (413 decompressed_too_large)
-	MaxCompressionRatio  int64         // decompressed/compressed, checked while streaming (413 compression_ratio)
-	MaxDepth             int           // JSON nesting (400 too_deep)
-	MaxEvents            int           // events per batch (400 too_many_events)
-	MaxEventAge          time.Duration // older events are rejected (bad_time)
-	MaxClockSkew         time.Duration // events further in the future are rejected (bad_time)
+	MaxBodyBytes         int64         `yaml:"max_body_bytes"`         // compressed body as received (413 body_too_large)
+	MaxDecompressedBytes int64         `yaml:"max_decompressed_bytes"` // body after decompression (413 decompressed_too_large)
+	MaxCompressionRatio  int64         `yaml:"max_compression_ratio"`  // decompressed/compressed, checked while streaming (413 compression_ratio)
+	MaxDepth             int           `yaml:"max_depth"`              // JSON nesting (400 too_deep)
+	MaxEvents            int           `yaml:"max_events"`             // events per batch (400 too_many_events)
+	MaxEventAge          time.Duration `yaml:"max_event_age"`          // older events are rejected (bad_time)
+	MaxClockSkew         time.Duration `yaml:"max_clock_skew"`         // events further in the future are rejected (bad_time)
 	// ClockSkewTolerance is how far receipt time minus sent_at may be
 	// before the batch's event times are corrected by it: what the
 	// upload itself takes (a slow body, a queue) is not a wrong clock.
-	ClockSkewTolerance time.Duration
+	ClockSkewTolerance time.Duration `yaml:"clock_skew_tolerance"`
 
-	MaxInFlight  int           // submissions being processed at once; more wait QueueTimeout, then 429
-	QueueTimeout time.Duration // how long a submission waits for a free slot
-	MemoryBudget int64         // bytes all in-flight submissions may hold; over it, 503
+	MaxInFlight  int           `yaml:"max_in_flight"` // submissions being processed at once; more wait QueueTimeout, then 429
+	QueueTimeout time.Duration `yaml:"queue_timeout"` // how long a submission waits for a free slot
+	MemoryBudget int64         `yaml:"memory_budget"` // bytes all in-flight submissions may hold; over it, 503
 
 	// MaxSentAtSkew is how far a batch's sent_at may be from the server's
 	// clock (400 bad_sent_at). Devices' clocks are off by days or months
 	// and sent_at is what corrects them, so this only refuses what cannot
 	// be a clock at all.
-	MaxSentAtSkew time.Duration
+	MaxSentAtSkew time.Duration `yaml:"max_sent_at_skew"`
 
 	// MinBodyRate is the slowest a body may arrive, in bytes per second,
 	// averaged from the start of the request after BodyGrace (408
 	// too_slow). It applies per connection and per HTTP/2 stream.
-	MinBodyRate int64
-	BodyGrace   time.Duration
+	MinBodyRate int64         `yaml:"min_body_rate"`
+	BodyGrace   time.Duration `yaml:"body_grace"`
 
 	// Per-client token buckets (requests per second and burst) on
 	// submission and deletion, answered 429 rate_limited with Retry-After.
 	// rate.Inf turns one off. MaxClients bounds the buckets kept; the
 	// least recently seen client is forgotten first.
-	SubmitRate    rate.Limit
-	SubmitBurst   int
-	DeletionRate  rate.Limit
-	DeletionBurst int
-	MaxClients    int
+	SubmitRate    rate.Limit `yaml:"submit_rate"`
+	SubmitBurst   int        `yaml:"submit_burst"`
+	DeletionRate  rate.Limit `yaml:"deletion_rate"`
+	DeletionBurst int        `yaml:"deletion_burst"`
+	MaxClients    int        `yaml:"max_clients"`
 }
 
 // DefaultLimits fit batches of a few hundred events with certificates, and
@@ -106,47 +107,36 @@ func (l Limits) requestShare() int64 {
 // Validate reports every limit that is out of range, naming its field.
 func (l Limits) Validate() error {
 	var errs []error
-	pos := func(name string, v int64) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %d", name, v))
-		}
-	}
-	pos("max_body_bytes", l.MaxBodyBytes)
-	pos("max_decompressed_bytes", l.MaxDecompressedBytes)
-	pos("max_compression_ratio", l.MaxCompressionRatio)
-	pos("max_depth", int64(l.MaxDepth))
-	pos("max_events", int64(l.MaxEvents))
-	pos("max_event_age", int64(l.MaxEventAge))
-	pos("max_in_flight", int64(l.MaxInFlight))
-	pos("memory_budget", l.MemoryBudget)
-	pos("max_sent_at_skew", int64(l.MaxSentAtSkew))
-	pos("min_body_rate", l.MinBodyRate)
-	pos("max_clients", int64(l.MaxClients))
-	for _, r := range []struct {
+	const positive, notNegative, atLeastOne = "must be positive", "must not be negative", "must be at least 1"
+	for _, c := range []struct {
 		name string
-		v    rate.Limit
-	}{{"submit_rate", l.SubmitRate}, {"deletion_rate", l.DeletionRate}} {
-		if !(r.v > 0) {
-			errs = append(errs, fmt.Errorf("limits.%s: must be positive, is %v", r.name, float64(r.v)))
+		ok   bool
+		rule string
+		v    any
+	}{
+		{"max_body_bytes", l.MaxBodyBytes > 0, positive, l.MaxBodyBytes},
+		{"max_decompressed_bytes", l.MaxDecompressedBytes > 0, positive, l.MaxDecompressedBytes},
+		{"max_compression_ratio", l.MaxCompressionRatio > 0, positive, l.MaxCompressionRatio},
+		{"max_depth", l.MaxDepth > 0, positive, l.MaxDepth},
+		{"max_events", l.MaxEvents > 0, positive, l.MaxEvents},
+		{"max_event_age", l.MaxEventAge > 0, positive, int64(l.MaxEventAge)},
+		{"max_in_flight", l.MaxInFlight > 0, positive, l.MaxInFlight},
+		{"memory_budget", l.MemoryBudget > 0, positive, l.MemoryBudget},
+		{"max_sent_at_skew", l.MaxSentAtSkew > 0, positive, int64(l.MaxSentAtSkew)},
+		{"min_body_rate", l.MinBodyRate > 0, positive, l.MinBodyRate},
+		{"max_clients", l.MaxClients > 0, positive, l.MaxClients},
+		{"submit_rate", l.SubmitRate > 0, positive, float64(l.SubmitRate)},
+		{"deletion_rate", l.DeletionRate > 0, positive, float64(l.DeletionRate)},
+		{"body_grace", l.BodyGrace >= 0, notNegative, l.BodyGrace},
+		{"submit_burst", l.SubmitBurst >= 1, atLeastOne, l.SubmitBurst},
+		{"deletion_burst", l.DeletionBurst >= 1, atLeastOne, l.DeletionBurst},
+		{"max_clock_skew", l.MaxClockSkew >= 0, notNegative, l.MaxClockSkew},
+		{"clock_skew_tolerance", l.ClockSkewTolerance >= 0, notNegative, l.ClockSkewTolerance},
+		{"queue_timeout", l.QueueTimeout >= 0, notNegative, l.QueueTimeout},
+	} {
+		if !c.ok {
+			errs = append(errs, fmt.Errorf("limits.%s: %s, is %v", c.name, c.rule, c.v))
 		}
-	}
-	if l.BodyGrace < 0 {
-		errs = append(errs, fmt.Errorf("limits.body_grace: must not be negative, is %s", l.BodyGrace))
-	}
-	if l.SubmitBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.submit_burst: must be at least 1, is %d", l.SubmitBurst))
-	}
-	if l.DeletionBurst < 1 {
-		errs = append(errs, fmt.Errorf("limits.deletion_burst: must be at least 1, is %d", l.DeletionBurst))
-	}
-	if l.MaxClockSkew < 0 {
-		errs = append(errs, fmt.Errorf("limits.max_clock_skew: must not be negative, is %s", l.MaxClockSkew))
-	}
-	if l.ClockSkewTolerance < 0 {
-		errs = append(errs, fmt.Errorf("limits.clock_skew_tolerance: must not be negative, is %s", l.ClockSkewTolerance))
-	}
-	if l.QueueTimeout < 0 {
-		errs = append(errs, fmt.Errorf("limits.queue_timeout: must not be negative, is %s", l.QueueTimeout))
 	}
 	if l.MaxDepth > 0 && l.MaxDepth < 5 {
 		errs = append(errs, fmt.Errorf("limits.max_depth: a batch needs at least 5 levels, is %d", l.MaxDepth))

@@ -338,34 +338,27 @@ func parseCountersignature(set []byte, encryptedDigest []byte, pool []*x509.Cert
 	return ts
 }
 
+// signatureAlgorithms names the algorithm of a signature by the signer's
+// key and the digest it signs.
+var signatureAlgorithms = map[x509.PublicKeyAlgorithm]map[crypto.Hash]x509.SignatureAlgorithm{
+	x509.RSA: {
+		crypto.MD5:    x509.MD5WithRSA,
+		crypto.SHA1:   x509.SHA1WithRSA,
+		crypto.SHA256: x509.SHA256WithRSA,
+		crypto.SHA384: x509.SHA384WithRSA,
+		crypto.SHA512: x509.SHA512WithRSA,
+	},
+	x509.ECDSA: {
+		crypto.SHA1:   x509.ECDSAWithSHA1,
+		crypto.SHA256: x509.ECDSAWithSHA256,
+		crypto.SHA384: x509.ECDSAWithSHA384,
+		crypto.SHA512: x509.ECDSAWithSHA512,
+	},
+}
+
 func signatureAlgorithm(cert *x509.Certificate, hash crypto.Hash) x509.SignatureAlgorithm {
-	switch cert.PublicKeyAlgorithm {
-	case x509.RSA:
-		switch hash {
-		case crypto.MD5:
-			return x509.MD5WithRSA
-		case crypto.SHA1:
-			return x509.SHA1WithRSA
-		case crypto.SHA256:
-			return x509.SHA256WithRSA
-		case crypto.SHA384:
-			return x509.SHA384WithRSA
-		case crypto.SHA512:
-			return x509.SHA512WithRSA
-		}
-	case x509.ECDSA:
-		switch hash {
-		case crypto.SHA1:
-			return x509.ECDSAWithSHA1
-		case crypto.SHA256:
-			return x509.ECDSAWithSHA256
-		case crypto.SHA384:
-			return x509.ECDSAWithSHA384
-		case crypto.SHA512:
-			return x509.ECDSAWithSHA512
-		}
-	}
-	return x509.UnknownSignatureAlgorithm
+	// A missing entry is x509.UnknownSignatureAlgorithm, the zero value.
+	return signatureAlgorithms[cert.PublicKeyAlgorithm][hash]
 }
 
 func findCertificate(pool []*x509.Certificate, issuer []byte, serial *big.Int) *x509.Certificate {

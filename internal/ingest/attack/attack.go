@@ -50,8 +50,14 @@ type Rig struct {
 	Limits ingest.Limits
 }
 
-// NewRig starts a server with its store in dir.
+// NewRig starts a server with its store in dir, on the system clock.
 func NewRig(ctx context.Context, dir string, l ingest.Limits) (*Rig, error) {
+	return NewRigClock(ctx, dir, l, nil)
+}
+
+// NewRigClock starts a server with its store in dir whose clock (rate
+// limits, time windows) is now; nil is the system clock.
+func NewRigClock(ctx context.Context, dir string, l ingest.Limits, now func() time.Time) (*Rig, error) {
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "provision.db"))
 	if err != nil {
 		return nil, err
@@ -68,6 +74,7 @@ func NewRig(ctx context.Context, dir string, l ingest.Limits) (*Rig, error) {
 		Ready:      store.Ping,
 		Deletion:   privacy.NewDeletionHandler(svc),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:        now,
 	})
 	if err != nil {
 		store.Close()
@@ -395,9 +402,21 @@ func (f *FloodResult) AllowedPerSecond() float64 { return float64(f.Allowed) / f
 // Flood sends requests to path from one address with workers in parallel
 // for d, body(i) for the i-th.
 func Flood(ctx context.Context, r *Rig, path, addr string, workers int, d time.Duration, body func(i int) []byte) *FloodResult {
-	res := &FloodResult{}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	return flood(ctx, r, path, addr, workers, 0, body)
+}
+
+// FloodN sends n requests to path from one address with workers in
+// parallel, body(i) for the i-th. A request that gets no answer is not
+// counted in Answered.
+func FloodN(ctx context.Context, r *Rig, path, addr string, workers, n int, body func(i int) []byte) *FloodResult {
+	return flood(ctx, r, path, addr, workers, int64(n), body)
+}
+
+// flood sends requests until ctx ends or, when n > 0, n were sent.
+func flood(ctx context.Context, r *Rig, path, addr string, workers int, n int64, body func(i int) []byte) *FloodResult {
+	res := &FloodResult{}
 	client := r.Client(true)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -405,7 +424,11 @@ func Flood(ctx context.Context, r *Rig, path, addr string, workers int, d time.D
 	for range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				a := Post(ctx, client, r.HTTP.URL, path, addr, body(int(next.Add(1))), "")
+				i := next.Add(1)
+				if n > 0 && i > n {
+					return
+				}
+				a := Post(ctx, client, r.HTTP.URL, path, addr, body(int(i)), "")
 				if a.Err != nil {
 					continue
 				}
