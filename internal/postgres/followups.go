@@ -30,15 +30,8 @@ func (p *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 		return nil, pgWrap("installation days", err)
 	}
 	defer rows.Close()
-	var spans privacy.DaySpans
-	for rows.Next() {
-		var lo, hi, received int64
-		if err := rows.Scan(&lo, &hi, &received); err != nil {
-			return nil, pgWrap("installation days", err)
-		}
-		spans.Add(lo, hi, received)
-	}
-	return spans.Days(), pgWrap("installation days", rows.Err())
+	days, err := privacy.ReadDaySpans(rows)
+	return days, pgWrap("installation days", err)
 }
 
 // HoldDays implements rollup.MarkStore.

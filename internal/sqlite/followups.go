@@ -29,15 +29,8 @@ func (s *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 		return nil, wrap("installation days", err)
 	}
 	defer rows.Close()
-	var spans privacy.DaySpans
-	for rows.Next() {
-		var lo, hi, received int64
-		if err := rows.Scan(&lo, &hi, &received); err != nil {
-			return nil, wrap("installation days", err)
-		}
-		spans.Add(lo, hi, received)
-	}
-	return spans.Days(), wrap("installation days", rows.Err())
+	days, err := privacy.ReadDaySpans(rows)
+	return days, wrap("installation days", err)
 }
 
 // HoldDays implements rollup.MarkStore.
