@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
@@ -29,16 +30,7 @@ type SystemClock struct{}
 func (SystemClock) Now() time.Time { return time.Now() }
 
 // Sleep implements Clock.
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, d) }
 
 // Retention purges raw data once the manifest's retention for it has
 // passed. Ages are measured from the event time, by UTC day.
