@@ -28,3 +28,35 @@ func TestSleepEndsWithDeadline(t *testing.T) {
 		t.Fatalf("Sleep = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// Every runs a pass at once and one per kick, and returns once ctx ends;
+// the ticker (an hour) never fires here.
+func TestEveryKickAndStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kick := make(chan struct{})
+	passes := make(chan int, 8)
+	done := make(chan struct{})
+	n := 0
+	go func() {
+		defer close(done)
+		Every(ctx, time.Hour, kick, func(context.Context) {
+			n++
+			passes <- n
+		})
+	}()
+	if got := <-passes; got != 1 {
+		t.Fatalf("first pass = %d, want 1 (at once)", got)
+	}
+	for want := 2; want <= 3; want++ {
+		kick <- struct{}{}
+		if got := <-passes; got != want {
+			t.Fatalf("pass after kick = %d, want %d", got, want)
+		}
+	}
+	cancel()
+	<-done
+	if len(passes) != 0 {
+		t.Fatalf("%d passes after the context ended", len(passes))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/clock"
 )
 
 // DayStore is a Store whose cells of given days can be replaced and whose
@@ -228,16 +229,10 @@ func (f *Refresher) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		every = time.Minute
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	clock.Every(ctx, every, nil, func(ctx context.Context) {
 		if _, err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 			f.logger().Warn("rollup refresh failed; retrying", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
