@@ -34,29 +34,20 @@ func (p *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 	return days, pgWrap("installation days", err)
 }
 
-// HoldDays implements rollup.MarkStore.
-func (r *RollupStore) HoldDays(ctx context.Context, request string, days []string) error {
-	return r.markDays(ctx, "hold days", request, days, false)
-}
-
-// ReleaseDays implements rollup.MarkStore.
-func (r *RollupStore) ReleaseDays(ctx context.Context, request string, days []string) error {
-	return r.markDays(ctx, "release days", request, days, true)
-}
-
-func (r *RollupStore) markDays(ctx context.Context, op, request string, days []string, release bool) error {
+// MarkDays implements rollup.MarkStore.
+func (r *RollupStore) MarkDays(ctx context.Context, request string, days []string, due bool) error {
 	err := pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO rollup_refresh (day, request_id, due)
-			SELECT d, $2, $3 FROM unnest($1::text[]) AS d ON CONFLICT (day, request_id) DO NOTHING`, days, request, release); err != nil {
+			SELECT d, $2, $3 FROM unnest($1::text[]) AS d ON CONFLICT (day, request_id) DO NOTHING`, days, request, due); err != nil {
 			return err
 		}
-		if release {
+		if due {
 			_, err := tx.Exec(ctx, `UPDATE rollup_refresh SET due = true WHERE request_id = $1 AND NOT due`, request)
 			return err
 		}
 		return nil
 	})
-	return pgWrap(op, err)
+	return pgWrap("mark days", err)
 }
 
 // DueDays implements rollup.MarkStore.

@@ -63,7 +63,7 @@ type Refresher struct {
 // refreshed only once ReleaseDays says the request completed.
 func (f *Refresher) HoldDays(ctx context.Context, request string, days []string) error {
 	if f.Marks != nil {
-		return f.Marks.HoldDays(ctx, request, days)
+		return f.Marks.MarkDays(ctx, request, days, false)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -77,7 +77,7 @@ func (f *Refresher) HoldDays(ctx context.Context, request string, days []string)
 // ReleaseDays marks for the next pass the days the request held and days.
 func (f *Refresher) ReleaseDays(ctx context.Context, request string, days []string) error {
 	if f.Marks != nil {
-		return f.Marks.ReleaseDays(ctx, request, days)
+		return f.Marks.MarkDays(ctx, request, days, true)
 	}
 	f.mu.Lock()
 	held := f.held[request]

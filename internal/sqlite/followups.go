@@ -33,31 +33,22 @@ func (s *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 	return days, wrap("installation days", err)
 }
 
-// HoldDays implements rollup.MarkStore.
-func (s *RollupStore) HoldDays(ctx context.Context, request string, days []string) error {
-	return s.markDays(ctx, "hold days", request, days, false)
-}
-
-// ReleaseDays implements rollup.MarkStore.
-func (s *RollupStore) ReleaseDays(ctx context.Context, request string, days []string) error {
-	return s.markDays(ctx, "release days", request, days, true)
-}
-
-func (s *RollupStore) markDays(ctx context.Context, op, request string, days []string, release bool) error {
+// MarkDays implements rollup.MarkStore.
+func (s *RollupStore) MarkDays(ctx context.Context, request string, days []string, due bool) error {
 	err := s.immediate(ctx, func(c *sql.Conn) error {
 		for _, d := range days {
 			if _, err := c.ExecContext(ctx, `INSERT INTO rollup_refresh (day, request_id, due) VALUES (?, ?, ?)
-				ON CONFLICT (day, request_id) DO NOTHING`, d, request, release); err != nil {
+				ON CONFLICT (day, request_id) DO NOTHING`, d, request, due); err != nil {
 				return err
 			}
 		}
-		if release {
+		if due {
 			_, err := c.ExecContext(ctx, `UPDATE rollup_refresh SET due = 1 WHERE request_id = ? AND due = 0`, request)
 			return err
 		}
 		return nil
 	})
-	return wrap(op, err)
+	return wrap("mark days", err)
 }
 
 // DueDays implements rollup.MarkStore.
