@@ -79,23 +79,6 @@ func (p *PrivacyStore) EnqueueNotices(ctx context.Context, requestID, installati
 	return pgWrap("enqueue notices", err)
 }
 
-const pgNoticeColumns = `request_id, recipient, coalesce(installation_id, ''), state, attempts, next_at, confirmed_at, last_error`
-
-func collectNotices(rows pgx.Rows) ([]privacy.Notice, error) {
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (privacy.Notice, error) {
-		var (
-			n                 privacy.Notice
-			next, confirmedAt int64
-		)
-		err := row.Scan(&n.RequestID, &n.Recipient, &n.InstallationID, &n.State, &n.Attempts, &next, &confirmedAt, &n.LastError)
-		n.NextAt = time.Unix(0, next).UTC()
-		if confirmedAt != 0 {
-			n.ConfirmedAt = time.Unix(0, confirmedAt).UTC()
-		}
-		return n, err
-	})
-}
-
 // ClaimNotices implements privacy.NoticeStore: SKIP LOCKED leaves the
 // notices another server is claiming to it.
 func (p *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
@@ -103,12 +86,13 @@ func (p *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, l
 		FROM (SELECT request_id, recipient FROM privacy_notices WHERE state = $2 AND next_at <= $3
 			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS d
 		WHERE n.request_id = d.request_id AND n.recipient = d.recipient
-		RETURNING n.request_id, n.recipient, coalesce(n.installation_id, ''), n.state, n.attempts, n.next_at, n.confirmed_at, n.last_error`,
+		RETURNING n.request_id, n.recipient, n.installation_id, n.state, n.attempts, n.next_at, n.confirmed_at, n.last_error`,
 		until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
 		return nil, pgWrap("claim notices", err)
 	}
-	out, err := collectNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, pgWrap("claim notices", err)
 }
 
@@ -133,10 +117,11 @@ func (p *PrivacyStore) DeferNotice(ctx context.Context, requestID, recipient str
 
 // Notices implements privacy.NoticeStore.
 func (p *PrivacyStore) Notices(ctx context.Context, requestID string) ([]privacy.Notice, error) {
-	rows, err := p.s.pool.Query(ctx, `SELECT `+pgNoticeColumns+` FROM privacy_notices WHERE request_id = $1 ORDER BY recipient`, requestID)
+	rows, err := p.s.pool.Query(ctx, `SELECT `+privacy.NoticeColumns+` FROM privacy_notices WHERE request_id = $1 ORDER BY recipient`, requestID)
 	if err != nil {
 		return nil, pgWrap("notices", err)
 	}
-	out, err := collectNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, pgWrap("notices", err)
 }

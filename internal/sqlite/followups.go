@@ -99,40 +99,17 @@ func (s *PrivacyStore) EnqueueNotices(ctx context.Context, requestID, installati
 	return wrap("enqueue notices: commit", tx.Commit())
 }
 
-const noticeColumns = `request_id, recipient, installation_id, state, attempts, next_at, confirmed_at, last_error`
-
-func scanNotices(rows *sql.Rows) ([]privacy.Notice, error) {
-	defer rows.Close()
-	var out []privacy.Notice
-	for rows.Next() {
-		var (
-			n                 privacy.Notice
-			id                sql.NullString
-			next, confirmedAt int64
-		)
-		if err := rows.Scan(&n.RequestID, &n.Recipient, &id, &n.State, &n.Attempts, &next, &confirmedAt, &n.LastError); err != nil {
-			return nil, err
-		}
-		n.InstallationID = id.String
-		n.NextAt = time.Unix(0, next).UTC()
-		if confirmedAt != 0 {
-			n.ConfirmedAt = time.Unix(0, confirmedAt).UTC()
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
-}
-
 // ClaimNotices implements privacy.NoticeStore.
 func (s *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
 	rows, err := s.db.QueryContext(ctx, `UPDATE privacy_notices SET next_at = ?
 		WHERE (request_id, recipient) IN (SELECT request_id, recipient FROM privacy_notices
 			WHERE state = ? AND next_at <= ? ORDER BY next_at LIMIT ?)
-		RETURNING `+noticeColumns, until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
+		RETURNING `+privacy.NoticeColumns, until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
 		return nil, wrap("claim notices", err)
 	}
-	out, err := scanNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, wrap("claim notices", err)
 }
 
@@ -156,10 +133,11 @@ func (s *PrivacyStore) DeferNotice(ctx context.Context, requestID, recipient str
 
 // Notices implements privacy.NoticeStore.
 func (s *PrivacyStore) Notices(ctx context.Context, requestID string) ([]privacy.Notice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM privacy_notices WHERE request_id = ? ORDER BY recipient`, requestID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+privacy.NoticeColumns+` FROM privacy_notices WHERE request_id = ? ORDER BY recipient`, requestID)
 	if err != nil {
 		return nil, wrap("notices", err)
 	}
-	out, err := scanNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, wrap("notices", err)
 }
