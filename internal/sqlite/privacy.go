@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/batchcodec"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
@@ -266,10 +267,8 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 		if wait > 2*time.Second {
 			return fmt.Errorf("wal checkpoint: %w: readers kept the WAL busy", provision.ErrUnavailable)
 		}
-		select {
-		case <-ctx.Done():
-			return wrap("wal checkpoint", ctx.Err())
-		case <-time.After(wait):
+		if err := clock.Sleep(ctx, wait); err != nil {
+			return wrap("wal checkpoint", err)
 		}
 	}
 }
