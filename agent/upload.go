@@ -16,6 +16,7 @@ import (
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent/internal/outbox"
 	"github.com/provisionhq/provision/agent/internal/transport"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -99,23 +100,12 @@ func (u Upload) withDefaults() Upload {
 		u.Interval += 7 * time.Minute
 	}
 	if u.Sleep == nil {
-		u.Sleep = sleep
+		u.Sleep = clock.Sleep
 	}
 	if u.Rand == nil {
 		u.Rand = rand.Float64
 	}
 	return u
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // sessionFile, in the state directory, keeps the server's last TLS session

@@ -1,17 +1,35 @@
 package batchcodec
 
-// Purge removes from entries the events of the type whose UTC day is
-// before cutoff (a Day) and returns what is left and how many it removed.
-// It reuses entries' storage.
-func Purge(entries []Entry, eventType string, cutoff int64) ([]Entry, int) {
-	kept := entries[:0]
-	for _, e := range entries {
-		if e.Event.Type == eventType && Day(e.Event.Time) < cutoff {
+// Purge is one pass of a retention rule that removes the events of a type
+// whose UTC day is before Cutoff, batch after batch, until Limit events
+// went.
+type Purge struct {
+	Type    string
+	Cutoff  int64 // a Day
+	Limit   int64
+	Removed int64
+}
+
+// NewPurge returns a pass.
+func NewPurge(eventType string, cutoff int64, limit int) *Purge {
+	return &Purge{Type: eventType, Cutoff: cutoff, Limit: int64(limit)}
+}
+
+// Visit removes the events from the batch's entries, reusing their
+// storage. It returns whether it removed any and whether the pass may go
+// on to the next batch.
+func (p *Purge) Visit(b *Stored) (changed, more bool) {
+	kept := b.Entries[:0]
+	for _, e := range b.Entries {
+		if e.Event.Type == p.Type && Day(e.Event.Time) < p.Cutoff {
 			continue
 		}
 		kept = append(kept, e)
 	}
-	return kept, len(entries) - len(kept)
+	n := len(b.Entries) - len(kept)
+	b.Entries = kept
+	p.Removed += int64(n)
+	return n > 0, p.Removed < p.Limit
 }
 
 // Strip is one pass of a retention rule that removes items from the events

@@ -143,19 +143,13 @@ func validNumber(s string) bool {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
+		i, _ = digits(s, i)
 	default:
 		return false
 	}
+	ok := true
 	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
+		if i, ok = digits(s, i+1); !ok {
 			return false
 		}
 	}
@@ -164,15 +158,21 @@ func validNumber(s string) bool {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
+		if i, ok = digits(s, i); !ok {
 			return false
 		}
 	}
 	return i == len(s)
+}
+
+// digits returns the end of the run of decimal digits at s[i:], and
+// whether the run has any.
+func digits(s string, i int) (int, bool) {
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	return j, j > i
 }
 
 func clip(s string) string {

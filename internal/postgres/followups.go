@@ -30,40 +30,24 @@ func (p *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 		return nil, pgWrap("installation days", err)
 	}
 	defer rows.Close()
-	var spans privacy.DaySpans
-	for rows.Next() {
-		var lo, hi, received int64
-		if err := rows.Scan(&lo, &hi, &received); err != nil {
-			return nil, pgWrap("installation days", err)
-		}
-		spans.Add(lo, hi, received)
-	}
-	return spans.Days(), pgWrap("installation days", rows.Err())
+	days, err := privacy.ReadDaySpans(rows)
+	return days, pgWrap("installation days", err)
 }
 
-// HoldDays implements rollup.MarkStore.
-func (r *RollupStore) HoldDays(ctx context.Context, request string, days []string) error {
-	return r.markDays(ctx, "hold days", request, days, false)
-}
-
-// ReleaseDays implements rollup.MarkStore.
-func (r *RollupStore) ReleaseDays(ctx context.Context, request string, days []string) error {
-	return r.markDays(ctx, "release days", request, days, true)
-}
-
-func (r *RollupStore) markDays(ctx context.Context, op, request string, days []string, release bool) error {
+// MarkDays implements rollup.MarkStore.
+func (r *RollupStore) MarkDays(ctx context.Context, request string, days []string, due bool) error {
 	err := pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO rollup_refresh (day, request_id, due)
-			SELECT d, $2, $3 FROM unnest($1::text[]) AS d ON CONFLICT (day, request_id) DO NOTHING`, days, request, release); err != nil {
+			SELECT d, $2, $3 FROM unnest($1::text[]) AS d ON CONFLICT (day, request_id) DO NOTHING`, days, request, due); err != nil {
 			return err
 		}
-		if release {
+		if due {
 			_, err := tx.Exec(ctx, `UPDATE rollup_refresh SET due = true WHERE request_id = $1 AND NOT due`, request)
 			return err
 		}
 		return nil
 	})
-	return pgWrap(op, err)
+	return pgWrap("mark days", err)
 }
 
 // DueDays implements rollup.MarkStore.
@@ -95,23 +79,6 @@ func (p *PrivacyStore) EnqueueNotices(ctx context.Context, requestID, installati
 	return pgWrap("enqueue notices", err)
 }
 
-const pgNoticeColumns = `request_id, recipient, coalesce(installation_id, ''), state, attempts, next_at, confirmed_at, last_error`
-
-func collectNotices(rows pgx.Rows) ([]privacy.Notice, error) {
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (privacy.Notice, error) {
-		var (
-			n                 privacy.Notice
-			next, confirmedAt int64
-		)
-		err := row.Scan(&n.RequestID, &n.Recipient, &n.InstallationID, &n.State, &n.Attempts, &next, &confirmedAt, &n.LastError)
-		n.NextAt = time.Unix(0, next).UTC()
-		if confirmedAt != 0 {
-			n.ConfirmedAt = time.Unix(0, confirmedAt).UTC()
-		}
-		return n, err
-	})
-}
-
 // ClaimNotices implements privacy.NoticeStore: SKIP LOCKED leaves the
 // notices another server is claiming to it.
 func (p *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
@@ -119,12 +86,13 @@ func (p *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, l
 		FROM (SELECT request_id, recipient FROM privacy_notices WHERE state = $2 AND next_at <= $3
 			ORDER BY next_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS d
 		WHERE n.request_id = d.request_id AND n.recipient = d.recipient
-		RETURNING n.request_id, n.recipient, coalesce(n.installation_id, ''), n.state, n.attempts, n.next_at, n.confirmed_at, n.last_error`,
+		RETURNING n.request_id, n.recipient, n.installation_id, n.state, n.attempts, n.next_at, n.confirmed_at, n.last_error`,
 		until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
 		return nil, pgWrap("claim notices", err)
 	}
-	out, err := collectNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, pgWrap("claim notices", err)
 }
 
@@ -149,10 +117,11 @@ func (p *PrivacyStore) DeferNotice(ctx context.Context, requestID, recipient str
 
 // Notices implements privacy.NoticeStore.
 func (p *PrivacyStore) Notices(ctx context.Context, requestID string) ([]privacy.Notice, error) {
-	rows, err := p.s.pool.Query(ctx, `SELECT `+pgNoticeColumns+` FROM privacy_notices WHERE request_id = $1 ORDER BY recipient`, requestID)
+	rows, err := p.s.pool.Query(ctx, `SELECT `+privacy.NoticeColumns+` FROM privacy_notices WHERE request_id = $1 ORDER BY recipient`, requestID)
 	if err != nil {
 		return nil, pgWrap("notices", err)
 	}
-	out, err := collectNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, pgWrap("notices", err)
 }

@@ -230,16 +230,14 @@ func (p *PrivacyStore) Linked(context.Context, string) ([]privacy.LinkedRecord, 
 // least limit events are removed.
 func (p *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before time.Time, limit int) (int64, error) {
 	cutoff := batchcodec.Day(before)
-	var removed int64
+	var pass *batchcodec.Purge
 	err := p.rewriteBatches(ctx, `day_min < $2 AND strpos(types, $3) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
-		func() { removed = 0 },
-		func(b *batchcodec.Stored) (bool, bool) {
-			var n int
-			b.Entries, n = batchcodec.Purge(b.Entries, eventType, cutoff)
-			removed += int64(n)
-			return n > 0, removed < int64(limit)
-		})
-	return removed, pgWrap("purge events", err)
+		func() { pass = batchcodec.NewPurge(eventType, cutoff, limit) },
+		func(b *batchcodec.Stored) (bool, bool) { return pass.Visit(b) })
+	if err != nil {
+		return 0, pgWrap("purge events", err)
+	}
+	return pass.Removed, nil
 }
 
 // rewriteBatches visits, in log order, the batches matching where (on

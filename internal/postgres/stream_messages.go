@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RecordStreamMessages records, in its own transaction, that the
@@ -24,16 +26,8 @@ func (s *Store) RecordStreamMessages(ctx context.Context, idHashes []string, seq
 	if err != nil {
 		return nil, pgWrap("record stream messages: tombstones", err)
 	}
-	defer rows.Close()
-	var erased []uint64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, pgWrap("record stream messages: tombstones", err)
-		}
-		erased = append(erased, uint64(seq))
-	}
-	return erased, pgWrap("record stream messages: tombstones", rows.Err())
+	erased, err := pgx.CollectRows(rows, pgx.RowTo[uint64])
+	return erased, pgWrap("record stream messages: tombstones", err)
 }
 
 // StreamMessages returns the recorded messages of the installation.
@@ -42,16 +36,8 @@ func (s *Store) StreamMessages(ctx context.Context, idHash string) ([]uint64, er
 	if err != nil {
 		return nil, pgWrap("stream messages", err)
 	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, pgWrap("stream messages", err)
-		}
-		out = append(out, uint64(seq))
-	}
-	return out, pgWrap("stream messages", rows.Err())
+	out, err := pgx.CollectRows(rows, pgx.RowTo[uint64])
+	return out, pgWrap("stream messages", err)
 }
 
 // ForgetStreamMessages deletes the records of messages that were deleted

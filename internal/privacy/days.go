@@ -42,3 +42,18 @@ func (s *DaySpans) add(d int64) {
 
 // Days returns the days added, as YYYY-MM-DD.
 func (s *DaySpans) Days() []string { return s.days }
+
+// ReadDaySpans reads the days of every row of (oldest event's day, newest
+// event's day, day of receipt), each in UTC days since the Unix epoch: the
+// rows a store's DayFinder selects. The caller closes rows.
+func ReadDaySpans(rows Rows) ([]string, error) {
+	var spans DaySpans
+	for rows.Next() {
+		var lo, hi, received int64
+		if err := rows.Scan(&lo, &hi, &received); err != nil {
+			return nil, err
+		}
+		spans.Add(lo, hi, received)
+	}
+	return spans.Days(), rows.Err()
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -201,19 +202,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	clock.Every(ctx, every, n.kick, func(ctx context.Context) {
 		if _, err := n.Deliver(ctx); err != nil && ctx.Err() == nil {
 			n.logger().Warn("delivering deletion notices failed; retrying", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-n.kick:
-		}
-	}
+	})
+	return nil
 }
 
 // withNotices sets, on the receipt's recipient outcomes, the state of

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/manifest"
 )
 
@@ -29,16 +30,7 @@ type SystemClock struct{}
 func (SystemClock) Now() time.Time { return time.Now() }
 
 // Sleep implements Clock.
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error { return clock.Sleep(ctx, d) }
 
 // Retention purges raw data once the manifest's retention for it has
 // passed. Ages are measured from the event time, by UTC day.
@@ -153,7 +145,7 @@ func (j *Retention) RunOnce(ctx context.Context) (RetentionStats, error) {
 	if j.Store == nil || j.Manifest == nil {
 		return st, errors.New("retention: Store and Manifest are required")
 	}
-	clock, chunk, pause, lg := j.defaults()
+	clk, chunk, pause, lg := j.defaults()
 	if j.Eraser != nil {
 		n, err := j.Eraser.Resume(ctx)
 		st.Resumed = n
@@ -161,14 +153,14 @@ func (j *Retention) RunOnce(ctx context.Context) (RetentionStats, error) {
 			return st, err
 		}
 	}
-	now := clock.Now().UTC()
+	now := clk.Now().UTC()
 	first := true
 	wait := func() error {
 		if first {
 			first = false
 			return nil
 		}
-		return clock.Sleep(ctx, pause)
+		return clk.Sleep(ctx, pause)
 	}
 	for _, r := range rules(j.Manifest) {
 		before := now.Add(-r.after)
@@ -246,7 +238,7 @@ func (j *Retention) strip(ctx context.Context, st *RetentionStats, r rule, from,
 // Run applies the rules every Interval until ctx ends, and returns nil
 // then. A failed pass is logged and retried at the next interval.
 func (j *Retention) Run(ctx context.Context) error {
-	clock, _, _, lg := j.defaults()
+	clk, _, _, lg := j.defaults()
 	interval := j.Interval
 	if interval <= 0 {
 		interval = time.Hour
@@ -255,7 +247,7 @@ func (j *Retention) Run(ctx context.Context) error {
 		if _, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			lg.Warn("retention pass failed", "err", err)
 		}
-		if err := clock.Sleep(ctx, interval); err != nil {
+		if err := clk.Sleep(ctx, interval); err != nil {
 			return nil
 		}
 	}

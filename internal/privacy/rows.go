@@ -71,6 +71,33 @@ func ReadPending(rows Rows) ([]Pending, error) {
 	})
 }
 
+// NoticeColumns are the columns of the notices table ReadNotices reads, in
+// its order.
+const NoticeColumns = `request_id, recipient, installation_id, state, attempts, next_at, confirmed_at, last_error`
+
+// ReadNotices reads every row of NoticeColumns. A confirmed notice no
+// longer holds the installation id (NULL).
+func ReadNotices(rows Rows) ([]Notice, error) {
+	return readAll(rows, func(scan func(dest ...any) error) (Notice, error) {
+		var (
+			n                 Notice
+			id                *string
+			next, confirmedAt int64
+		)
+		if err := scan(&n.RequestID, &n.Recipient, &id, &n.State, &n.Attempts, &next, &confirmedAt, &n.LastError); err != nil {
+			return n, err
+		}
+		if id != nil {
+			n.InstallationID = *id
+		}
+		n.NextAt = time.Unix(0, next).UTC()
+		if confirmedAt != 0 {
+			n.ConfirmedAt = time.Unix(0, confirmedAt).UTC()
+		}
+		return n, nil
+	})
+}
+
 // ReadAudit reads every row of AuditColumns.
 func ReadAudit(rows Rows) ([]AuditEntry, error) { return readAll(rows, ScanAuditEntry) }
 

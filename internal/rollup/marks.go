@@ -16,11 +16,9 @@ type DayMark struct {
 // refreshed, since the events it would drop may still be there. The
 // SQLite and PostgreSQL rollup stores implement it.
 type MarkStore interface {
-	// HoldDays records the days for the request, not yet due.
-	HoldDays(ctx context.Context, request string, days []string) error
-	// ReleaseDays records the days for the request and makes every day
-	// the request holds due.
-	ReleaseDays(ctx context.Context, request string, days []string) error
+	// MarkDays records the days for the request: not yet due (held), or,
+	// with due, due together with every day the request holds (released).
+	MarkDays(ctx context.Context, request string, days []string, due bool) error
 	// DueDays returns the marks that are due.
 	DueDays(ctx context.Context) ([]DayMark, error)
 	// DropMarks deletes the marks, once their days were refreshed.

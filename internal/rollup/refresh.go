@@ -12,6 +12,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/clock"
 )
 
 // DayStore is a Store whose cells of given days can be replaced and whose
@@ -62,7 +63,7 @@ type Refresher struct {
 // refreshed only once ReleaseDays says the request completed.
 func (f *Refresher) HoldDays(ctx context.Context, request string, days []string) error {
 	if f.Marks != nil {
-		return f.Marks.HoldDays(ctx, request, days)
+		return f.Marks.MarkDays(ctx, request, days, false)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -76,7 +77,7 @@ func (f *Refresher) HoldDays(ctx context.Context, request string, days []string)
 // ReleaseDays marks for the next pass the days the request held and days.
 func (f *Refresher) ReleaseDays(ctx context.Context, request string, days []string) error {
 	if f.Marks != nil {
-		return f.Marks.ReleaseDays(ctx, request, days)
+		return f.Marks.MarkDays(ctx, request, days, true)
 	}
 	f.mu.Lock()
 	held := f.held[request]
@@ -228,16 +229,10 @@ func (f *Refresher) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		every = time.Minute
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	clock.Every(ctx, every, nil, func(ctx context.Context) {
 		if _, err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 			f.logger().Warn("rollup refresh failed; retrying", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }

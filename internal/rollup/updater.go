@@ -11,6 +11,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/clock"
 )
 
 // DefaultConsumer is the checkpoint name of the rollup consumer.
@@ -158,24 +159,18 @@ func (u *Updater) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("rollup: interval must be positive")
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if st, err := u.Update(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+	clock.Every(ctx, every, nil, func(ctx context.Context) {
+		st, err := u.Update(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+		case err != nil:
 			u.logger().Warn("rollup update failed", "err", err)
-		} else if st.Records > 0 {
+		case st.Records > 0:
 			u.logger().Info("rollup updated", "records", st.Records, "through", st.Through)
 			if u.Updated != nil {
 				u.Updated(ctx, st)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }

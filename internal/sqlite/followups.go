@@ -29,42 +29,26 @@ func (s *PrivacyStore) InstallationDays(ctx context.Context, installationID stri
 		return nil, wrap("installation days", err)
 	}
 	defer rows.Close()
-	var spans privacy.DaySpans
-	for rows.Next() {
-		var lo, hi, received int64
-		if err := rows.Scan(&lo, &hi, &received); err != nil {
-			return nil, wrap("installation days", err)
-		}
-		spans.Add(lo, hi, received)
-	}
-	return spans.Days(), wrap("installation days", rows.Err())
+	days, err := privacy.ReadDaySpans(rows)
+	return days, wrap("installation days", err)
 }
 
-// HoldDays implements rollup.MarkStore.
-func (s *RollupStore) HoldDays(ctx context.Context, request string, days []string) error {
-	return s.markDays(ctx, "hold days", request, days, false)
-}
-
-// ReleaseDays implements rollup.MarkStore.
-func (s *RollupStore) ReleaseDays(ctx context.Context, request string, days []string) error {
-	return s.markDays(ctx, "release days", request, days, true)
-}
-
-func (s *RollupStore) markDays(ctx context.Context, op, request string, days []string, release bool) error {
+// MarkDays implements rollup.MarkStore.
+func (s *RollupStore) MarkDays(ctx context.Context, request string, days []string, due bool) error {
 	err := s.immediate(ctx, func(c *sql.Conn) error {
 		for _, d := range days {
 			if _, err := c.ExecContext(ctx, `INSERT INTO rollup_refresh (day, request_id, due) VALUES (?, ?, ?)
-				ON CONFLICT (day, request_id) DO NOTHING`, d, request, release); err != nil {
+				ON CONFLICT (day, request_id) DO NOTHING`, d, request, due); err != nil {
 				return err
 			}
 		}
-		if release {
+		if due {
 			_, err := c.ExecContext(ctx, `UPDATE rollup_refresh SET due = 1 WHERE request_id = ? AND due = 0`, request)
 			return err
 		}
 		return nil
 	})
-	return wrap(op, err)
+	return wrap("mark days", err)
 }
 
 // DueDays implements rollup.MarkStore.
@@ -115,40 +99,17 @@ func (s *PrivacyStore) EnqueueNotices(ctx context.Context, requestID, installati
 	return wrap("enqueue notices: commit", tx.Commit())
 }
 
-const noticeColumns = `request_id, recipient, installation_id, state, attempts, next_at, confirmed_at, last_error`
-
-func scanNotices(rows *sql.Rows) ([]privacy.Notice, error) {
-	defer rows.Close()
-	var out []privacy.Notice
-	for rows.Next() {
-		var (
-			n                 privacy.Notice
-			id                sql.NullString
-			next, confirmedAt int64
-		)
-		if err := rows.Scan(&n.RequestID, &n.Recipient, &id, &n.State, &n.Attempts, &next, &confirmedAt, &n.LastError); err != nil {
-			return nil, err
-		}
-		n.InstallationID = id.String
-		n.NextAt = time.Unix(0, next).UTC()
-		if confirmedAt != 0 {
-			n.ConfirmedAt = time.Unix(0, confirmedAt).UTC()
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
-}
-
 // ClaimNotices implements privacy.NoticeStore.
 func (s *PrivacyStore) ClaimNotices(ctx context.Context, now, until time.Time, limit int) ([]privacy.Notice, error) {
 	rows, err := s.db.QueryContext(ctx, `UPDATE privacy_notices SET next_at = ?
 		WHERE (request_id, recipient) IN (SELECT request_id, recipient FROM privacy_notices
 			WHERE state = ? AND next_at <= ? ORDER BY next_at LIMIT ?)
-		RETURNING `+noticeColumns, until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
+		RETURNING `+privacy.NoticeColumns, until.UnixNano(), privacy.NoticePending, now.UnixNano(), limit)
 	if err != nil {
 		return nil, wrap("claim notices", err)
 	}
-	out, err := scanNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, wrap("claim notices", err)
 }
 
@@ -172,10 +133,11 @@ func (s *PrivacyStore) DeferNotice(ctx context.Context, requestID, recipient str
 
 // Notices implements privacy.NoticeStore.
 func (s *PrivacyStore) Notices(ctx context.Context, requestID string) ([]privacy.Notice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+noticeColumns+` FROM privacy_notices WHERE request_id = ? ORDER BY recipient`, requestID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+privacy.NoticeColumns+` FROM privacy_notices WHERE request_id = ? ORDER BY recipient`, requestID)
 	if err != nil {
 		return nil, wrap("notices", err)
 	}
-	out, err := scanNotices(rows)
+	defer rows.Close()
+	out, err := privacy.ReadNotices(rows)
 	return out, wrap("notices", err)
 }

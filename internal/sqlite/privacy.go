@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/batchcodec"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/privacy"
 )
 
@@ -266,10 +267,8 @@ func truncateWAL(ctx context.Context, db *sql.DB) error {
 		if wait > 2*time.Second {
 			return fmt.Errorf("wal checkpoint: %w: readers kept the WAL busy", provision.ErrUnavailable)
 		}
-		select {
-		case <-ctx.Done():
-			return wrap("wal checkpoint", ctx.Err())
-		case <-time.After(wait):
+		if err := clock.Sleep(ctx, wait); err != nil {
+			return wrap("wal checkpoint", err)
 		}
 	}
 }
@@ -393,16 +392,12 @@ func (s *PrivacyStore) Linked(ctx context.Context, installationID string) ([]pri
 // and a column of log_batches); each is rewritten without them, or deleted
 // when nothing is left. It stops once at least limit events are removed.
 func (s *PrivacyStore) PurgeEvents(ctx context.Context, eventType string, before time.Time, limit int) (int64, error) {
-	cutoff := batchcodec.Day(before)
-	var removed int64
-	err := s.rewriteBatches(ctx, `day_min < ? AND instr(types, ?) > 0`, []any{cutoff, batchcodec.TypeToken(eventType)},
-		func(b *batchcodec.Stored) (bool, bool) {
-			var n int
-			b.Entries, n = batchcodec.Purge(b.Entries, eventType, cutoff)
-			removed += int64(n)
-			return n > 0, removed < int64(limit)
-		})
-	return removed, wrap("purge events", err)
+	pass := batchcodec.NewPurge(eventType, batchcodec.Day(before), limit)
+	err := s.rewriteBatches(ctx, `day_min < ? AND instr(types, ?) > 0`, []any{pass.Cutoff, batchcodec.TypeToken(eventType)}, pass.Visit)
+	if err != nil {
+		return 0, wrap("purge events", err)
+	}
+	return pass.Removed, nil
 }
 
 // rewriteBatches visits, in log order, the batches that match where (a

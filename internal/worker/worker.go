@@ -18,6 +18,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/batchcodec"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/privacy"
@@ -282,11 +283,6 @@ func (w *Worker) record(ctx context.Context, ds []*natslog.Delivery) (map[uint64
 // sleep waits for backoff with jitter and returns the next backoff.
 func (w *Worker) sleep(ctx context.Context, backoff time.Duration) time.Duration {
 	d := backoff/2 + rand.N(backoff/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	_ = clock.Sleep(ctx, d) // a cancelled ctx is seen by the caller's loop
 	return min(2*backoff, w.cfg.RetryMax)
 }
