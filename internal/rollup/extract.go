@@ -55,6 +55,8 @@ type aggregator struct {
 	mac       hash.Hash
 	weightCap int64
 	cells     map[Key]*Cell
+	byKey     map[string]*Cell // the cells by day, view and dims, each followed by a zero byte
+	keyBuf    []byte
 	certs     map[string]Cert // by View+"/"+ID
 	parsed    map[string]*x509.Certificate
 	skipped   int
@@ -76,6 +78,7 @@ func newAggregator(key []byte, weightCap int64) *aggregator {
 		mac:       hmac.New(sha256.New, key),
 		weightCap: weightCap,
 		cells:     make(map[Key]*Cell),
+		byKey:     make(map[string]*Cell),
 		certs:     make(map[string]Cert),
 		parsed:    make(map[string]*x509.Certificate),
 	}
@@ -131,12 +134,27 @@ type contribution struct {
 	hasDur   bool
 }
 
-func (c *contribution) to(view, dims string) {
-	k := Key{Day: c.day, View: view, Dims: dims}
-	cell := c.a.cells[k]
+// to counts the contribution in the cell of its day, view and the
+// dimensions Dims(pairs...).
+func (c *contribution) to(view string, pairs ...string) {
+	a := c.a
+	// The cell is found by the bytes of its key, so a cell already
+	// counted costs no string of dims.
+	b := append(a.keyBuf[:0], c.day...)
+	b = append(b, 0)
+	b = append(b, view...)
+	b = append(b, 0)
+	dims := len(b)
+	b = appendDims(b, pairs...)
+	a.keyBuf = b
+	cell := a.byKey[string(b)]
 	if cell == nil {
-		cell = NewCell(k)
-		c.a.cells[k] = cell
+		k := Key{Day: c.day, View: view, Dims: string(b[dims:])}
+		if cell = a.cells[k]; cell == nil {
+			cell = NewCell(k)
+			a.cells[k] = cell
+		}
+		a.byKey[string(b)] = cell
 	}
 	cell.Events++
 	cell.Weight += c.weight
@@ -207,50 +225,50 @@ func (a *aggregator) addEvent(typ string, t, received time.Time, installation, c
 	// Every accepted event shows the installation was active that day. The
 	// location is declared for task events only, so no other view is cut
 	// by country.
-	c.to(ViewActive, Dims("all", "all"))
+	c.to(ViewActive, "all", "all")
 
 	switch typ {
 	case "software":
 		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"edition", "software.edition"}, {"localization", "software.localization"}, {"software.type", "software.type"}} {
 			if v := str(f, d[1]); v != "" {
-				c.to(ViewActive, Dims(d[0], v))
+				c.to(ViewActive, d[0], v)
 			}
 		}
 	case "user_count":
 		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"os.version", "os.version"}} {
 			if v := str(f, d[1]); v != "" {
-				c.to(ViewActive, Dims(d[0], v))
+				c.to(ViewActive, d[0], v)
 			}
 		}
 	case "os":
 		for _, d := range []string{"os.type", "os.version", "os.edition"} {
 			if v := str(f, d); v != "" {
-				c.to(ViewActive, Dims(d, v))
+				c.to(ViewActive, d, v)
 			}
 		}
-		c.to(ViewOSReporting, Dims("all", "all"))
+		c.to(ViewOSReporting, "all", "all")
 		if list, ok := f.Value("os.update_packages").([]any); ok {
 			seen := make(map[string]bool, len(list))
 			for _, p := range list {
 				if s, ok := p.(string); ok && s != "" && !seen[s] {
 					seen[s] = true
-					c.to(ViewUpdate, Dims("package", s))
+					c.to(ViewUpdate, "package", s)
 				}
 			}
 		}
 	case "license":
 		if v := str(f, "license.provider_site"); v != "" {
-			c.to(ViewLicense, Dims("site", v))
+			c.to(ViewLicense, "site", v)
 		}
 	case "ui_error":
 		c.weight = a.capWeight(f)
-		c.to(ViewUIError, Dims("type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id"))))
+		c.to(ViewUIError, "type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id")))
 	case "task":
 		a.addTask(&c, f, orUnknown(country))
 	case "tls_connection":
 		c.weight = a.capWeight(f)
 		if id, ok := a.tlsIssuer(f); ok {
-			c.to(ViewTLSIssuer, Dims("spki", id))
+			c.to(ViewTLSIssuer, "spki", id)
 		} else {
 			a.skipped++
 		}
@@ -262,7 +280,7 @@ func (a *aggregator) addEvent(typ string, t, received time.Time, installation, c
 			return
 		}
 		a.fileSigner(thumb, f)
-		c.to(ViewFileSigner, Dims("thumbprint", thumb))
+		c.to(ViewFileSigner, "thumbprint", thumb)
 	}
 }
 
@@ -282,20 +300,20 @@ func (a *aggregator) addTask(c *contribution, f fields, country string) {
 		c.duration, c.hasDur = d, true
 	}
 	version := orUnknown(str(f, "software.version"))
-	c.to(ViewTask, Dims("type", typ, "version", version))
-	c.to(ViewTask, Dims("type", typ, "country", country))
+	c.to(ViewTask, "type", typ, "version", version)
+	c.to(ViewTask, "type", typ, "country", country)
 	campaign := str(f, "task.campaign_id")
 	if campaign != "" {
-		c.to(ViewTask, Dims("type", typ, "campaign", campaign))
+		c.to(ViewTask, "type", typ, "campaign", campaign)
 	}
 	if status != "failure" {
 		return
 	}
 	c.hasDur = false
 	et, ec := orUnknown(str(f, "task.error_type")), orUnknown(str(f, "task.error_code"))
-	c.to(ViewTaskError, Dims("type", typ, "version", version, "error_type", et, "error_code", ec))
+	c.to(ViewTaskError, "type", typ, "version", version, "error_type", et, "error_code", ec)
 	if campaign != "" {
-		c.to(ViewTaskError, Dims("type", typ, "campaign", campaign, "error_type", et, "error_code", ec))
+		c.to(ViewTaskError, "type", typ, "campaign", campaign, "error_type", et, "error_code", ec)
 	}
 }
 
