@@ -70,25 +70,31 @@ func appendDims(b []byte, pairs ...string) []byte {
 		default:
 			b = append(b, '=')
 		}
-		if unescaped(p) {
-			b = append(b, p...)
-		} else {
-			b = append(b, url.QueryEscape(p)...)
+		b = appendQueryEscaped(b, p)
+	}
+	return b
+}
+
+// appendQueryEscaped appends url.QueryEscape(s) to b without a string of
+// its own: the rollups escape every value with a space or a slash.
+func appendQueryEscaped(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case unreserved(c):
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
 		}
 	}
 	return b
 }
 
-// unescaped reports whether url.QueryEscape leaves s as it is.
-func unescaped(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			continue
-		}
-		return false
-	}
-	return true
+// unreserved reports whether url.QueryEscape leaves c as it is.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // ParseDims decodes what Dims encoded.
