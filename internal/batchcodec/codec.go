@@ -15,9 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -135,77 +133,26 @@ var ErrCorrupt = errors.New("batchcodec: corrupt payload")
 
 // Decode returns the entries of a payload written by Encode.
 func Decode(payload []byte) ([]Entry, error) {
-	if len(payload) == 0 || payload[0] != format && payload[0] != formatJSONFields {
-		return nil, fmt.Errorf("%w: unknown format", ErrCorrupt)
-	}
-	binaryFields := payload[0] == format
-	// Every string is copied out of raw, so its buffer is reused.
-	bp := getRaw()
-	raw := (*bp)[:0]
-	defer func() { putRaw(bp, raw) }()
-	var err error
-	if binaryFields {
-		n, err := s2.DecodedLen(payload[1:])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	var out []Entry
+	err := each(payload, func(n, i int, v *EventView) error {
+		if out == nil {
+			out = make([]Entry, n)
 		}
-		if n > maxDecoded {
-			return nil, fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, maxDecoded)
-		}
-		raw = slices.Grow(raw, n)
-		raw, err = s2.Decode(raw[:cap(raw)], payload[1:])
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-	} else {
-		raw, err = zstdDecoder().DecodeAll(payload[1:], raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		if len(raw) > maxDecoded {
-			return nil, fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, maxDecoded)
-		}
-	}
-	r := reader{b: raw}
-	n := r.uvarint()
-	// Every entry takes at least five bytes, so a count above that is a lie.
-	if r.err != nil || n > maxEntries || n > uint64(len(raw))/5 {
-		return nil, fmt.Errorf("%w: bad entry count", ErrCorrupt)
-	}
-	out := make([]Entry, n)
-	for i := range out {
 		e := &out[i]
-		off := r.uvarint()
-		if off > 1<<62 {
-			return nil, fmt.Errorf("%w: entry %d: bad offset", ErrCorrupt, i)
-		}
-		e.Offset = int64(off)
-		flags := r.byte()
-		if flags&flagClockSkew != 0 && !binaryFields {
-			return nil, fmt.Errorf("%w: entry %d: clock skew in a format %d payload", ErrCorrupt, i, payload[0])
-		}
-		e.Event.ID = string(r.bytes())
-		e.Event.Type = r.intern(r.bytes())
-		if flags&flagZeroTime == 0 {
-			e.Event.Time = time.Unix(0, r.varint()).UTC()
-		}
-		if flags&flagClockSkew != 0 {
-			e.Event.ClockSkew = time.Duration(r.varint())
-		}
-		if binaryFields {
-			e.Event.Fields, err = r.fieldsBinary()
-		} else if fields := r.bytes(); r.err == nil {
-			e.Event.Fields, err = DecodeFields(fields)
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %w", ErrCorrupt, i, r.err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %w", ErrCorrupt, i, err)
-		}
+		e.Offset = v.Offset
+		e.Event.ID = string(v.ID)
+		e.Event.Type = v.Type
+		e.Event.Time = v.Time
+		e.Event.ClockSkew = v.ClockSkew
+		var err error
+		e.Event.Fields, err = v.Fields()
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if r.err == nil && len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(r.b))
+	if out == nil {
+		out = []Entry{}
 	}
 	return out, nil
 }

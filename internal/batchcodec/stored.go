@@ -1,6 +1,8 @@
 package batchcodec
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/provisionhq/provision"
@@ -114,4 +116,53 @@ func (b *Stored) Rewritten() ([]byte, Summary, error) {
 		return nil, Summary{}, err
 	}
 	return payload, Summarize(b.Entries), nil
+}
+
+// EventReader is a log that hands its readers the stored events
+// themselves (EventView) rather than records with a map of fields each.
+// The embedded and the PostgreSQL stores are; a reader that wants only a
+// few fields of every event (the rollups) checks for it.
+type EventReader interface {
+	// ReadEvents visits up to limit events with Seq > after, in Seq
+	// order, with the header of their batch, and returns how many it
+	// visited. An error of visit stops the read and is returned.
+	ReadEvents(ctx context.Context, after int64, limit int, visit func(h *Header, seq int64, v *EventView) error) (int, error)
+}
+
+// errEnough stops the visit of a batch once the limit is reached.
+var errEnough = errors.New("batchcodec: limit reached")
+
+// ReadEvents visits the events of rows' batches, in their order, up to
+// limit events with Seq > after, as EventReader.ReadEvents. scan reads the
+// current row: the batch without its entries, and its payload. Batches
+// are read only as far as the limit needs.
+func ReadEvents(rows Rows, scan func() (*Stored, []byte, error), after int64, limit int, visit func(h *Header, seq int64, v *EventView) error) (int, error) {
+	n := 0
+	for n < limit && rows.Next() {
+		b, payload, err := scan()
+		if err != nil {
+			return n, err
+		}
+		err = Each(payload, func(v *EventView) error {
+			seq := b.Head.First + v.Offset
+			if seq <= after {
+				return nil
+			}
+			if n >= limit {
+				return errEnough
+			}
+			n++
+			return visit(&b.Head, seq, v)
+		})
+		if err == errEnough {
+			break
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return n, fmt.Errorf("batch ending at %d: %w", b.End, err)
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, rows.Err()
 }

@@ -3,6 +3,7 @@ package batchcodec
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -65,7 +66,7 @@ func appendBinaryValue(b []byte, v any, depth int) ([]byte, error) {
 	case json.Number:
 		if x == "" {
 			x = "0"
-		} else if !validNumber(string(x)) {
+		} else if !validNumber(x) {
 			return nil, fmt.Errorf("invalid number %q", clip(string(x)))
 		}
 		return appendLenString(append(b, tagNumber), string(x)), nil
@@ -134,7 +135,7 @@ func (r *reader) validString(b []byte) string {
 }
 
 // validNumber reports whether s is a JSON number.
-func validNumber(s string) bool {
+func validNumber[T ~string | []byte](s T) bool {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
@@ -182,31 +183,16 @@ func clip(s string) string {
 	return s
 }
 
-// fieldsBinary reads fields written by appendFieldsBinary.
-func (r *reader) fieldsBinary() (map[string]any, error) {
-	n := r.uvarint()
-	// A field takes at least two bytes.
-	if r.err != nil || n > uint64(len(r.b))/2 {
-		return nil, errShort
-	}
-	m := make(map[string]any, n)
-	for range n {
-		k := r.bytes()
-		v, err := r.value(0)
-		if err != nil {
-			return nil, err
-		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		// Keys that differ only in invalid bytes become one, the last
-		// value winning, as in the JSON that format 1 kept.
-		m[r.validString(k)] = v
-	}
-	return m, nil
+func (r *reader) value(depth int) (any, error) { return r.walk(depth, true) }
+
+// skip checks one value as value reads it, without building it.
+func (r *reader) skip(depth int) error {
+	_, err := r.walk(depth, false)
+	return err
 }
 
-func (r *reader) value(depth int) (any, error) {
+// walk reads one value, and builds it when keep is set.
+func (r *reader) walk(depth int, keep bool) (any, error) {
 	switch tag := r.byte(); tag {
 	case tagNull:
 		return nil, r.err
@@ -216,11 +202,17 @@ func (r *reader) value(depth int) (any, error) {
 		return true, nil
 	case tagString:
 		s := r.bytes()
+		if !keep {
+			return nil, r.err
+		}
 		return r.validString(s), r.err
 	case tagNumber:
 		s := r.bytes()
-		if !validNumber(string(s)) {
+		if !validNumber(s) {
 			return nil, fmt.Errorf("fields: invalid number")
+		}
+		if !keep {
+			return nil, r.err
 		}
 		return json.Number(s), r.err
 	case tagList:
@@ -228,19 +220,33 @@ func (r *reader) value(depth int) (any, error) {
 		if r.err != nil || n > uint64(len(r.b)) || depth >= maxDepth {
 			return nil, fmt.Errorf("fields: bad list")
 		}
-		l := make([]any, n)
-		for i := range l {
-			v, err := r.value(depth + 1)
+		var l []any
+		if keep {
+			l = make([]any, n)
+		}
+		for i := range n {
+			v, err := r.walk(depth+1, keep)
 			if err != nil {
 				return nil, err
 			}
-			l[i] = v
+			if keep {
+				l[i] = v
+			}
+		}
+		if !keep {
+			return nil, r.err
 		}
 		return l, r.err
 	case tagJSON:
 		s := r.bytes()
 		if r.err != nil {
 			return nil, r.err
+		}
+		if !keep {
+			if !json.Valid(s) {
+				return nil, errors.New("fields: invalid JSON value")
+			}
+			return nil, nil
 		}
 		return decodeJSONValue(s)
 	default:

@@ -20,6 +20,15 @@ const batchColumns = `seq_end, seq_first, batch_id, installation_id, region,
 	received_at, received_at_nanos, payload`
 
 func scanBatch(rows pgx.Rows) (*batchcodec.Stored, error) {
+	b, payload, err := scanBatchRaw(rows)
+	if err != nil {
+		return nil, err
+	}
+	return b, b.SetPayload(payload)
+}
+
+// scanBatchRaw reads the batch without decoding its payload.
+func scanBatchRaw(rows pgx.Rows) (*batchcodec.Stored, []byte, error) {
 	var (
 		b       batchcodec.Stored
 		nanos   int16
@@ -28,10 +37,10 @@ func scanBatch(rows pgx.Rows) (*batchcodec.Stored, error) {
 	h := &b.Head
 	if err := rows.Scan(&b.End, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
 		&h.ReceivedAt, &nanos, &payload); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.ReceivedAt = h.ReceivedAt.UTC().Add(time.Duration(nanos))
-	return &b, b.SetPayload(payload)
+	return &b, payload, nil
 }
 
 // readBatches expands the batches a query of batchColumns returns, in its
@@ -61,6 +70,26 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 		return nil, fmt.Errorf("postgres: read: %w", classify(err))
 	}
 	return out, nil
+}
+
+// ReadEvents implements batchcodec.EventReader: Read without building
+// records.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int, visit func(*batchcodec.Header, int64, *batchcodec.EventView) error) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	limit = min(limit, maxRead)
+	rows, err := s.pool.Query(ctx, `SELECT `+batchColumns+`
+		FROM log_batches WHERE seq_end > $1 ORDER BY seq_end LIMIT $2`, after, limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: read: %w", classify(err))
+	}
+	defer rows.Close()
+	n, err := batchcodec.ReadEvents(rows, func() (*batchcodec.Stored, []byte, error) { return scanBatchRaw(rows) }, after, limit, visit)
+	if err != nil {
+		return n, fmt.Errorf("postgres: read: %w", classify(err))
+	}
+	return n, nil
 }
 
 // Head implements provision.Log: the highest Seq appended so far.

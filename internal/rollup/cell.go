@@ -22,7 +22,6 @@ package rollup
 import (
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/axiomhq/hyperloglog"
@@ -54,44 +53,48 @@ func (k Key) String() string { return k.Day + "/" + k.View + "/" + k.Dims }
 // Dims encodes dimension pairs canonically: keys in the given order, values
 // query-escaped, so the same pairs always give the same string.
 func Dims(pairs ...string) string {
+	var buf [128]byte
+	return string(appendDims(buf[:0], pairs...))
+}
+
+// appendDims appends Dims(pairs...) to b.
+func appendDims(b []byte, pairs ...string) []byte {
 	if len(pairs)%2 != 0 {
 		panic("rollup.Dims: odd number of arguments")
 	}
-	// The rollups call this several times for every record: the common
-	// case, nothing to escape, is one allocation.
-	n := len(pairs)
-	for _, p := range pairs {
-		n += len(p)
-	}
-	var b strings.Builder
-	b.Grow(n)
 	for i, p := range pairs {
 		switch {
 		case i == 0:
 		case i%2 == 0:
-			b.WriteByte('&')
+			b = append(b, '&')
 		default:
-			b.WriteByte('=')
+			b = append(b, '=')
 		}
-		if unescaped(p) {
-			b.WriteString(p)
-		} else {
-			b.WriteString(url.QueryEscape(p))
-		}
+		b = appendQueryEscaped(b, p)
 	}
-	return b.String()
+	return b
 }
 
-// unescaped reports whether url.QueryEscape leaves s as it is.
-func unescaped(s string) bool {
+// appendQueryEscaped appends url.QueryEscape(s) to b without a string of
+// its own: the rollups escape every value with a space or a slash.
+func appendQueryEscaped(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			continue
+		switch c := s[i]; {
+		case unreserved(c):
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
 		}
-		return false
 	}
-	return true
+	return b
+}
+
+// unreserved reports whether url.QueryEscape leaves c as it is.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // ParseDims decodes what Dims encoded.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/certs"
 	"github.com/provisionhq/provision/internal/manifest"
 )
@@ -54,6 +55,8 @@ type aggregator struct {
 	mac       hash.Hash
 	weightCap int64
 	cells     map[Key]*Cell
+	byKey     map[string]*Cell // the cells by day, view and dims, each followed by a zero byte
+	keyBuf    []byte
 	certs     map[string]Cert // by View+"/"+ID
 	parsed    map[string]*x509.Certificate
 	skipped   int
@@ -75,6 +78,7 @@ func newAggregator(key []byte, weightCap int64) *aggregator {
 		mac:       hmac.New(sha256.New, key),
 		weightCap: weightCap,
 		cells:     make(map[Key]*Cell),
+		byKey:     make(map[string]*Cell),
 		certs:     make(map[string]Cert),
 		parsed:    make(map[string]*x509.Certificate),
 	}
@@ -93,11 +97,11 @@ func (a *aggregator) installHash(id string) uint64 {
 	return a.lastHash
 }
 
-// day is Day(r), formatted once per day in a row.
-func (a *aggregator) day(r *provision.Record) string {
-	t := r.Event.Time
+// day is the Day of an event at t received at received, formatted once
+// per day in a row.
+func (a *aggregator) day(t, received time.Time) string {
 	if t.IsZero() {
-		t = r.ReceivedAt
+		t = received
 	}
 	n := t.Unix()
 	d := n / 86400
@@ -130,12 +134,27 @@ type contribution struct {
 	hasDur   bool
 }
 
-func (c *contribution) to(view, dims string) {
-	k := Key{Day: c.day, View: view, Dims: dims}
-	cell := c.a.cells[k]
+// to counts the contribution in the cell of its day, view and the
+// dimensions Dims(pairs...).
+func (c *contribution) to(view string, pairs ...string) {
+	a := c.a
+	// The cell is found by the bytes of its key, so a cell already
+	// counted costs no string of dims.
+	b := append(a.keyBuf[:0], c.day...)
+	b = append(b, 0)
+	b = append(b, view...)
+	b = append(b, 0)
+	dims := len(b)
+	b = appendDims(b, pairs...)
+	a.keyBuf = b
+	cell := a.byKey[string(b)]
 	if cell == nil {
-		cell = NewCell(k)
-		c.a.cells[k] = cell
+		k := Key{Day: c.day, View: view, Dims: string(b[dims:])}
+		if cell = a.cells[k]; cell == nil {
+			cell = NewCell(k)
+			a.cells[k] = cell
+		}
+		a.byKey[string(b)] = cell
 	}
 	cell.Events++
 	cell.Weight += c.weight
@@ -151,15 +170,32 @@ func (c *contribution) to(view, dims string) {
 	}
 }
 
-func str(f map[string]any, key string) string {
-	s, _ := f[key].(string)
+// fields are an event's fields as the rollups read them: a record's map,
+// or a stored event read in place (batchcodec.EventView), which gives the
+// same answers without a map per event.
+type fields interface {
+	// Str returns the field when it is a string, "" otherwise.
+	Str(key string) string
+	// Value returns the field, nil when absent.
+	Value(key string) any
+}
+
+// fieldMap is the fields of a record.
+type fieldMap map[string]any
+
+func (m fieldMap) Str(key string) string {
+	s, _ := m[key].(string)
 	return s
 }
 
+func (m fieldMap) Value(key string) any { return m[key] }
+
+func str(f fields, key string) string { return f.Str(key) }
+
 // num reads a whole-number field (a count, a duration) in any of the forms
 // validation accepts, json.Number included: the form records come in.
-func num(f map[string]any, key string) (float64, bool) {
-	n, ok := manifest.Integer(f[key])
+func num(f fields, key string) (float64, bool) {
+	n, ok := manifest.Integer(f.Value(key))
 	return float64(n), ok
 }
 
@@ -172,56 +208,67 @@ func orUnknown(s string) string {
 
 // add folds one record into the aggregator.
 func (a *aggregator) add(r *provision.Record) {
-	f := r.Event.Fields
-	c := contribution{a: a, day: a.day(r), h: a.installHash(r.InstallationID), weight: 1}
+	a.addEvent(r.Event.Type, r.Event.Time, r.ReceivedAt, r.InstallationID, r.Country, fieldMap(r.Event.Fields))
+}
+
+// addStored folds one stored event into the aggregator, as add folds the
+// record the log would build from it (provision.NewRecord).
+func (a *aggregator) addStored(h *batchcodec.Header, v *batchcodec.EventView) {
+	a.addEvent(v.Type, v.Time, h.ReceivedAt, h.InstallationID, v.Str(provision.ItemCountry), v)
+}
+
+// addEvent folds one event: its type, time, the time it was received, its
+// installation, the country of its location and its fields.
+func (a *aggregator) addEvent(typ string, t, received time.Time, installation, country string, f fields) {
+	c := contribution{a: a, day: a.day(t, received), h: a.installHash(installation), weight: 1}
 
 	// Every accepted event shows the installation was active that day. The
 	// location is declared for task events only, so no other view is cut
 	// by country.
-	c.to(ViewActive, Dims("all", "all"))
+	c.to(ViewActive, "all", "all")
 
-	switch r.Event.Type {
+	switch typ {
 	case "software":
 		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"edition", "software.edition"}, {"localization", "software.localization"}, {"software.type", "software.type"}} {
 			if v := str(f, d[1]); v != "" {
-				c.to(ViewActive, Dims(d[0], v))
+				c.to(ViewActive, d[0], v)
 			}
 		}
 	case "user_count":
 		for _, d := range [][2]string{{"product", "software.name"}, {"version", "software.version"}, {"os.version", "os.version"}} {
 			if v := str(f, d[1]); v != "" {
-				c.to(ViewActive, Dims(d[0], v))
+				c.to(ViewActive, d[0], v)
 			}
 		}
 	case "os":
 		for _, d := range []string{"os.type", "os.version", "os.edition"} {
 			if v := str(f, d); v != "" {
-				c.to(ViewActive, Dims(d, v))
+				c.to(ViewActive, d, v)
 			}
 		}
-		c.to(ViewOSReporting, Dims("all", "all"))
-		if list, ok := f["os.update_packages"].([]any); ok {
+		c.to(ViewOSReporting, "all", "all")
+		if list, ok := f.Value("os.update_packages").([]any); ok {
 			seen := make(map[string]bool, len(list))
 			for _, p := range list {
 				if s, ok := p.(string); ok && s != "" && !seen[s] {
 					seen[s] = true
-					c.to(ViewUpdate, Dims("package", s))
+					c.to(ViewUpdate, "package", s)
 				}
 			}
 		}
 	case "license":
 		if v := str(f, "license.provider_site"); v != "" {
-			c.to(ViewLicense, Dims("site", v))
+			c.to(ViewLicense, "site", v)
 		}
 	case "ui_error":
 		c.weight = a.capWeight(f)
-		c.to(ViewUIError, Dims("type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id"))))
+		c.to(ViewUIError, "type", str(f, "error.type"), "code", str(f, "error.code"), "control", orUnknown(str(f, "ui.control_id")))
 	case "task":
-		a.addTask(&c, f, orUnknown(r.Country))
+		a.addTask(&c, f, orUnknown(country))
 	case "tls_connection":
 		c.weight = a.capWeight(f)
 		if id, ok := a.tlsIssuer(f); ok {
-			c.to(ViewTLSIssuer, Dims("spki", id))
+			c.to(ViewTLSIssuer, "spki", id)
 		} else {
 			a.skipped++
 		}
@@ -233,11 +280,11 @@ func (a *aggregator) add(r *provision.Record) {
 			return
 		}
 		a.fileSigner(thumb, f)
-		c.to(ViewFileSigner, Dims("thumbprint", thumb))
+		c.to(ViewFileSigner, "thumbprint", thumb)
 	}
 }
 
-func (a *aggregator) capWeight(f map[string]any) int64 {
+func (a *aggregator) capWeight(f fields) int64 {
 	n, ok := num(f, "event.count")
 	if !ok || n < 1 {
 		return 1
@@ -245,7 +292,7 @@ func (a *aggregator) capWeight(f map[string]any) int64 {
 	return int64(math.Min(n, float64(a.weightCap)))
 }
 
-func (a *aggregator) addTask(c *contribution, f map[string]any, country string) {
+func (a *aggregator) addTask(c *contribution, f fields, country string) {
 	typ := orUnknown(str(f, "task.type"))
 	status := str(f, "task.status")
 	c.failed = status == "failure"
@@ -253,20 +300,20 @@ func (a *aggregator) addTask(c *contribution, f map[string]any, country string) 
 		c.duration, c.hasDur = d, true
 	}
 	version := orUnknown(str(f, "software.version"))
-	c.to(ViewTask, Dims("type", typ, "version", version))
-	c.to(ViewTask, Dims("type", typ, "country", country))
+	c.to(ViewTask, "type", typ, "version", version)
+	c.to(ViewTask, "type", typ, "country", country)
 	campaign := str(f, "task.campaign_id")
 	if campaign != "" {
-		c.to(ViewTask, Dims("type", typ, "campaign", campaign))
+		c.to(ViewTask, "type", typ, "campaign", campaign)
 	}
 	if status != "failure" {
 		return
 	}
 	c.hasDur = false
 	et, ec := orUnknown(str(f, "task.error_type")), orUnknown(str(f, "task.error_code"))
-	c.to(ViewTaskError, Dims("type", typ, "version", version, "error_type", et, "error_code", ec))
+	c.to(ViewTaskError, "type", typ, "version", version, "error_type", et, "error_code", ec)
 	if campaign != "" {
-		c.to(ViewTaskError, Dims("type", typ, "campaign", campaign, "error_type", et, "error_code", ec))
+		c.to(ViewTaskError, "type", typ, "campaign", campaign, "error_type", et, "error_code", ec)
 	}
 }
 
@@ -300,7 +347,7 @@ func selfSigned(c *x509.Certificate) bool {
 // the connection: the site's CA, or the root an intercepting proxy signs
 // with. Only that certificate is sent (the terms name it, not the chain), so
 // the issuer is known by its name, unless the certificate is its own issuer.
-func (a *aggregator) tlsIssuer(f map[string]any) (string, bool) {
+func (a *aggregator) tlsIssuer(f fields) (string, bool) {
 	leaf := a.parse(str(f, "tls.certificate"))
 	if leaf == nil {
 		return "", false
@@ -325,7 +372,7 @@ func IssuerNameID(rawName []byte) string {
 	return "dn:" + hex.EncodeToString(sum[:])
 }
 
-func (a *aggregator) fileSigner(thumb string, f map[string]any) {
+func (a *aggregator) fileSigner(thumb string, f fields) {
 	if c := a.parse(str(f, "file.certificate")); c != nil {
 		a.noteCert(certOf(ViewFileSigner, thumb, c))
 		return

@@ -31,7 +31,7 @@ func TestAggregatorCaches(t *testing.T) {
 	}
 	for i := range recs {
 		r := &recs[i]
-		if got, want := a.day(r), Day(r); got != want {
+		if got, want := a.day(r.Event.Time, r.ReceivedAt), Day(r); got != want {
 			t.Errorf("record %d: day %s, want %s", i, got, want)
 		}
 		fresh.hashed = false

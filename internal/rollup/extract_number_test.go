@@ -34,7 +34,7 @@ func TestNumbersAsIngestKeepsThem(t *testing.T) {
 		count any
 		want  int64
 	}{{json.Number("5"), 5}, {json.Number("50"), 10}, {json.Number("1.5"), 1}, {"5", 1}, {nil, 1}} {
-		if got := a.capWeight(map[string]any{"event.count": tc.count}); got != tc.want {
+		if got := a.capWeight(fieldMap{"event.count": tc.count}); got != tc.want {
 			t.Errorf("event.count %#v: weight %d, want %d", tc.count, got, tc.want)
 		}
 	}

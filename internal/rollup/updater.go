@@ -11,6 +11,7 @@ import (
 	"time"
 
 	provision "github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/batchcodec"
 	"github.com/provisionhq/provision/internal/clock"
 )
 
@@ -83,17 +84,14 @@ func (u *Updater) Update(ctx context.Context) (Stats, error) {
 		agg := newAggregator(key, u.WeightCap)
 		to, n := from, 0
 		for n < batch && to < head {
-			recs, err := u.Log.Read(ctx, to, min(batch-n, readBatch))
+			read, last, err := u.read(ctx, agg, to, min(batch-n, readBatch))
 			if err != nil {
 				return st, fmt.Errorf("rollup: read log after %d: %w", to, err)
 			}
-			if len(recs) == 0 {
+			if read == 0 {
 				break
 			}
-			for i := range recs {
-				agg.add(&recs[i])
-			}
-			to, n = recs[len(recs)-1].Seq, n+len(recs)
+			to, n = last, n+read
 		}
 		if n == 0 {
 			return st, nil
@@ -112,6 +110,30 @@ func (u *Updater) Update(ctx context.Context) (Stats, error) {
 		st.Through = to
 		u.logger().Debug("rollup applied", "from", from, "to", to, "records", n, "cells", len(agg.cells))
 	}
+}
+
+// read folds up to limit records after the position after into agg, and
+// returns how many and the position of the last. A log that hands out its
+// stored events (the embedded and PostgreSQL stores) is read in place:
+// the rollups need a few fields of each event, not a record with a map.
+func (u *Updater) read(ctx context.Context, agg *aggregator, after int64, limit int) (int, int64, error) {
+	if er, ok := u.Log.(batchcodec.EventReader); ok {
+		last := after
+		n, err := er.ReadEvents(ctx, after, limit, func(h *batchcodec.Header, seq int64, v *batchcodec.EventView) error {
+			agg.addStored(h, v)
+			last = seq
+			return nil
+		})
+		return n, last, err
+	}
+	recs, err := u.Log.Read(ctx, after, limit)
+	if err != nil || len(recs) == 0 {
+		return 0, after, err
+	}
+	for i := range recs {
+		agg.add(&recs[i])
+	}
+	return len(recs), recs[len(recs)-1].Seq, nil
 }
 
 // Rebuild drops every rollup and builds them again from the start of the log.

@@ -195,6 +195,15 @@ func scanHead(row *sql.Row) (int64, error) {
 const batchColumns = `seq_end, seq_first, batch_id, installation_id, region, received_at, payload`
 
 func scanBatch(rows *sql.Rows) (*batchcodec.Stored, error) {
+	b, payload, err := scanBatchRaw(rows)
+	if err != nil {
+		return nil, err
+	}
+	return b, b.SetPayload(payload)
+}
+
+// scanBatchRaw reads the batch without decoding its payload.
+func scanBatchRaw(rows *sql.Rows) (*batchcodec.Stored, []byte, error) {
 	var (
 		b        batchcodec.Stored
 		received int64
@@ -203,10 +212,10 @@ func scanBatch(rows *sql.Rows) (*batchcodec.Stored, error) {
 	h := &b.Head
 	if err := rows.Scan(&b.End, &h.First, &h.BatchID, &h.InstallationID, &h.Region,
 		&received, &payload); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h.ReceivedAt = time.Unix(0, received).UTC()
-	return &b, b.SetPayload(payload)
+	return &b, payload, nil
 }
 
 // Read returns up to limit records with Seq > after, in Seq order. Batches
@@ -223,6 +232,22 @@ func (s *Store) Read(ctx context.Context, after int64, limit int) ([]provision.R
 	}
 	out, err := readBatches(rows, after, limit)
 	return out, wrap("read", err)
+}
+
+// ReadEvents implements batchcodec.EventReader: Read without building
+// records.
+func (s *Store) ReadEvents(ctx context.Context, after int64, limit int, visit func(*batchcodec.Header, int64, *batchcodec.EventView) error) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+batchColumns+`
+		FROM log_batches WHERE seq_end > ? ORDER BY seq_end LIMIT ?`, after, limit)
+	if err != nil {
+		return 0, wrap("read", err)
+	}
+	defer rows.Close()
+	n, err := batchcodec.ReadEvents(rows, func() (*batchcodec.Stored, []byte, error) { return scanBatchRaw(rows) }, after, limit, visit)
+	return n, wrap("read", err)
 }
 
 // readBatches expands the batches a query of batchColumns returns, in its
