@@ -168,7 +168,7 @@ func validNumber[T ~string | []byte](s T) bool {
 
 // digits returns the end of the run of decimal digits at s[i:], and
 // whether the run has any.
-func digits(s string, i int) (int, bool) {
+func digits[T ~string | []byte](s T, i int) (int, bool) {
 	j := i
 	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
 		j++
