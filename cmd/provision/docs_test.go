@@ -421,7 +421,7 @@ var goTestFlags = map[string]bool{"run": true, "bench": true, "fuzz": true, "fuz
 	"benchtime": true, "count": true, "timeout": true, "cpu": true, "p": true, "skip": true, "tags": true, "o": true, "ldflags": true, "buildmode": true}
 
 // goTestBools are go test's own flags without a value.
-var goTestBools = map[string]bool{"v": true, "race": true, "short": true, "trimpath": true, "json": true, "cover": true, "failfast": true}
+var goTestBools = map[string]bool{"v": true, "race": true, "short": true, "trimpath": true, "json": true, "cover": true, "failfast": true, "benchmem": true}
 
 // testFunc is a test, benchmark or fuzz target's declaration.
 var testFunc = regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)\w*)\(`)
