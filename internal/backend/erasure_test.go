@@ -7,7 +7,6 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
-	"github.com/provisionhq/provision/internal/postgres/pgtest"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
 )
@@ -17,112 +16,101 @@ import (
 // engine, and the rollups of the days it touched stop counting it after
 // one refresh pass, without a rebuild.
 func TestErasureGoesThroughTheOwners(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		opts func(t *testing.T) Options
-	}{
-		{"sqlite", func(t *testing.T) Options { return Options{Store: t.TempDir(), Create: true} }},
-		{"postgres", func(t *testing.T) Options {
-			pc := pgtest.Config(t)
-			return Options{Store: pc.URL, Schema: pc.Schema, MaxConns: 2}
-		}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			b, err := Open(ctx, c.opts(t))
+	eachEngine(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		b, err := Open(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		m := referenceManifest(t)
+		const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+		day := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)
+		for i, id := range []string{gone, stays} {
+			sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
+				Response: []byte(`{}`),
+				Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
+					Fields: map[string]any{"os.type": "linux"}}}}
+			if _, _, err := b.Log.Append(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Updater(nil).Update(ctx); err != nil {
+			t.Fatal(err)
+		}
+		distinct := func() int64 {
+			cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
-			m := referenceManifest(t)
-			const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-			day := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)
-			for i, id := range []string{gone, stays} {
-				sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
-					Response: []byte(`{}`),
-					Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
-						Fields: map[string]any{"os.type": "linux"}}}}
-				if _, _, err := b.Log.Append(ctx, sub); err != nil {
-					t.Fatal(err)
+			for _, cell := range cells {
+				if cell.Dims == rollup.Dims("all", "all") {
+					return cell.Distinct()
 				}
 			}
-			if _, err := b.Updater(nil).Update(ctx); err != nil {
-				t.Fatal(err)
-			}
-			distinct := func() int64 {
-				cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, cell := range cells {
-					if cell.Dims == rollup.Dims("all", "all") {
-						return cell.Distinct()
-					}
-				}
-				return 0
-			}
-			if n := distinct(); n != 2 {
-				t.Fatalf("distinct before erasure = %d, want 2", n)
-			}
-			dayText := day.Format(time.DateOnly)
-			if err := b.Forward.MarkSent(ctx, "ga4", gone, dayText, day); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Forward.AddDeadLetter(ctx, &forward.DeadLetter{Recipient: "ga4", InstallationID: gone, Day: dayText,
-				Count: []byte(`{}`), CreatedAt: day}); err != nil {
-				t.Fatal(err)
-			}
+			return 0
+		}
+		if n := distinct(); n != 2 {
+			t.Fatalf("distinct before erasure = %d, want 2", n)
+		}
+		dayText := day.Format(time.DateOnly)
+		if err := b.Forward.MarkSent(ctx, "ga4", gone, dayText, day); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Forward.AddDeadLetter(ctx, &forward.DeadLetter{Recipient: "ga4", InstallationID: gone, Day: dayText,
+			Count: []byte(`{}`), CreatedAt: day}); err != nil {
+			t.Fatal(err)
+		}
 
-			refresh := b.Refresher(nil)
-			svc, owners, err := b.PrivacyService(m, nil, refresh)
-			if err != nil {
-				t.Fatal(err)
+		refresh := b.Refresher(nil)
+		svc, owners, err := b.PrivacyService(m, nil, refresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := svc.Erase(ctx, gone, "owners-1", privacy.SourceOperator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]privacy.Outcome{}
+		for _, o := range rec.Removed.Owners {
+			listed[o.Owner] = o
+		}
+		for _, o := range owners.Owners() {
+			if _, ok := listed[o.Key()]; !ok {
+				t.Errorf("receipt does not list owner %s", o.Key())
 			}
-			rec, err := svc.Erase(ctx, gone, "owners-1", privacy.SourceOperator)
-			if err != nil {
-				t.Fatal(err)
-			}
-			listed := map[string]privacy.Outcome{}
-			for _, o := range rec.Removed.Owners {
-				listed[o.Owner] = o
-			}
-			for _, o := range owners.Owners() {
-				if _, ok := listed[o.Key()]; !ok {
-					t.Errorf("receipt does not list owner %s", o.Key())
-				}
-			}
-			engine := string(b.Engine)
-			if oc := listed[engine+":forward_dead_letters"]; oc.Status != privacy.OutcomeErased {
-				t.Errorf("dead letters outcome = %+v", oc)
-			}
-			if oc := listed[engine+":rollup_cells"]; oc.Status != privacy.OutcomeScheduled {
-				t.Errorf("rollup cells outcome = %+v", oc)
-			}
-			if sent, err := b.Forward.Sent(ctx, "ga4", gone, dayText); err != nil || sent {
-				t.Errorf("forward_sent of the erased installation: %v %v", sent, err)
-			}
-			if n, err := b.Forward.CountDeadLetters(ctx, "ga4"); err != nil || n != 0 {
-				t.Errorf("dead letters left: %d %v", n, err)
-			}
-			if got, err := refresh.Pending(ctx); err != nil || len(got) != 1 || got[0] != dayText {
-				t.Fatalf("days marked = %v, want [%s]", got, dayText)
-			}
-			if n, err := refresh.Refresh(ctx); err != nil || n != 1 {
-				t.Fatalf("refresh = %d %v", n, err)
-			}
-			if n := distinct(); n != 1 {
-				t.Errorf("distinct after erasure and refresh = %d, want 1", n)
-			}
-			// The receipt as stored lists the owners too.
-			stored, err := svc.Status(ctx, "owners-1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(stored.Removed.Owners) != len(rec.Removed.Owners) {
-				t.Errorf("stored receipt lists %d owners, want %d", len(stored.Removed.Owners), len(rec.Removed.Owners))
-			}
-		})
-	}
+		}
+		engine := string(b.Engine)
+		if oc := listed[engine+":forward_dead_letters"]; oc.Status != privacy.OutcomeErased {
+			t.Errorf("dead letters outcome = %+v", oc)
+		}
+		if oc := listed[engine+":rollup_cells"]; oc.Status != privacy.OutcomeScheduled {
+			t.Errorf("rollup cells outcome = %+v", oc)
+		}
+		if sent, err := b.Forward.Sent(ctx, "ga4", gone, dayText); err != nil || sent {
+			t.Errorf("forward_sent of the erased installation: %v %v", sent, err)
+		}
+		if n, err := b.Forward.CountDeadLetters(ctx, "ga4"); err != nil || n != 0 {
+			t.Errorf("dead letters left: %d %v", n, err)
+		}
+		if got, err := refresh.Pending(ctx); err != nil || len(got) != 1 || got[0] != dayText {
+			t.Fatalf("days marked = %v, want [%s]", got, dayText)
+		}
+		if n, err := refresh.Refresh(ctx); err != nil || n != 1 {
+			t.Fatalf("refresh = %d %v", n, err)
+		}
+		if n := distinct(); n != 1 {
+			t.Errorf("distinct after erasure and refresh = %d, want 1", n)
+		}
+		// The receipt as stored lists the owners too.
+		stored, err := svc.Status(ctx, "owners-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored.Removed.Owners) != len(rec.Removed.Owners) {
+			t.Errorf("stored receipt lists %d owners, want %d", len(stored.Removed.Owners), len(rec.Removed.Owners))
+		}
+	})
 }
 
 // Rollup cells older than the longest retention, expired certificates and

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
-	"github.com/provisionhq/provision/internal/postgres/pgtest"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
 )
@@ -16,107 +15,95 @@ import (
 // it starts again, and days an erasure still holds are not refreshed
 // before it completes.
 func TestRefreshMarksSurviveARestart(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		opts func(t *testing.T) Options
-	}{
-		{"sqlite", func(t *testing.T) Options { return Options{Store: t.TempDir(), Create: true} }},
-		{"postgres", func(t *testing.T) Options {
-			pc := pgtest.Config(t)
-			return Options{Store: pc.URL, Schema: pc.Schema, MaxConns: 2}
-		}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			opts := c.opts(t)
-			b, err := Open(ctx, opts)
+	eachEngine(t, func(t *testing.T, opts Options) {
+		ctx := context.Background()
+		b, err := Open(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		m := referenceManifest(t)
+		const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+		day := time.Now().UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour).Add(time.Hour)
+		dayText := day.Format(time.DateOnly)
+		for i, id := range []string{gone, stays} {
+			sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
+				Response: []byte(`{}`),
+				Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
+					Fields: map[string]any{"os.type": "linux"}}}}
+			if _, _, err := b.Log.Append(ctx, sub); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Updater(nil).Update(ctx); err != nil {
+			t.Fatal(err)
+		}
+		distinct := func(b *Backend) int64 {
+			cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
-			m := referenceManifest(t)
-			const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-			day := time.Now().UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour).Add(time.Hour)
-			dayText := day.Format(time.DateOnly)
-			for i, id := range []string{gone, stays} {
-				sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
-					Response: []byte(`{}`),
-					Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
-						Fields: map[string]any{"os.type": "linux"}}}}
-				if _, _, err := b.Log.Append(ctx, sub); err != nil {
-					t.Fatal(err)
+			for _, cell := range cells {
+				if cell.Dims == rollup.Dims("all", "all") {
+					return cell.Distinct()
 				}
 			}
-			if _, err := b.Updater(nil).Update(ctx); err != nil {
-				t.Fatal(err)
-			}
-			distinct := func(b *Backend) int64 {
-				cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, cell := range cells {
-					if cell.Dims == rollup.Dims("all", "all") {
-						return cell.Distinct()
-					}
-				}
-				return 0
-			}
-			if n := distinct(b); n != 2 {
-				t.Fatalf("distinct before erasure = %d, want 2", n)
-			}
+			return 0
+		}
+		if n := distinct(b); n != 2 {
+			t.Fatalf("distinct before erasure = %d, want 2", n)
+		}
 
-			// A day held by an erasure still under way is not refreshed.
-			before := b.Refresher(nil)
-			if before.Marks == nil {
-				t.Fatal("the refresher keeps no marks in the store")
-			}
-			if err := before.HoldDays(ctx, "under-way", []string{"2001-02-03"}); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := before.Refresh(ctx); err != nil || n != 0 {
-				t.Fatalf("refresh of a held day = %d %v, want 0", n, err)
-			}
+		// A day held by an erasure still under way is not refreshed.
+		before := b.Refresher(nil)
+		if before.Marks == nil {
+			t.Fatal("the refresher keeps no marks in the store")
+		}
+		if err := before.HoldDays(ctx, "under-way", []string{"2001-02-03"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := before.Refresh(ctx); err != nil || n != 0 {
+			t.Fatalf("refresh of a held day = %d %v, want 0", n, err)
+		}
 
-			svc, _, err := b.PrivacyService(m, nil, before)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := svc.Erase(ctx, gone, "marks-1", privacy.SourceOperator); err != nil {
-				t.Fatal(err)
-			}
-			// The process stops before the refresh pass.
-			if err := b.Close(); err != nil {
-				t.Fatal(err)
-			}
-			opts.Create = false
-			b2, err := Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b2.Close()
-			if n := distinct(b2); n != 2 {
-				t.Fatalf("distinct after the erasure, before any refresh = %d, want 2 (the test would show nothing)", n)
-			}
-			after := b2.Refresher(nil)
-			if got, err := after.Pending(ctx); err != nil || len(got) != 1 || got[0] != dayText {
-				t.Fatalf("days pending after the restart = %v %v, want [%s]", got, err, dayText)
-			}
-			if n, err := after.Refresh(ctx); err != nil || n != 1 {
-				t.Fatalf("refresh after the restart = %d %v, want 1 day", n, err)
-			}
-			if n := distinct(b2); n != 1 {
-				t.Errorf("distinct after the refresh = %d, want 1", n)
-			}
-			if n, err := after.Refresh(ctx); err != nil || n != 0 {
-				t.Errorf("a second pass refreshed %d days (%v): the marks were not dropped", n, err)
-			}
-			if err := after.ReleaseDays(ctx, "under-way", nil); err != nil {
-				t.Fatal(err)
-			}
-			if got, err := after.Pending(ctx); err != nil || len(got) != 1 || got[0] != "2001-02-03" {
-				t.Errorf("days pending once the held request released = %v %v", got, err)
-			}
-		})
-	}
+		svc, _, err := b.PrivacyService(m, nil, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Erase(ctx, gone, "marks-1", privacy.SourceOperator); err != nil {
+			t.Fatal(err)
+		}
+		// The process stops before the refresh pass.
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		opts.Create = false
+		b2, err := Open(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b2.Close()
+		if n := distinct(b2); n != 2 {
+			t.Fatalf("distinct after the erasure, before any refresh = %d, want 2 (the test would show nothing)", n)
+		}
+		after := b2.Refresher(nil)
+		if got, err := after.Pending(ctx); err != nil || len(got) != 1 || got[0] != dayText {
+			t.Fatalf("days pending after the restart = %v %v, want [%s]", got, err, dayText)
+		}
+		if n, err := after.Refresh(ctx); err != nil || n != 1 {
+			t.Fatalf("refresh after the restart = %d %v, want 1 day", n, err)
+		}
+		if n := distinct(b2); n != 1 {
+			t.Errorf("distinct after the refresh = %d, want 1", n)
+		}
+		if n, err := after.Refresh(ctx); err != nil || n != 0 {
+			t.Errorf("a second pass refreshed %d days (%v): the marks were not dropped", n, err)
+		}
+		if err := after.ReleaseDays(ctx, "under-way", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := after.Pending(ctx); err != nil || len(got) != 1 || got[0] != "2001-02-03" {
+			t.Errorf("days pending once the held request released = %v %v", got, err)
+		}
+	})
 }
