@@ -311,7 +311,7 @@ func printDemoSummary(w io.Writer, took time.Duration, truth *sim.Truth, stored 
 		}
 	}
 	if len(flagProblems) == 0 {
-		fmt.Fprintln(w, "Every planted finding is flagged: the failing campaign, the spreading interception root, the expired issuer, the stolen signer.")
+		fmt.Fprintln(w, "Every planted finding the reports can see is flagged: the failing campaign, the spreading interception root, the stolen signer.")
 	} else {
 		fmt.Fprintln(w, "Planted findings the reports do not show (a small or short fleet can stay below their thresholds):")
 		for _, p := range flagProblems {

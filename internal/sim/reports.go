@@ -59,8 +59,7 @@ func BuildReports(ctx context.Context, log provision.Log, f *Fleet) (*report.Qua
 // daily active installations must equal the truth exactly below the
 // sketches' exact-count threshold and within their error bound above it
 // (the reports add no noise by default), and the planted findings must be flagged — the failing
-// campaign, the spreading interception root, the expired issuer still in
-// use and the stolen signer — while
+// campaign, the spreading interception root and the stolen signer — while
 // no enterprise proxy is flagged as spreading.
 func (t *Truth) CompareReports(q *report.Quality, th *report.Threats) []string {
 	return append(t.CompareCounts(q), t.CompareFlags(q, th)...)
