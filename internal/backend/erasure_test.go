@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/forward"
 	"github.com/provisionhq/provision/internal/privacy"
 	"github.com/provisionhq/provision/internal/rollup"
@@ -24,33 +23,9 @@ func TestErasureGoesThroughTheOwners(t *testing.T) {
 		}
 		defer b.Close()
 		m := referenceManifest(t)
-		const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 		day := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)
-		for i, id := range []string{gone, stays} {
-			sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
-				Response: []byte(`{}`),
-				Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
-					Fields: map[string]any{"os.type": "linux"}}}}
-			if _, _, err := b.Log.Append(ctx, sub); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := b.Updater(nil).Update(ctx); err != nil {
-			t.Fatal(err)
-		}
-		distinct := func() int64 {
-			cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, cell := range cells {
-				if cell.Dims == rollup.Dims("all", "all") {
-					return cell.Distinct()
-				}
-			}
-			return 0
-		}
-		if n := distinct(); n != 2 {
+		gone, _ := seedTwoInstallations(t, b, day)
+		if n := activeDistinct(t, b); n != 2 {
 			t.Fatalf("distinct before erasure = %d, want 2", n)
 		}
 		dayText := day.Format(time.DateOnly)
@@ -99,7 +74,7 @@ func TestErasureGoesThroughTheOwners(t *testing.T) {
 		if n, err := refresh.Refresh(ctx); err != nil || n != 1 {
 			t.Fatalf("refresh = %d %v", n, err)
 		}
-		if n := distinct(); n != 1 {
+		if n := activeDistinct(t, b); n != 1 {
 			t.Errorf("distinct after erasure and refresh = %d, want 1", n)
 		}
 		// The receipt as stored lists the owners too.

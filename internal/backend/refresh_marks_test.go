@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/privacy"
-	"github.com/provisionhq/provision/internal/rollup"
 )
 
 // The days an erasure makes stale are kept in the store: a process that
@@ -23,34 +21,10 @@ func TestRefreshMarksSurviveARestart(t *testing.T) {
 		}
 		defer b.Close()
 		m := referenceManifest(t)
-		const gone, stays = "7c1f3a52-9d0e-4b8a-a1c2-3e4f5a6b7c8d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 		day := time.Now().UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour).Add(time.Hour)
 		dayText := day.Format(time.DateOnly)
-		for i, id := range []string{gone, stays} {
-			sub := &provision.Submission{BatchID: "b" + id, InstallationID: id, Region: "eu", ReceivedAt: day,
-				Response: []byte(`{}`),
-				Events: []provision.Event{{ID: "e" + id, Type: "os", Time: day.Add(time.Duration(i) * time.Minute),
-					Fields: map[string]any{"os.type": "linux"}}}}
-			if _, _, err := b.Log.Append(ctx, sub); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := b.Updater(nil).Update(ctx); err != nil {
-			t.Fatal(err)
-		}
-		distinct := func(b *Backend) int64 {
-			cells, err := b.Rollups.Cells(ctx, rollup.Query{Views: []string{rollup.ViewActive}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, cell := range cells {
-				if cell.Dims == rollup.Dims("all", "all") {
-					return cell.Distinct()
-				}
-			}
-			return 0
-		}
-		if n := distinct(b); n != 2 {
+		gone, _ := seedTwoInstallations(t, b, day)
+		if n := activeDistinct(t, b); n != 2 {
 			t.Fatalf("distinct before erasure = %d, want 2", n)
 		}
 
@@ -83,7 +57,7 @@ func TestRefreshMarksSurviveARestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b2.Close()
-		if n := distinct(b2); n != 2 {
+		if n := activeDistinct(t, b2); n != 2 {
 			t.Fatalf("distinct after the erasure, before any refresh = %d, want 2 (the test would show nothing)", n)
 		}
 		after := b2.Refresher(nil)
@@ -93,7 +67,7 @@ func TestRefreshMarksSurviveARestart(t *testing.T) {
 		if n, err := after.Refresh(ctx); err != nil || n != 1 {
 			t.Fatalf("refresh after the restart = %d %v, want 1 day", n, err)
 		}
-		if n := distinct(b2); n != 1 {
+		if n := activeDistinct(t, b2); n != 1 {
 			t.Errorf("distinct after the refresh = %d, want 1", n)
 		}
 		if n, err := after.Refresh(ctx); err != nil || n != 0 {
