@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/provisionhq/provision/bench/internal/driver"
 	"github.com/provisionhq/provision/internal/ingest/ingesttest"
+	"github.com/provisionhq/provision/internal/serverproc"
 )
 
 func main() {
@@ -60,21 +60,11 @@ func main() {
 
 // rss returns the resident and peak resident memory in MiB (Linux).
 func rss(s *driver.Server) (cur, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Pid()))
-	if err != nil {
+	u := serverproc.Sample(s.PID())
+	if u.RSSKiB == 0 {
 		return -1, -1
 	}
-	field := func(name string) float64 {
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, name+":") {
-				f := strings.Fields(line)
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				return kb / 1024
-			}
-		}
-		return -1
-	}
-	return field("VmRSS"), field("VmHWM")
+	return float64(u.RSSKiB) / 1024, float64(u.PeakRSSKiB) / 1024
 }
 
 // bodies makes n distinct gzip batches: one template, with the batch id

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -29,9 +28,8 @@ import (
 // command with its scale-out flags (see docs/scale-out.md).
 
 type proc struct {
-	cmd    *exec.Cmd
-	srv    *driver.Server // nil for a worker
-	client *http.Client
+	srv    *driver.Server // for a worker, only its process
+	client *http.Client   // nil for a worker
 }
 
 // startProc starts a provision command; when dir is set it is a server
@@ -39,8 +37,9 @@ type proc struct {
 func startProc(bin string, dir string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	if dir == "" {
-		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-		return &proc{cmd: cmd}, cmd.Start()
+		cmd.Stderr = os.Stderr
+		p := &proc{srv: &driver.Server{Name: args[0]}}
+		return p, p.srv.Launch(cmd)
 	}
 	srv, err := driver.Start(args[0], cmd, dir)
 	if err != nil {
@@ -51,10 +50,10 @@ func startProc(bin string, dir string, args ...string) (*proc, error) {
 		srv.Stop()
 		return nil, err
 	}
-	return &proc{cmd: cmd, srv: srv, client: client}, nil
+	return &proc{srv: srv, client: client}, nil
 }
 
-func (p *proc) stop() { driver.StopProcess(p.cmd) }
+func (p *proc) stop() { _ = p.srv.Stop() }
 
 // bodies returns n gzip bodies of valid batches (os events of the
 // reference manifest) with unique batch and event ids.

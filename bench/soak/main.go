@@ -21,6 +21,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/bench/internal/driver"
+	"github.com/provisionhq/provision/internal/serverproc"
 	"github.com/provisionhq/provision/internal/sim"
 	"github.com/provisionhq/provision/internal/sim/chaos"
 	"github.com/provisionhq/provision/internal/sqlite"
@@ -74,7 +75,7 @@ func soak(ctx context.Context, installs, days int, seed uint64, kills, refusals 
 			return s, s, err
 		},
 		Every: every,
-		Sampled: func(elapsed time.Duration, u chaos.Usage, confirmed int64) {
+		Sampled: func(elapsed time.Duration, u serverproc.Usage, confirmed int64) {
 			fmt.Printf("%-8s %-10.1f %-10d %-10d\n", elapsed.Round(time.Second), float64(u.RSSKiB)/1024, u.OpenFiles, confirmed)
 		},
 		Logf: func(format string, args ...any) { fmt.Printf("# "+format+"\n", args...) },

@@ -269,7 +269,8 @@ func runDemoServer(ctx context.Context, e *env, m *manifest.Manifest, dataDir, l
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "serving on %s\n", srv.URL)
+	// The same announcement as serve's: the chaos runs wait for it.
+	fmt.Fprintf(e.stdout, "listening on %s\n", srv.URL)
 	select {
 	case <-ctx.Done():
 	case <-srv.Done():

@@ -4,7 +4,6 @@
 package driver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -16,10 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/provisionhq/provision/internal/certs"
+	"github.com/provisionhq/provision/internal/serverproc"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -35,68 +34,26 @@ func Build(dir string) (string, error) {
 	return bin, nil
 }
 
-var listeningRE = regexp.MustCompile(`listening on https://(\S+)`)
-
 // Server is a server process under load.
 type Server struct {
-	Name string
-	Addr string // host:port it listens on
-	Dir  string // where it wrote server.crt
-	cmd  *exec.Cmd
+	serverproc.Process // Addr, PID, Stop
+	Name               string
+	Dir                string // where it wrote server.crt
 }
 
-// Start runs cmd and waits for the line that says where it listens; it
-// reads the certificate from dir/server.crt.
+// Start runs cmd and waits until it says where it listens; its
+// certificate is dir/server.crt. The server's stderr goes to ours unless
+// cmd sets it.
 func Start(name string, cmd *exec.Cmd, dir string) (*Server, error) {
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	s := &Server{Name: name, Dir: dir}
+	if err := s.Process.Start(context.Background(), cmd); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case addr := <-found:
-		return &Server{Name: name, Addr: addr, Dir: dir, cmd: cmd}, nil
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("%s did not start", name)
-	}
+	return s, nil
 }
-
-// Stop asks the process to stop, as an operator would, and kills it after
-// 30 s.
-func (s *Server) Stop() { StopProcess(s.cmd) }
-
-// StopProcess stops any process this way.
-func StopProcess(cmd *exec.Cmd) {
-	_ = cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-	}
-}
-
-// Pid is the process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Client returns an HTTPS client that trusts the server's certificate,
 // with up to conns connections.

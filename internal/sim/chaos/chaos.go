@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/internal/manifest"
+	"github.com/provisionhq/provision/internal/serverproc"
 	"github.com/provisionhq/provision/internal/sim"
 )
 
@@ -30,7 +33,8 @@ type Options struct {
 
 	// ServerCommand gives the server's arguments for a data directory and
 	// a 127.0.0.1 address; nil means serve --data DIR --listen ADDR. The
-	// server must keep its certificate in DIR/server.crt, trust
+	// server must print "listening on URL" once it accepts connections
+	// (serverproc), keep its certificate in DIR/server.crt, trust
 	// X-Forwarded-For and, with Countries, use GeoIPFile(DIR).
 	ServerCommand func(dataDir, addr string) []string
 	// Plain runs the server with plain HTTP behind the simulator's TLS
@@ -51,10 +55,22 @@ type Options struct {
 	// Every, when set, samples the server's RSS and open files that often
 	// and passes them to Sampled.
 	Every   time.Duration
-	Sampled func(elapsed time.Duration, u Usage, confirmed int64)
+	Sampled func(elapsed time.Duration, u serverproc.Usage, confirmed int64)
 
 	ServerOutput io.Writer            // the server's stdout and stderr, nil discards
 	Logf         func(string, ...any) // progress messages, nil discards
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port nobody listens on now:
+// the server keeps it across restarts, so the proxy in front of it does
+// not move.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // GeoIPFile is where Run writes the fleet's GeoIP database in the data
@@ -112,8 +128,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &ServerProcess{Binary: o.Binary, DataDir: o.DataDir, Addr: addr, Command: o.ServerCommand, Plain: o.Plain, Output: o.ServerOutput}
-	if err := srv.Start(ctx); err != nil {
+	var srv serverproc.Process
+	args := []string{"serve", "--data", o.DataDir, "--listen", addr}
+	if o.ServerCommand != nil {
+		args = o.ServerCommand(o.DataDir, addr)
+	}
+	// An exec.Cmd runs once: each start, the first and those after a
+	// kill, gets a new one.
+	start := func() error {
+		cmd := exec.Command(o.Binary, args...)
+		cmd.Stdout, cmd.Stderr = o.ServerOutput, o.ServerOutput
+		return srv.Start(ctx, cmd)
+	}
+	if err := start(); err != nil {
 		return nil, err
 	}
 	defer srv.Kill()
@@ -126,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	scheme := "http://"
 	if !o.Plain {
 		scheme = "https://"
-		if ca, err = os.ReadFile(srv.CertFile()); err != nil {
+		if ca, err = os.ReadFile(filepath.Join(o.DataDir, "server.crt")); err != nil {
 			return nil, err
 		}
 	}
@@ -189,7 +216,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				srv.Kill()
 				rep.Kills++
 				time.Sleep(200 * time.Millisecond)
-				if err := srv.Start(ctx); err != nil {
+				if err := start(); err != nil {
 					chaosErr = fmt.Errorf("restarting after kill %d: %w", kills, err)
 					return
 				}
@@ -220,7 +247,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				case <-t.C:
 					// Skip the moments the server is down between a kill
 					// and its restart.
-					if u := Sample(srv.PID()); u.RSSKiB > 0 {
+					if u := serverproc.Sample(srv.PID()); u.RSSKiB > 0 {
 						o.Sampled(time.Since(began), u, confirmed.Load())
 					}
 				}
@@ -239,7 +266,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if chaosErr != nil {
 		return rep, chaosErr
 	}
-	if err := srv.Stop(30 * time.Second); err != nil {
+	if err := srv.Stop(); err != nil {
 		return rep, err
 	}
 	log, closer, err := o.OpenLog(ctx, o.DataDir)

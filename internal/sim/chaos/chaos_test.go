@@ -72,7 +72,7 @@ func TestChaosKillRestartRefuse(t *testing.T) {
 		Countries:    true,
 		Reports:      true,
 		OpenLog:      openSQLiteLog,
-		ServerOutput: &syncWriter{b: &serverLog},
+		ServerOutput: &serverLog,
 		Logf:         t.Logf,
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestChaosServeBehindGateway(t *testing.T) {
 		},
 		Countries:    true,
 		OpenLog:      openSQLiteLog,
-		ServerOutput: &syncWriter{b: &serverLog},
+		ServerOutput: &serverLog,
 		Logf:         t.Logf,
 	})
 	if err != nil {
