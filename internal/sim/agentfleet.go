@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisionhq/provision"
 	"github.com/provisionhq/provision/agent"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/wire"
 )
 
@@ -219,7 +220,7 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, clock := fa.Agent, fa.clock
+	a, agentClock := fa.Agent, fa.clock
 	c, err := a.Consent()
 	if err != nil {
 		return nil, err
@@ -238,16 +239,16 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 
 	var files []provision.Event
 	for _, ev := range u.Batch.Events {
-		clock.set(ev.Time)
+		agentClock.set(ev.Time)
 		if err := replay(ctx, a, ev, &files); err != nil {
 			return nil, fmt.Errorf("installation %d, %s event: %w", in.Index, ev.Type, err)
 		}
 	}
 
 	if af.Now != nil {
-		clock.follow(af.Now)
+		agentClock.follow(af.Now)
 	} else {
-		clock.follow(time.Now)
+		agentClock.follow(time.Now)
 	}
 	res := &Result{Delivered: []string{}}
 	batches := 0
@@ -271,10 +272,8 @@ func (af *AgentFleet) Send(ctx context.Context, u *Upload) (*Result, error) {
 			return nil, fmt.Errorf("installation %d: upload: %w", in.Index, err)
 		}
 		res.Retries++
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(cmp(af.Retry, 100*time.Millisecond)):
+		if err := clock.Sleep(ctx, cmp(af.Retry, 100*time.Millisecond)); err != nil {
+			return nil, err
 		}
 	}
 	if batches > 0 {

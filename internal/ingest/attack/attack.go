@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/ingest"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/privacy"
@@ -210,7 +211,7 @@ func slowHTTP1(ctx context.Context, r *Rig, addr string, interval time.Duration,
 	d := tls.Dialer{Config: &tls.Config{RootCAs: r.HTTP.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"http/1.1"}}}
 	c, err := d.DialContext(ctx, "tcp", r.Addr())
 	if err != nil {
-		sleep(ctx, interval)
+		_ = clock.Sleep(ctx, interval)
 		return
 	}
 	defer c.Close()
@@ -261,10 +262,8 @@ func (t *trickle) Read(p []byte) (int, error) {
 		p[0] = '{'
 		return 1, nil
 	}
-	select {
-	case <-t.ctx.Done():
-		return 0, t.ctx.Err()
-	case <-time.After(t.interval):
+	if err := clock.Sleep(t.ctx, t.interval); err != nil {
+		return 0, err
 	}
 	p[0] = ' '
 	return 1, nil
@@ -288,7 +287,7 @@ func slowHTTP2(ctx context.Context, c *http.Client, base, addr string, interval 
 	}
 	if err != nil {
 		atomic.AddInt64(&res.CutOff, 1)
-		sleep(ctx, 10*time.Millisecond)
+		_ = clock.Sleep(ctx, 10*time.Millisecond)
 		return
 	}
 	resp.Body.Close()
@@ -296,13 +295,6 @@ func slowHTTP2(ctx context.Context, c *http.Client, base, addr string, interval 
 		atomic.AddInt64(&res.CutOff, 1)
 	} else {
 		atomic.AddInt64(&res.Completed, 1)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/clock"
 	"github.com/provisionhq/provision/internal/manifest"
 	"github.com/provisionhq/provision/internal/serverproc"
 	"github.com/provisionhq/provision/internal/sim"
@@ -225,10 +226,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				logf("refusing connections for %s after %d confirmed batches", o.RefuseFor, confirmed.Load())
 				proxy.Refuse()
 				rep.Refusals++
-				select {
-				case <-time.After(o.RefuseFor):
-				case <-ctx.Done():
-				}
+				_ = clock.Sleep(ctx, o.RefuseFor)
 				if err := proxy.Accept(); err != nil {
 					chaosErr = fmt.Errorf("listening again: %w", err)
 					return
