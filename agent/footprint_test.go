@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisionhq/provision/internal/cputime"
 	"github.com/provisionhq/provision/internal/wire/wiretest"
 )
 
@@ -20,12 +21,6 @@ import (
 // their figures. Run them with
 //
 //	go test -run '^$' -bench Footprint -benchtime 20x ./agent/
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // dayClock is a clock that a benchmark moves on by a day per iteration, so
 // every collection is the day's first and queues everything.
@@ -47,7 +42,7 @@ func BenchmarkFootprintDailyCollection(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	start := cpuTime()
+	start, _ := cputime.Self()
 	n := 0
 	for b.Loop() {
 		clock.nextDay()
@@ -57,7 +52,8 @@ func BenchmarkFootprintDailyCollection(b *testing.B) {
 		}
 		n++
 	}
-	b.ReportMetric(float64((cpuTime()-start).Microseconds())/1000/float64(n), "cpu-ms/op")
+	end, _ := cputime.Self()
+	b.ReportMetric(float64((end-start).Microseconds())/1000/float64(n), "cpu-ms/op")
 }
 
 // typicalDay records what a typical installation sees in a day: the daily

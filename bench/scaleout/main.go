@@ -36,6 +36,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/provisionhq/provision"
+	"github.com/provisionhq/provision/internal/cputime"
 	"github.com/provisionhq/provision/internal/natslog"
 	"github.com/provisionhq/provision/internal/postgres"
 	"github.com/provisionhq/provision/internal/worker"
@@ -224,7 +225,8 @@ func runWorker(ctx context.Context, o options) error {
 }
 
 func report(r result) error {
-	r.CPUSeconds = selfCPUSeconds()
+	cpu, _ := cputime.Self() // 0 where it cannot be read
+	r.CPUSeconds = cpu.Seconds()
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
