@@ -234,12 +234,11 @@ func newAgentRecordCmd(o *agentOptions, e *env) *cobra.Command {
 	taskCmd := recordCmd(o, e, "task --type install|remove|upgrade|update --status STATUS --duration D",
 		"Record the outcome of an installation, removal, upgrade or update",
 		func(ctx context.Context, a *agent.Agent) error { return a.RecordTask(ctx, t) })
-	taskCmd.Flags().StringVar(&t.Type, "type", "", "install, remove, upgrade or update")
+	taskFlags(taskCmd, &t.Type, &t.CampaignID)
 	taskCmd.Flags().StringVar(&t.Status, "status", "", "success, failure, cancelled or reboot_required")
 	taskCmd.Flags().StringVar(&t.ErrorType, "error-type", "", "kind of error that stopped the task")
 	taskCmd.Flags().StringVar(&t.ErrorCode, "error-code", "", "code of that error")
 	taskCmd.Flags().DurationVar(&t.Duration, "duration", 0, "how long the task took, such as 42s")
-	taskCmd.Flags().StringVar(&t.CampaignID, "campaign", "", "upgrade campaign id")
 	return group("record", "Record an error met by the application or the outcome of a task", "", errCmd, taskCmd)
 }
 
@@ -304,10 +303,16 @@ func newAgentRunTaskCmd(o *agentOptions, e *env) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&typ, "type", "", "install, remove, upgrade or update")
-	cmd.Flags().StringVar(&campaign, "campaign", "", "upgrade campaign id")
-	_ = cmd.MarkFlagRequired("type")
+	taskFlags(cmd, &typ, &campaign)
 	return cmd
+}
+
+// taskFlags are what names a task, the same for recording one and for
+// running one.
+func taskFlags(cmd *cobra.Command, typ, campaign *string) {
+	cmd.Flags().StringVar(typ, "type", "", "install, remove, upgrade or update")
+	cmd.Flags().StringVar(campaign, "campaign", "", "upgrade campaign id")
+	_ = cmd.MarkFlagRequired("type")
 }
 
 func newAgentScanCmd(o *agentOptions, e *env) *cobra.Command {

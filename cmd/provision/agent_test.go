@@ -60,6 +60,13 @@ func exerciseAgent(t *testing.T, url string, flushArgs ...string) (state, instal
 
 	agentRun(t, state, exitOK, "record", "error", "--type", "connection_failed", "--code", "E42", "--control", "connect")
 	agentRun(t, state, exitOK, "record", "error", "--type", "connection_failed", "--code", "E42", "--control", "connect")
+	// Recording a task and running one name it with the same flags, and
+	// both need its type.
+	for _, args := range [][]string{{"record", "task", "--status", "success"}, {"run-task", "--", "sh", "-c", "exit 0"}} {
+		if code, _, errOut := runCmd(t, "", append([]string{"agent", "--state", state}, args...)...); code != exitError || !strings.Contains(errOut, `"type" not set`) {
+			t.Fatalf("%v without --type: exit %d\n%s", args, code, errOut)
+		}
+	}
 	agentRun(t, state, exitOK, "record", "task", "--type", "install", "--status", "success", "--duration", "12s")
 	agentRun(t, state, exitOK, "run-task", "--type", "upgrade", "--campaign", "c7", "--", "sh", "-c", "exit 0")
 	agentRun(t, state, exitFinding, "run-task", "--type", "remove", "--", "sh", "-c", "exit 5")
