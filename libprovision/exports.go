@@ -66,6 +66,20 @@ func goString(s *C.pv_cchar) string {
 	return C.GoString((*C.char)(unsafe.Pointer(s)))
 }
 
+// callWithUpload is call for the functions given upload_json: fn gets the
+// settings read and checked (requireServer as parseUploadSettings has
+// it), and settings that fail are the host's invalid argument.
+func callWithUpload(errp **C.char, fallback int, uploadJSON *C.pv_cchar, requireServer bool, fn func(agent.Upload) error) C.int {
+	raw := []byte(goString(uploadJSON))
+	return call(errp, fallback, func() error {
+		up, err := parseUploadSettings(raw, requireServer)
+		if err != nil {
+			return invalid(err)
+		}
+		return fn(up)
+	})
+}
+
 // putJSON hands v to the host as a NUL-terminated JSON document in C
 // memory; nothing when out is NULL.
 // useCall runs fn with the agent and the context of one call without a
@@ -315,12 +329,7 @@ func provision_collect(a C.provision_agent, out **C.char, errp **C.char) C.int {
 //export provision_flush
 func provision_flush(a C.provision_agent, uploadJSON *C.pv_cchar, timeoutMS C.int64_t, out **C.char, errp **C.char) C.int {
 	clearOut(out)
-	raw := []byte(goString(uploadJSON))
-	return call(errp, statusUpload, func() error {
-		up, err := parseUploadSettings(raw, true)
-		if err != nil {
-			return invalid(err)
-		}
+	return callWithUpload(errp, statusUpload, uploadJSON, true, func(up agent.Upload) error {
 		timeout := time.Duration(0)
 		if timeoutMS > 0 {
 			timeout = time.Duration(timeoutMS) * time.Millisecond
@@ -340,12 +349,7 @@ func provision_flush(a C.provision_agent, uploadJSON *C.pv_cchar, timeoutMS C.in
 
 //export provision_uploader_start
 func provision_uploader_start(a C.provision_agent, uploadJSON *C.pv_cchar, errp **C.char) C.int {
-	raw := []byte(goString(uploadJSON))
-	return call(errp, statusStorage, func() error {
-		up, err := parseUploadSettings(raw, true)
-		if err != nil {
-			return invalid(err)
-		}
+	return callWithUpload(errp, statusStorage, uploadJSON, true, func(up agent.Upload) error {
 		return use(uint64(a), func(h *host) error { return h.startUploader(up) })
 	})
 }
@@ -365,12 +369,7 @@ func provision_uploader_stop(a C.provision_agent, errp **C.char) C.int {
 //export provision_dry_run
 func provision_dry_run(a C.provision_agent, uploadJSON *C.pv_cchar, out **C.char, errp **C.char) C.int {
 	clearOut(out)
-	raw := []byte(goString(uploadJSON))
-	return call(errp, statusStorage, func() error {
-		up, err := parseUploadSettings(raw, false)
-		if err != nil {
-			return invalid(err)
-		}
+	return callWithUpload(errp, statusStorage, uploadJSON, false, func(up agent.Upload) error {
 		return useJSON(a, out, func(ctx context.Context, ag *agent.Agent) (agent.Preview, error) { return ag.DryRun(ctx, up) })
 	})
 }
