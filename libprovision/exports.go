@@ -80,8 +80,6 @@ func callWithUpload(errp **C.char, fallback int, uploadJSON *C.pv_cchar, require
 	})
 }
 
-// putJSON hands v to the host as a NUL-terminated JSON document in C
-// memory; nothing when out is NULL.
 // useCall runs fn with the agent and the context of one call without a
 // time limit, and gives its error the status that context explains.
 func useCall(a C.provision_agent, fn func(ctx context.Context, ag *agent.Agent) error) error {
@@ -106,6 +104,8 @@ func useJSON[T any](a C.provision_agent, out **C.char, fn func(ctx context.Conte
 	})
 }
 
+// putJSON hands v to the host as a NUL-terminated JSON document in C
+// memory; nothing when out is NULL.
 func putJSON(out **C.char, v any) error {
 	if out == nil {
 		return nil
