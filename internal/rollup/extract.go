@@ -54,7 +54,7 @@ const DefaultWeightCap = 1000
 type aggregator struct {
 	mac       hash.Hash
 	weightCap int64
-	cells     map[Key]*Cell
+	cells     []*Cell          // in the order they were first counted
 	byKey     map[string]*Cell // the cells by day, view and dims, each followed by a zero byte
 	keyBuf    []byte
 	certs     map[string]Cert // by View+"/"+ID
@@ -77,7 +77,6 @@ func newAggregator(key []byte, weightCap int64) *aggregator {
 	return &aggregator{
 		mac:       hmac.New(sha256.New, key),
 		weightCap: weightCap,
-		cells:     make(map[Key]*Cell),
 		byKey:     make(map[string]*Cell),
 		certs:     make(map[string]Cert),
 		parsed:    make(map[string]*x509.Certificate),
@@ -149,12 +148,12 @@ func (c *contribution) to(view string, pairs ...string) {
 	a.keyBuf = b
 	cell := a.byKey[string(b)]
 	if cell == nil {
-		k := Key{Day: c.day, View: view, Dims: string(b[dims:])}
-		if cell = a.cells[k]; cell == nil {
-			cell = NewCell(k)
-			a.cells[k] = cell
-		}
-		a.byKey[string(b)] = cell
+		// The key's string holds the dims: one allocation, not two. The
+		// day and view are those of the key, which names the cell alone.
+		s := string(b)
+		cell = NewCell(Key{Day: c.day, View: view, Dims: s[dims:]})
+		a.cells = append(a.cells, cell)
+		a.byKey[s] = cell
 	}
 	cell.Events++
 	cell.Weight += c.weight
