@@ -24,10 +24,10 @@ type EventView struct {
 	Time      time.Time // zero when the event has none
 	ClockSkew time.Duration
 
-	r      *reader
-	fields []rawField     // format 2: each field's key and tagged value
-	json   map[string]any // format 1: the decoded fields
-	jsonOK bool           // json holds this entry's fields
+	strings *[internSlots]string // the payload's interned strings (reader.strings)
+	fields  []rawField           // format 2: each field's key and tagged value
+	json    map[string]any       // format 1: the decoded fields
+	jsonOK  bool                 // json holds this entry's fields
 }
 
 // rawField is one field of a format 2 entry: its key as written and its
@@ -80,13 +80,16 @@ func each(payload []byte, visit func(n, i int, v *EventView) error) error {
 			return fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, maxDecoded)
 		}
 	}
-	r := &reader{b: raw, strings: new([internSlots]string)}
+	// The reader is a local, not shared with the views: it moves on at
+	// every varint, and on the heap each move cost a write barrier
+	// whenever the collector ran.
+	r := reader{b: raw, strings: new([internSlots]string)}
 	n := r.uvarint()
 	// Every entry takes at least five bytes, so a count above that is a lie.
 	if r.err != nil || n > maxEntries || n > uint64(len(raw))/5 {
 		return fmt.Errorf("%w: bad entry count", ErrCorrupt)
 	}
-	v := EventView{r: r}
+	v := EventView{strings: r.strings}
 	for i := range int(n) {
 		off := r.uvarint()
 		if off > 1<<62 {
@@ -153,7 +156,7 @@ func (v *EventView) Fields() (map[string]any, error) {
 		}
 		// Keys that differ only in invalid bytes become one, the last
 		// value winning, as in the JSON that format 1 kept.
-		m[v.r.validString(f.key)] = x
+		m[v.validString(f.key)] = x
 	}
 	return m, nil
 }
@@ -198,7 +201,7 @@ func (v *EventView) Str(key string) string {
 	}
 	if b[0] == tagString {
 		r := reader{b: b[1:]}
-		return v.r.validString(r.bytes())
+		return v.validString(r.bytes())
 	}
 	if b[0] == tagJSON {
 		s, _ := v.Value(key).(string)
@@ -207,9 +210,15 @@ func (v *EventView) Str(key string) string {
 	return ""
 }
 
+// validString is reader.validString with the payload's interned strings.
+func (v *EventView) validString(b []byte) string {
+	r := reader{strings: v.strings}
+	return r.validString(b)
+}
+
 // value reads one stored value.
 func (v *EventView) value(b []byte) (any, error) {
-	r := reader{b: b, strings: v.r.strings}
+	r := reader{b: b, strings: v.strings}
 	x, err := r.value(0)
 	if err == nil {
 		err = r.err
