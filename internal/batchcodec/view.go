@@ -1,9 +1,11 @@
 package batchcodec
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -214,6 +216,43 @@ func (v *EventView) Str(key string) string {
 func (v *EventView) validString(b []byte) string {
 	r := reader{strings: v.strings}
 	return r.validString(b)
+}
+
+// Integer returns the field key as manifest.Integer reads the value
+// Fields would hold: a whole number that fits in an int64. Every number is
+// a json.Number there, so it is parsed from its stored digits, without
+// building the value.
+func (v *EventView) Integer(key string) (int64, bool) {
+	var digits string
+	switch {
+	case v.jsonOK:
+		n, ok := v.json[key].(json.Number)
+		if !ok {
+			return 0, false
+		}
+		digits = string(n)
+	default:
+		b, ok := v.find(key)
+		if !ok || len(b) == 0 {
+			return 0, false
+		}
+		switch b[0] {
+		case tagNumber:
+			r := reader{b: b[1:]}
+			i, err := strconv.ParseInt(string(r.bytes()), 10, 64)
+			return i, err == nil
+		case tagJSON:
+			n, ok := v.Value(key).(json.Number)
+			if !ok {
+				return 0, false
+			}
+			digits = string(n)
+		default:
+			return 0, false
+		}
+	}
+	i, err := strconv.ParseInt(digits, 10, 64)
+	return i, err == nil
 }
 
 // value reads one stored value.
