@@ -246,7 +246,7 @@ func (r *reader) walk(depth int, keep bool) (any, error) {
 		return json.Number(s), r.err
 	case tagList:
 		n := r.uvarint()
-		if r.err != nil || n > uint64(len(r.b)) || depth >= maxDepth {
+		if r.err != nil || n > uint64(r.left()) || depth >= maxDepth {
 			return nil, fmt.Errorf("fields: bad list")
 		}
 		var l []any

@@ -132,8 +132,8 @@ func each(payload []byte, visit func(n, i int, v *EventView) error) error {
 			return err
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(r.b))
+	if r.err == nil && r.left() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, r.left())
 	}
 	return nil
 }
@@ -270,19 +270,19 @@ func (v *EventView) value(b []byte) (any, error) {
 func (r *reader) fieldSpans(out *[]rawField) error {
 	n := r.uvarint()
 	// A field takes at least two bytes.
-	if r.err != nil || n > uint64(len(r.b))/2 {
+	if r.err != nil || n > uint64(r.left())/2 {
 		return errShort
 	}
 	for range n {
 		k := r.bytes()
-		start := r.b
+		start := r.off
 		if err := r.skip(0); err != nil {
 			return err
 		}
 		if r.err != nil {
 			return r.err
 		}
-		f := rawField{key: k, value: start[:len(start)-len(r.b)]}
+		f := rawField{key: k, value: r.b[start:r.off]}
 		if !utf8.Valid(k) {
 			f.fixed = r.validString(k)
 		}
