@@ -58,6 +58,7 @@ type aggregator struct {
 	byKey     map[string]*Cell // the cells by day, view and dims, each followed by a zero byte
 	keyBuf    []byte
 	certs     map[string]Cert // by View+"/"+ID
+	certKey   []byte          // a key of certs being looked up
 	parsed    map[string]*x509.Certificate
 	skipped   int
 
@@ -361,11 +362,15 @@ func (a *aggregator) tlsIssuer(f fields) (string, bool) {
 		// Only the issuer's name is known: identify it by that name, never
 		// by the site's own certificate.
 		id := IssuerNameID(leaf.RawIssuer)
-		a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
+		if _, ok := a.noted(ViewTLSIssuer, id); !ok {
+			a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
+		}
 		return id, true
 	}
 	id := certs.SPKISHA256Hex(leaf)
-	a.noteCert(certOf(ViewTLSIssuer, id, leaf))
+	if c, ok := a.noted(ViewTLSIssuer, id); !ok || c.DER == nil {
+		a.noteCert(certOf(ViewTLSIssuer, id, leaf))
+	}
 	return id, true
 }
 
@@ -379,10 +384,14 @@ func IssuerNameID(rawName []byte) string {
 
 func (a *aggregator) fileSigner(thumb string, f fields) {
 	if c := a.parse(str(f, "file.certificate")); c != nil {
-		a.noteCert(certOf(ViewFileSigner, thumb, c))
+		if old, ok := a.noted(ViewFileSigner, thumb); !ok || old.DER == nil {
+			a.noteCert(certOf(ViewFileSigner, thumb, c))
+		}
 		return
 	}
-	a.noteCert(Cert{View: ViewFileSigner, ID: thumb})
+	if _, ok := a.noted(ViewFileSigner, thumb); !ok {
+		a.noteCert(Cert{View: ViewFileSigner, ID: thumb})
+	}
 }
 
 func certOf(view, id string, c *x509.Certificate) Cert {
@@ -392,6 +401,19 @@ func certOf(view, id string, c *x509.Certificate) Cert {
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
 		SelfSigned: selfSigned(c), DER: c.Raw,
 	}
+}
+
+// noted returns the certificate noted as view and id, if any. The callers
+// build a Cert only when noteCert would store something new: one whose
+// DER is known, or one named only and noted already, stays as it is, and
+// formatting a certificate's names cost more than the rest of its event.
+func (a *aggregator) noted(view, id string) (Cert, bool) {
+	b := append(a.certKey[:0], view...)
+	b = append(b, '/')
+	b = append(b, id...)
+	a.certKey = b
+	c, ok := a.certs[string(b)]
+	return c, ok
 }
 
 func (a *aggregator) noteCert(c Cert) {
