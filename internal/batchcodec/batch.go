@@ -45,20 +45,28 @@ type Summary struct {
 
 // Summarize returns the summary of a non-empty list of entries.
 func Summarize(entries []Entry) Summary {
+	return summarize(len(entries), func(i int) (int64, *provision.Event) {
+		return entries[i].Offset, &entries[i].Event
+	})
+}
+
+// summarize is Summarize of n entries, entry giving each one's offset and
+// event, as encode takes them.
+func summarize(n int, entry func(i int) (int64, *provision.Event)) Summary {
 	var s Summary
 	types := make([]string, 0, 4)
-	for i := range entries {
-		e := &entries[i]
-		d := Day(e.Event.Time)
+	for i := range n {
+		off, ev := entry(i)
+		d := Day(ev.Time)
 		if i == 0 || d < s.DayMin {
 			s.DayMin = d
 		}
 		if i == 0 || d > s.DayMax {
 			s.DayMax = d
 		}
-		s.Last = max(s.Last, e.Offset)
-		if !slices.Contains(types, e.Event.Type) {
-			types = append(types, e.Event.Type)
+		s.Last = max(s.Last, off)
+		if !slices.Contains(types, ev.Type) {
+			types = append(types, ev.Type)
 		}
 	}
 	slices.Sort(types)
@@ -96,10 +104,12 @@ func EncodeEvents(events []provision.Event) (*Encoded, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	entries := Entries(events)
-	payload, err := Encode(entries)
+	// The events are at offsets 0, 1, …: taken in place rather than
+	// copied into Entries, a copy that cost a tenth of the encoding.
+	entry := func(i int) (int64, *provision.Event) { return int64(i), &events[i] }
+	payload, err := encode(len(events), entry)
 	if err != nil {
 		return nil, err
 	}
-	return &Encoded{Payload: payload, Summary: Summarize(entries), Events: len(events)}, nil
+	return &Encoded{Payload: payload, Summary: summarize(len(events), entry), Events: len(events)}, nil
 }

@@ -130,8 +130,8 @@ func TestSetPayloadNamesTheBatch(t *testing.T) {
 func TestReaderVarintIsBinaryVarint(t *testing.T) {
 	for _, v := range []int64{0, 1, -1, 63, -64, 64, -65, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64} {
 		r := &reader{b: binary.AppendVarint(nil, v)}
-		if got := r.varint(); got != v || r.err != nil || len(r.b) != 0 {
-			t.Errorf("varint of %d: got %d, err %v, %d bytes left", v, got, r.err, len(r.b))
+		if got := r.varint(); got != v || r.err != nil || r.left() != 0 {
+			t.Errorf("varint of %d: got %d, err %v, %d bytes left", v, got, r.err, r.left())
 		}
 	}
 	r := &reader{b: []byte{0x80}}

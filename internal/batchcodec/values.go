@@ -31,20 +31,13 @@ const (
 // one cannot exhaust the stack.
 const maxDepth = 16
 
-func appendFieldsBinary(b []byte, fields map[string]any) ([]byte, error) {
+// appendFields appends an event's fields in the binary layout.
+func (e *encoder) appendFields(b []byte, typ string, fields map[string]any) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(fields)))
 	if len(fields) == 0 {
 		return b, nil
 	}
-	// Sorted so a batch's bytes do not depend on map order; the pairs are
-	// sorted rather than the keys so no value is looked up again.
-	var buf [32]field
-	sorted := buf[:0]
-	for k, v := range fields {
-		sorted = append(sorted, field{k, v})
-	}
-	slices.SortFunc(sorted, func(a, b field) int { return strings.Compare(a.key, b.key) })
-	for _, f := range sorted {
+	for _, f := range e.sortedFields(typ, fields) {
 		b = appendLenString(b, f.key)
 		var err error
 		if b, err = appendBinaryValue(b, f.value, 0); err != nil {
@@ -57,6 +50,42 @@ func appendFieldsBinary(b []byte, fields map[string]any) ([]byte, error) {
 type field struct {
 	key   string
 	value any
+}
+
+// sortedFields returns the fields sorted by key, so that a batch's bytes
+// do not depend on map order (the same batch always stores the same
+// bytes). The events of one type mostly carry the same keys: when an event
+// has as many keys as the last one of its type and each of those, it has
+// exactly those, and looking them up in their known order costs less than
+// ranging over the map and sorting (a map of up to eight keys is searched
+// without hashing).
+func (e *encoder) sortedFields(typ string, fields map[string]any) []field {
+	o := e.order(typ)
+	pairs := e.pairs[:0]
+	if len(o.keys) == len(fields) {
+		for _, k := range o.keys {
+			v, ok := fields[k]
+			if !ok {
+				break
+			}
+			pairs = append(pairs, field{k, v})
+		}
+		if len(pairs) == len(fields) {
+			e.pairs = pairs
+			return pairs
+		}
+		pairs = pairs[:0]
+	}
+	for k, v := range fields {
+		pairs = append(pairs, field{k, v})
+	}
+	slices.SortFunc(pairs, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	o.keys = o.keys[:0]
+	for _, f := range pairs {
+		o.keys = append(o.keys, f.key)
+	}
+	e.pairs = pairs
+	return pairs
 }
 
 func appendBinaryValue(b []byte, v any, depth int) ([]byte, error) {
@@ -217,7 +246,7 @@ func (r *reader) walk(depth int, keep bool) (any, error) {
 		return json.Number(s), r.err
 	case tagList:
 		n := r.uvarint()
-		if r.err != nil || n > uint64(len(r.b)) || depth >= maxDepth {
+		if r.err != nil || n > uint64(r.left()) || depth >= maxDepth {
 			return nil, fmt.Errorf("fields: bad list")
 		}
 		var l []any

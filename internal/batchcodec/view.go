@@ -1,9 +1,11 @@
 package batchcodec
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -24,10 +26,10 @@ type EventView struct {
 	Time      time.Time // zero when the event has none
 	ClockSkew time.Duration
 
-	r      *reader
-	fields []rawField     // format 2: each field's key and tagged value
-	json   map[string]any // format 1: the decoded fields
-	jsonOK bool           // json holds this entry's fields
+	strings *[internSlots]string // the payload's interned strings (reader.strings)
+	fields  []rawField           // format 2: each field's key and tagged value
+	json    map[string]any       // format 1: the decoded fields
+	jsonOK  bool                 // json holds this entry's fields
 }
 
 // rawField is one field of a format 2 entry: its key as written and its
@@ -80,13 +82,16 @@ func each(payload []byte, visit func(n, i int, v *EventView) error) error {
 			return fmt.Errorf("%w: larger than %d bytes", ErrCorrupt, maxDecoded)
 		}
 	}
-	r := &reader{b: raw, strings: new([internSlots]string)}
+	// The reader is a local, not shared with the views: it moves on at
+	// every varint, and on the heap each move cost a write barrier
+	// whenever the collector ran.
+	r := reader{b: raw, strings: new([internSlots]string)}
 	n := r.uvarint()
 	// Every entry takes at least five bytes, so a count above that is a lie.
 	if r.err != nil || n > maxEntries || n > uint64(len(raw))/5 {
 		return fmt.Errorf("%w: bad entry count", ErrCorrupt)
 	}
-	v := EventView{r: r}
+	v := EventView{strings: r.strings}
 	for i := range int(n) {
 		off := r.uvarint()
 		if off > 1<<62 {
@@ -127,8 +132,8 @@ func each(payload []byte, visit func(n, i int, v *EventView) error) error {
 			return err
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(r.b))
+	if r.err == nil && r.left() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, r.left())
 	}
 	return nil
 }
@@ -153,7 +158,7 @@ func (v *EventView) Fields() (map[string]any, error) {
 		}
 		// Keys that differ only in invalid bytes become one, the last
 		// value winning, as in the JSON that format 1 kept.
-		m[v.r.validString(f.key)] = x
+		m[v.validString(f.key)] = x
 	}
 	return m, nil
 }
@@ -198,7 +203,7 @@ func (v *EventView) Str(key string) string {
 	}
 	if b[0] == tagString {
 		r := reader{b: b[1:]}
-		return v.r.validString(r.bytes())
+		return v.validString(r.bytes())
 	}
 	if b[0] == tagJSON {
 		s, _ := v.Value(key).(string)
@@ -207,9 +212,52 @@ func (v *EventView) Str(key string) string {
 	return ""
 }
 
+// validString is reader.validString with the payload's interned strings.
+func (v *EventView) validString(b []byte) string {
+	r := reader{strings: v.strings}
+	return r.validString(b)
+}
+
+// Integer returns the field key as manifest.Integer reads the value
+// Fields would hold: a whole number that fits in an int64. Every number is
+// a json.Number there, so it is parsed from its stored digits, without
+// building the value.
+func (v *EventView) Integer(key string) (int64, bool) {
+	var digits string
+	switch {
+	case v.jsonOK:
+		n, ok := v.json[key].(json.Number)
+		if !ok {
+			return 0, false
+		}
+		digits = string(n)
+	default:
+		b, ok := v.find(key)
+		if !ok || len(b) == 0 {
+			return 0, false
+		}
+		switch b[0] {
+		case tagNumber:
+			r := reader{b: b[1:]}
+			i, err := strconv.ParseInt(string(r.bytes()), 10, 64)
+			return i, err == nil
+		case tagJSON:
+			n, ok := v.Value(key).(json.Number)
+			if !ok {
+				return 0, false
+			}
+			digits = string(n)
+		default:
+			return 0, false
+		}
+	}
+	i, err := strconv.ParseInt(digits, 10, 64)
+	return i, err == nil
+}
+
 // value reads one stored value.
 func (v *EventView) value(b []byte) (any, error) {
-	r := reader{b: b, strings: v.r.strings}
+	r := reader{b: b, strings: v.strings}
 	x, err := r.value(0)
 	if err == nil {
 		err = r.err
@@ -222,19 +270,19 @@ func (v *EventView) value(b []byte) (any, error) {
 func (r *reader) fieldSpans(out *[]rawField) error {
 	n := r.uvarint()
 	// A field takes at least two bytes.
-	if r.err != nil || n > uint64(len(r.b))/2 {
+	if r.err != nil || n > uint64(r.left())/2 {
 		return errShort
 	}
 	for range n {
 		k := r.bytes()
-		start := r.b
+		start := r.off
 		if err := r.skip(0); err != nil {
 			return err
 		}
 		if r.err != nil {
 			return r.err
 		}
-		f := rawField{key: k, value: start[:len(start)-len(r.b)]}
+		f := rawField{key: k, value: r.b[start:r.off]}
 		if !utf8.Valid(k) {
 			f.fixed = r.validString(k)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"reflect"
 	"testing"
+
+	"github.com/provisionhq/provision/internal/manifest"
 )
 
 // TestEachAgreesWithDecode checks that the views of Each give, for every
@@ -14,7 +16,8 @@ import (
 func TestEachAgreesWithDecode(t *testing.T) {
 	entries := sample()
 	entries[2].Event.Fields = map[string]any{"n": json.Number("7"), "b": true, "z": nil,
-		"bad\xffkey": "x", "odd": map[string]any{"k": "v"}, "s": "bad\xffvalue"}
+		"bad\xffkey": "x", "odd": map[string]any{"k": "v"}, "s": "bad\xffvalue",
+		"neg": int64(-12), "e": json.Number("1e3"), "huge": json.Number("99999999999999999999"), "f": 12.0, "sn": "5"}
 	p2, err := Encode(entries)
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +45,12 @@ func TestEachAgreesWithDecode(t *testing.T) {
 				if got := v.Str(k); got != s {
 					t.Errorf("format %d entry %d: Str(%q) = %q, want %q", payload[0], i, k, got, s)
 				}
+				n, ok := manifest.Integer(x)
+				if got, gotOK := v.Integer(k); got != n || gotOK != ok {
+					t.Errorf("format %d entry %d: Integer(%q) = %d, %v, want %d, %v", payload[0], i, k, got, gotOK, n, ok)
+				}
 			}
-			if v.Value("absent") != nil || v.Str("absent") != "" {
+			if _, ok := v.Integer("absent"); v.Value("absent") != nil || v.Str("absent") != "" || ok {
 				t.Errorf("format %d entry %d: a field that is not there", payload[0], i)
 			}
 			i++

@@ -76,12 +76,18 @@ func appendDims(b []byte, pairs ...string) []byte {
 }
 
 // appendQueryEscaped appends url.QueryEscape(s) to b without a string of
-// its own: the rollups escape every value with a space or a slash.
+// its own: the rollups escape every value with a space or a slash. Most
+// values need no escaping and are copied whole.
 func appendQueryEscaped(b []byte, s string) []byte {
+	i := 0
+	for i < len(s) && unreserved[s[i]] {
+		i++
+	}
+	b = append(b, s[:i]...)
 	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
+	for ; i < len(s); i++ {
 		switch c := s[i]; {
-		case unreserved(c):
+		case unreserved[c]:
 			b = append(b, c)
 		case c == ' ':
 			b = append(b, '+')
@@ -92,10 +98,13 @@ func appendQueryEscaped(b []byte, s string) []byte {
 	return b
 }
 
-// unreserved reports whether url.QueryEscape leaves c as it is.
-func unreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
-}
+// unreserved holds the bytes url.QueryEscape leaves as they are.
+var unreserved = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 // ParseDims decodes what Dims encoded.
 func ParseDims(s string) (url.Values, error) { return url.ParseQuery(s) }

@@ -54,10 +54,11 @@ const DefaultWeightCap = 1000
 type aggregator struct {
 	mac       hash.Hash
 	weightCap int64
-	cells     map[Key]*Cell
+	cells     []*Cell          // in the order they were first counted
 	byKey     map[string]*Cell // the cells by day, view and dims, each followed by a zero byte
 	keyBuf    []byte
 	certs     map[string]Cert // by View+"/"+ID
+	certKey   []byte          // a key of certs being looked up
 	parsed    map[string]*x509.Certificate
 	skipped   int
 
@@ -77,7 +78,6 @@ func newAggregator(key []byte, weightCap int64) *aggregator {
 	return &aggregator{
 		mac:       hmac.New(sha256.New, key),
 		weightCap: weightCap,
-		cells:     make(map[Key]*Cell),
 		byKey:     make(map[string]*Cell),
 		certs:     make(map[string]Cert),
 		parsed:    make(map[string]*x509.Certificate),
@@ -149,12 +149,12 @@ func (c *contribution) to(view string, pairs ...string) {
 	a.keyBuf = b
 	cell := a.byKey[string(b)]
 	if cell == nil {
-		k := Key{Day: c.day, View: view, Dims: string(b[dims:])}
-		if cell = a.cells[k]; cell == nil {
-			cell = NewCell(k)
-			a.cells[k] = cell
-		}
-		a.byKey[string(b)] = cell
+		// The key's string holds the dims: one allocation, not two. The
+		// day and view are those of the key, which names the cell alone.
+		s := string(b)
+		cell = NewCell(Key{Day: c.day, View: view, Dims: s[dims:]})
+		a.cells = append(a.cells, cell)
+		a.byKey[s] = cell
 	}
 	cell.Events++
 	cell.Weight += c.weight
@@ -178,6 +178,8 @@ type fields interface {
 	Str(key string) string
 	// Value returns the field, nil when absent.
 	Value(key string) any
+	// Integer returns the field as manifest.Integer reads it.
+	Integer(key string) (int64, bool)
 }
 
 // fieldMap is the fields of a record.
@@ -190,12 +192,16 @@ func (m fieldMap) Str(key string) string {
 
 func (m fieldMap) Value(key string) any { return m[key] }
 
+func (m fieldMap) Integer(key string) (int64, bool) { return manifest.Integer(m[key]) }
+
 func str(f fields, key string) string { return f.Str(key) }
 
 // num reads a whole-number field (a count, a duration) in any of the forms
 // validation accepts, json.Number included: the form records come in.
 func num(f fields, key string) (float64, bool) {
-	n, ok := manifest.Integer(f.Value(key))
+	// Not manifest.Integer(f.Value(key)): a stored event would build a
+	// json.Number, two allocations, for each count and duration.
+	n, ok := f.Integer(key)
 	return float64(n), ok
 }
 
@@ -356,11 +362,15 @@ func (a *aggregator) tlsIssuer(f fields) (string, bool) {
 		// Only the issuer's name is known: identify it by that name, never
 		// by the site's own certificate.
 		id := IssuerNameID(leaf.RawIssuer)
-		a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
+		if _, ok := a.noted(ViewTLSIssuer, id); !ok {
+			a.noteCert(Cert{View: ViewTLSIssuer, ID: id, Subject: leaf.Issuer.String()})
+		}
 		return id, true
 	}
 	id := certs.SPKISHA256Hex(leaf)
-	a.noteCert(certOf(ViewTLSIssuer, id, leaf))
+	if c, ok := a.noted(ViewTLSIssuer, id); !ok || c.DER == nil {
+		a.noteCert(certOf(ViewTLSIssuer, id, leaf))
+	}
 	return id, true
 }
 
@@ -374,10 +384,14 @@ func IssuerNameID(rawName []byte) string {
 
 func (a *aggregator) fileSigner(thumb string, f fields) {
 	if c := a.parse(str(f, "file.certificate")); c != nil {
-		a.noteCert(certOf(ViewFileSigner, thumb, c))
+		if old, ok := a.noted(ViewFileSigner, thumb); !ok || old.DER == nil {
+			a.noteCert(certOf(ViewFileSigner, thumb, c))
+		}
 		return
 	}
-	a.noteCert(Cert{View: ViewFileSigner, ID: thumb})
+	if _, ok := a.noted(ViewFileSigner, thumb); !ok {
+		a.noteCert(Cert{View: ViewFileSigner, ID: thumb})
+	}
 }
 
 func certOf(view, id string, c *x509.Certificate) Cert {
@@ -387,6 +401,19 @@ func certOf(view, id string, c *x509.Certificate) Cert {
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
 		SelfSigned: selfSigned(c), DER: c.Raw,
 	}
+}
+
+// noted returns the certificate noted as view and id, if any. The callers
+// build a Cert only when noteCert would store something new: one whose
+// DER is known, or one named only and noted already, stays as it is, and
+// formatting a certificate's names cost more than the rest of its event.
+func (a *aggregator) noted(view, id string) (Cert, bool) {
+	b := append(a.certKey[:0], view...)
+	b = append(b, '/')
+	b = append(b, id...)
+	a.certKey = b
+	c, ok := a.certs[string(b)]
+	return c, ok
 }
 
 func (a *aggregator) noteCert(c Cert) {

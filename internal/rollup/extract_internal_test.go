@@ -1,6 +1,13 @@
 package rollup
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"math/big"
 	"net/url"
 	"testing"
 	"time"
@@ -49,12 +56,54 @@ func TestDimsEscapes(t *testing.T) {
 		if c >= 0x80 {
 			v = "a" + string([]byte{byte(c)}) + "b"
 		}
-		want := "k=" + url.QueryEscape(v) + "&" + url.QueryEscape(v) + "=v"
-		if got := Dims("k", v, v, "v"); got != want {
+		lead := v[1:] // the byte first, before any byte copied whole
+		want := "k=" + url.QueryEscape(v) + "&" + url.QueryEscape(lead) + "=v"
+		if got := Dims("k", v, lead, "v"); got != want {
 			t.Errorf("byte %#x: Dims = %q, want %q", c, got, want)
 		}
 	}
 	if got := Dims(); got != "" {
 		t.Errorf("Dims() = %q", got)
+	}
+}
+
+// A certificate noted by its name alone takes the certificate once an event
+// sends it, and is never replaced by its name after that, whatever the
+// order of the events of one fold.
+func TestAggregatorKeepsCertificatesOnceSent(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Vendor"},
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(der)
+	named := fieldMap{"file.thumbprint_sha1": "AB"}
+	sent := fieldMap{"file.thumbprint_sha1": "AB", "file.certificate": b64}
+	tls := fieldMap{"tls.certificate": b64}
+	for _, order := range [][]fieldMap{{named, sent, named}, {sent, named, sent}, {named, named}} {
+		a := newAggregator([]byte("k"), 0)
+		for _, f := range order {
+			a.addEvent("file_signature", time.Time{}, time.Unix(0, 0), "i", "", f)
+			a.addEvent("tls_connection", time.Time{}, time.Unix(0, 0), "i", "", tls)
+		}
+		c := a.certs[ViewFileSigner+"/ab"]
+		wantDER := order[1]["file.certificate"] != nil || order[0]["file.certificate"] != nil
+		if (c.DER != nil) != wantDER || c.ID != "ab" || wantDER && c.Subject != "CN=Vendor" {
+			t.Errorf("file signer after %d events: %+v", len(order), c)
+		}
+		if len(a.certs) != 2 {
+			t.Errorf("%d certificates noted, want the signer and the TLS issuer", len(a.certs))
+		}
+		for k, c := range a.certs {
+			if c.View == ViewTLSIssuer && (c.DER == nil || !c.SelfSigned || k != c.View+"/"+c.ID) {
+				t.Errorf("TLS issuer %s: %+v", k, c)
+			}
+		}
 	}
 }

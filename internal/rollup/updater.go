@@ -145,10 +145,7 @@ func (u *Updater) Rebuild(ctx context.Context) (Stats, error) {
 }
 
 func (a *aggregator) delta() Delta {
-	d := Delta{Cells: make([]*Cell, 0, len(a.cells)), Certs: make([]Cert, 0, len(a.certs))}
-	for _, c := range a.cells {
-		d.Cells = append(d.Cells, c)
-	}
+	d := Delta{Cells: slices.Clone(a.cells), Certs: make([]Cert, 0, len(a.certs))}
 	SortCells(d.Cells) // a stable order keeps lock acquisition ordered in SQL stores
 	for _, c := range a.certs {
 		d.Certs = append(d.Certs, c)
