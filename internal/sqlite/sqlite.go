@@ -35,6 +35,10 @@ type Store struct {
 	appendMu sync.Mutex
 	queueMu  sync.Mutex
 	queue    []*pendingAppend
+	// lastGroup is the size of the last group committed (under
+	// appendMu); wait is time.Sleep but in tests.
+	lastGroup int
+	wait      func(time.Duration)
 
 	insertKey   *sql.Stmt
 	insertBatch *sql.Stmt
@@ -97,7 +101,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, wait: time.Sleep}
 	if s.insertKey, err = db.PrepareContext(ctx, insertKeySQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
