@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The test binary is its own child process: with SERVERPROC_CHILD set,
@@ -170,5 +171,29 @@ func TestSample(t *testing.T) {
 	}
 	if (Sample(0) != Usage{}) {
 		t.Error("a sample of no process")
+	}
+	// The CPU figure grows with work; spin until it does, for at most a
+	// minute however loaded the machine.
+	x := uint64(1)
+	for deadline := time.Now().Add(time.Minute); Sample(os.Getpid()).CPU <= u.CPU; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no CPU time counted over a minute of work (%d)", x)
+		}
+		for range 1_000_000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+}
+
+// A command name may hold spaces and parentheses.
+func TestStatCPU(t *testing.T) {
+	stat := "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 9 0 77 1000 200"
+	if got, want := statCPU(stat), 3800*time.Millisecond; got != want {
+		t.Errorf("statCPU = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "4242 (a", "4242 (a) S 1", "4242 (a) S 1 2 3 4 5 6 7 8 9 10 x 130"} {
+		if got := statCPU(bad); got != 0 {
+			t.Errorf("statCPU(%q) = %v, want 0", bad, got)
+		}
 	}
 }
