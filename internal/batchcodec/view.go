@@ -239,8 +239,7 @@ func (v *EventView) Integer(key string) (int64, bool) {
 		switch b[0] {
 		case tagNumber:
 			r := reader{b: b[1:]}
-			i, err := strconv.ParseInt(string(r.bytes()), 10, 64)
-			return i, err == nil
+			digits = string(r.bytes())
 		case tagJSON:
 			n, ok := v.Value(key).(json.Number)
 			if !ok {
